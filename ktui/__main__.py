@@ -1,0 +1,5 @@
+import sys
+
+from ktui.cli import main
+
+sys.exit(main())

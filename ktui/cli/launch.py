@@ -1,0 +1,118 @@
+"""`ktui launch FILE`: turn a sweep file into Jobs (print them with --dry-run, else submit)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from ktui.cli.clusterargs import add_cluster_args
+from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "launch",
+        help="turn a sweep file into one Job per trial and submit them (or print with --dry-run)",
+        description=(
+            "Turn a sweep file (a ktui sweep spec, or the origin's params.json list) into one "
+            "batch/v1 Job per trial. `-- CMD ARGS...` replaces the file's command; trial arguments "
+            "follow it unless CMD ARGS use {param} placeholders."
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="sweep file (YAML or JSON)")
+    p.add_argument("--dry-run", action="store_true", help="print the manifests instead of submitting")
+    p.add_argument("-o", "--output", choices=("yaml", "json", "table"), default="yaml",
+                   help="with --dry-run: multi-document YAML (default), a JSON List, or one line per trial")
+    p.add_argument("--image", help="container image (overrides the file)")
+    p.add_argument("--name", help="sweep name (overrides the file; Jobs are NAME-000, NAME-001, ...)")
+    p.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS, metavar="N",
+                   help=f"refuse sweeps with more than N trials (default {DEFAULT_MAX_TRIALS:,})")
+    p.add_argument("--cpu", help="cpu request per trial, e.g. 2 or 500m (overrides the file)")
+    p.add_argument("--memory", help="memory request per trial, e.g. 8Gi (overrides the file)")
+    p.add_argument("--gpu", type=int, help="GPUs (nvidia.com/gpu) per trial (overrides the file)")
+    add_cluster_args(p)
+    p.set_defaults(func=run, accepts_trailing=True)
+
+
+def overrides_from(args: argparse.Namespace) -> Overrides:
+    return Overrides(
+        image=args.image,
+        namespace=args.namespace,
+        name=args.name,
+        command=tuple(args.trailing) or None,
+        cpu=args.cpu,
+        memory=args.memory,
+        gpu=args.gpu,
+        max_trials=args.max_trials,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.all_namespaces:
+        print("ktui: launch: -A makes no sense here; use -n NAMESPACE or `namespace:` in the file", file=sys.stderr)
+        return 2
+    try:
+        sweep = load_sweep(args.file, overrides_from(args))
+    except SweepError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    for note in sweep.notes:
+        print(f"ktui: note: {note}", file=sys.stderr)
+    namespace = sweep.namespace or context_namespace(args.kubeconfig, args.context)
+    if args.dry_run:
+        write_manifests(sweep, namespace, args.output, sys.stdout)
+        return 0
+    try:
+        from ktui.cli.submit import submit_manifests
+    except ImportError:
+        print(
+            "ktui: launch: submitting needs the Kubernetes backend, which is not built yet; "
+            "use --dry-run and pipe to `kubectl apply -f -`",
+            file=sys.stderr,
+        )
+        return 2
+    return submit_manifests(args, list(render_jobs(sweep, namespace)))
+
+
+def context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The kubeconfig context's namespace, else "default"; a missing kubeconfig is not an error here."""
+    try:
+        from kubernetes.config.kube_config import list_kube_config_contexts
+
+        contexts, current = list_kube_config_contexts(config_file=kubeconfig)
+    except Exception:  # no or unreadable kubeconfig: dry-runs must still work
+        return "default"
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    ns = ((chosen or {}).get("context") or {}).get("namespace")
+    return ns if isinstance(ns, str) and ns else "default"
+
+
+def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any) -> None:
+    jobs: Iterable[dict[str, Any]] = render_jobs(sweep, namespace)
+    if output == "json":
+        json.dump({"apiVersion": "v1", "kind": "List", "items": list(jobs)}, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif output == "table":
+        width = len(sweep.job_name(0))
+        out.write(f"{'TRIAL':>5}  {'JOB':<{width}}  PARAMETERS\n")
+        for trial in sweep.trials():
+            params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+            out.write(f"{trial.index:>5}  {trial.job_name:<{width}}  {params}\n")
+    else:
+        # One document at a time: a 10,000-trial sweep streams instead of building a huge string.
+        for i, job in enumerate(jobs):
+            if i:
+                out.write("---\n")
+            out.write(yaml.safe_dump(job, sort_keys=False, allow_unicode=True, width=1000))
+
+
+def _short(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)

@@ -1,0 +1,33 @@
+"""Sweep files -> trials -> Job manifests. Pure: no I/O beyond reading the file, no UI."""
+
+from ktui.sweep.errors import Pos, Problem, SweepError
+from ktui.sweep.load import load_sweep, loads_sweep
+from ktui.sweep.manifest import (
+    CONTAINER,
+    PARAMS_ANNOTATION,
+    SWEEP_LABEL,
+    TRIAL_LABEL,
+    render_job,
+    render_jobs,
+)
+from ktui.sweep.model import DEFAULT_MAX_TRIALS, Metric, Overrides, Resources, Sweep, Trial
+
+__all__ = [
+    "CONTAINER",
+    "DEFAULT_MAX_TRIALS",
+    "PARAMS_ANNOTATION",
+    "SWEEP_LABEL",
+    "TRIAL_LABEL",
+    "Metric",
+    "Overrides",
+    "Pos",
+    "Problem",
+    "Resources",
+    "Sweep",
+    "SweepError",
+    "Trial",
+    "load_sweep",
+    "loads_sweep",
+    "render_job",
+    "render_jobs",
+]

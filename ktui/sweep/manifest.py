@@ -1,0 +1,96 @@
+"""Job manifests: one batch/v1 Job per trial, shaped like the origin's Job.
+
+Names and labels are deterministic, so relaunching the same sweep maps onto the same
+Jobs; submit relies on that to create exactly the missing ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from ktui.sweep.model import Resources, Sweep, Trial, format_value, substitute
+from ktui.sweep.names import env_suffix
+
+SWEEP_LABEL = "ktui.dev/sweep"
+TRIAL_LABEL = "ktui.dev/trial"
+PARAMS_ANNOTATION = "ktui.dev/params"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+CONTAINER = "trial"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+Manifest = dict[str, Any]
+
+
+def _resource_map(r: Resources) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if r.cpu is not None:
+        out["cpu"] = r.cpu
+    if r.memory is not None:
+        out["memory"] = r.memory
+    if r.gpu is not None:
+        out[GPU_RESOURCE] = str(r.gpu)
+    return out
+
+
+def _resources(sweep: Sweep) -> dict[str, dict[str, str]]:
+    requests = _resource_map(sweep.requests)
+    limits = _resource_map(sweep.limits)
+    # The device plugin needs GPUs as a limit, equal to the request.
+    if sweep.requests.gpu is not None:
+        limits[GPU_RESOURCE] = str(sweep.requests.gpu)
+    out: dict[str, dict[str, str]] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def params_json(trial: Trial) -> str:
+    return json.dumps(trial.params, separators=(",", ":"), ensure_ascii=False)
+
+
+def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Manifest:
+    """The Job for one trial. `namespace` is the fallback when neither file nor flag set one."""
+    ns = sweep.namespace or namespace or "default"
+    labels = {SWEEP_LABEL: sweep.name, TRIAL_LABEL: str(trial.index)}
+    job_labels = {**labels, MANAGED_BY: "ktui"}
+    if sweep.queue:
+        job_labels[QUEUE_LABEL] = sweep.queue
+    annotations = {PARAMS_ANNOTATION: params_json(trial)}
+    command, args = sweep.command_line(trial.params)
+    env = [{"name": k, "value": substitute(v, trial.params)} for k, v in sweep.env]
+    env += [
+        {"name": "KTUI_SWEEP", "value": sweep.name},
+        {"name": "KTUI_TRIAL", "value": str(trial.index)},
+    ]
+    env += [{"name": f"KTUI_PARAM_{env_suffix(k)}", "value": format_value(v)} for k, v in trial.params.items()]
+    container: dict[str, Any] = {"name": CONTAINER, "image": sweep.image, "command": command}
+    if args:
+        container["args"] = args
+    container["env"] = env
+    resources = _resources(sweep)
+    if resources:
+        container["resources"] = resources
+    spec: dict[str, Any] = {}
+    if sweep.retries is not None:
+        spec["backoffLimit"] = sweep.retries
+    if sweep.ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = sweep.ttl_seconds_after_finished
+    spec["template"] = {
+        "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+        "spec": {"restartPolicy": sweep.restart_policy, "containers": [container]},
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": trial.job_name, "namespace": ns, "labels": job_labels, "annotations": annotations},
+        "spec": spec,
+    }
+
+
+def render_jobs(sweep: Sweep, namespace: str | None = None) -> Iterator[Manifest]:
+    for trial in sweep.trials():
+        yield render_job(sweep, trial, namespace)

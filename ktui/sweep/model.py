@@ -1,0 +1,129 @@
+"""What a sweep file means once validated: a Sweep, its Trials, and command-line overrides."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ktui.sweep.params import ParameterSpace, Params, Value
+
+DEFAULT_MAX_TRIALS = 10_000
+DEFAULT_COMMAND: tuple[str, ...] = ("python", "train.py")
+# params.json names no image; a python image matches the default command. A note says so.
+DEFAULT_IMAGE = "python:3.11-slim"
+
+# `{name}` is a placeholder; `{{` and `}}` are literal braces.
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    goal: Literal["maximize", "minimize"] = "maximize"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Quantities as the manifest will carry them (strings), gpu as a whole number."""
+
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int | None = None
+
+    def is_empty(self) -> bool:
+        return self.cpu is None and self.memory is None and self.gpu is None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line flags that win over the file."""
+
+    image: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    command: tuple[str, ...] | None = None  # `-- CMD ARGS...`
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int | None = None
+    max_trials: int = DEFAULT_MAX_TRIALS
+
+
+@dataclass(frozen=True)
+class Trial:
+    index: int
+    job_name: str
+    params: Params
+
+
+def format_value(v: Value) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def substitute(template: str, params: Params) -> str:
+    """Fill `{name}` placeholders; names were checked when the sweep was loaded."""
+
+    def repl(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        if tok == "{{":
+            return "{"
+        if tok == "}}":
+            return "}"
+        return format_value(params[m.group(1).strip()])
+
+    return PLACEHOLDER.sub(repl, template)
+
+
+def placeholders(template: str) -> list[tuple[int, str]]:
+    """(offset, name) of every placeholder in a template."""
+    return [(m.start(), m.group(1).strip()) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    source: str
+    format: Literal["spec", "params.json"]
+    space: ParameterSpace
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...] | None  # None: `key=value` per parameter, in order
+    namespace: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    requests: Resources = field(default_factory=Resources)
+    limits: Resources = field(default_factory=Resources)
+    retries: int | None = None
+    restart_policy: Literal["OnFailure", "Never"] = "OnFailure"
+    ttl_seconds_after_finished: int | None = None
+    queue: str | None = None
+    metric: Metric | None = None
+    notes: tuple[str, ...] = ()  # things the user should hear once, e.g. a defaulted image
+
+    def count(self) -> int:
+        return self.space.count()
+
+    @property
+    def index_width(self) -> int:
+        return max(3, len(str(max(self.count() - 1, 0))))
+
+    def job_name(self, index: int) -> str:
+        return f"{self.name}-{index:0{self.index_width}d}"
+
+    def trial(self, index: int) -> Trial:
+        return Trial(index, self.job_name(index), self.space.trial(index))
+
+    def trials(self) -> Iterator[Trial]:
+        for i in range(self.count()):
+            yield self.trial(i)
+
+    def command_line(self, params: Params) -> tuple[list[str], list[str]]:
+        """(command, args) for one trial."""
+        command = [substitute(c, params) for c in self.command]
+        if self.args is None:
+            args = [f"{k}={format_value(v)}" for k, v in params.items()]
+        else:
+            args = [substitute(a, params) for a in self.args]
+        return command, args

@@ -1,0 +1,437 @@
+"""The ktui sweep spec (YAML or JSON mapping) -> Draft."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Literal
+
+from ktui.sweep.check import Checker
+from ktui.sweep.draft import Draft, Located, Quantity
+from ktui.sweep.errors import Pos, did_you_mean
+from ktui.sweep.model import Metric
+from ktui.sweep.names import ENV_NAME, PARAM_NAME, dns1123_label_problem, label_value_problem
+from ktui.sweep.params import (
+    Choice,
+    Distribution,
+    GridSpace,
+    ListSpace,
+    LogUniform,
+    ParameterSpace,
+    RandInt,
+    RandomSpace,
+    Uniform,
+    Value,
+    ZipAxis,
+)
+from ktui.sweep.quantity import QuantityError, format_quantity, parse_quantity
+from ktui.sweep.source import Node
+
+TOP_KEYS = (
+    "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",
+    "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "parameters",
+)
+RESOURCE_KEYS = ("cpu", "memory", "gpu")
+PARAM_KEYS = ("grid", "list", "random", "zip", "repeat")
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+MAX_RANDOM_TRIALS = 10**12
+
+
+def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
+    c = Checker(path)
+    d = Draft(path=path, format="spec")
+    top = c.mapping(root, "a sweep spec")
+    if top is None:
+        return d, c
+    c.known_keys(root, TOP_KEYS, "the sweep spec")
+
+    if "name" in top:
+        name = c.string(top["name"], "name")
+        if name is not None:
+            problem = dns1123_label_problem(name)
+            if problem:
+                c.add(top["name"].pos, f"name {problem}")
+            d.name = Located(name, top["name"].pos)
+    else:
+        c.add(Pos(1, 1), "missing 'name': every sweep needs a name (a DNS-1123 label)")
+
+    if "namespace" in top:
+        ns = c.string(top["namespace"], "namespace")
+        if ns is not None:
+            problem = dns1123_label_problem(ns)
+            if problem:
+                c.add(top["namespace"].pos, f"namespace {problem}")
+            d.namespace = Located(ns, top["namespace"].pos)
+    if "image" in top:
+        image = c.string(top["image"], "image")
+        if image is not None:
+            if any(ch.isspace() for ch in image):
+                c.add(top["image"].pos, f"image '{image}' must not contain spaces")
+            d.image = Located(image, top["image"].pos)
+    if "command" in top:
+        d.command = _string_list(c, top["command"], "command", split=True)
+    if "args" in top:
+        d.args = _string_list(c, top["args"], "args", split=False, allow_empty=True)
+    if "env" in top:
+        _read_env(c, top["env"], d)
+    if "resources" in top:
+        d.requests = _resources(c, top["resources"], "resources")
+    if "limits" in top:
+        d.limits = _resources(c, top["limits"], "limits")
+    if "retries" in top:
+        d.retries = c.integer(top["retries"], "retries", minimum=0)
+    if "restartPolicy" in top:
+        rp = c.string(top["restartPolicy"], "restartPolicy")
+        if rp is not None:
+            if rp in ("OnFailure", "Never"):
+                d.restart_policy = rp  # type: ignore[assignment]
+            else:
+                hint = " (a Job's pods must not restart Always)" if rp == "Always" else ""
+                c.add(top["restartPolicy"].pos, f"restartPolicy must be OnFailure or Never, not '{rp}'{hint}")
+    if "ttlSecondsAfterFinished" in top:
+        d.ttl = c.integer(top["ttlSecondsAfterFinished"], "ttlSecondsAfterFinished", minimum=0)
+    if "queue" in top:
+        q = c.string(top["queue"], "queue")
+        if q is not None:
+            problem = label_value_problem(q)
+            if problem:
+                c.add(top["queue"].pos, f"queue {problem}")
+            d.queue = q
+    if "metric" in top:
+        d.metric = _metric(c, top["metric"])
+    if "parameters" in top:
+        d.space_pos = root.key_pos["parameters"]
+        _read_parameters(c, top["parameters"], d)
+    else:
+        c.add(Pos(1, 1), "missing 'parameters': give one of grid, list or random")
+    return d, c
+
+
+def _string_list(c: Checker, node: Node, what: str, split: bool, allow_empty: bool = False) -> list[Located] | None:
+    if split and isinstance(node.value, str):
+        # `command: python train.py` is what people type; split it like a shell would.
+        try:
+            parts = shlex.split(node.value)
+        except ValueError as e:
+            c.add(node.pos, f"{what}: cannot split '{node.value}': {e}")
+            return None
+        if not parts:
+            c.add(node.pos, f"{what} must not be empty")
+            return None
+        return [Located(p, node.pos) for p in parts]
+    items = c.list_(node, what, non_empty=not allow_empty)
+    if items is None:
+        return None
+    out: list[Located] = []
+    for i, item in enumerate(items):
+        s = c.text(item, f"{what}[{i}]")
+        if s is not None:
+            out.append(Located(s, item.pos))
+    return out
+
+
+def _read_env(c: Checker, node: Node, d: Draft) -> None:
+    env = c.mapping(node, "env")
+    if env is None:
+        return
+    for key, vnode in env.items():
+        kpos = node.key_pos[key]
+        if not ENV_NAME.match(key):
+            c.add(kpos, f"env name '{key}' is not a valid environment variable name")
+            continue
+        if key.startswith("KTUI_"):
+            c.add(kpos, f"env name '{key}' is reserved: ktui sets KTUI_* variables itself")
+            continue
+        value = c.text(vnode, f"env.{key}")
+        if value is not None:
+            d.env.append((key, Located(value, vnode.pos)))
+
+
+def _resources(c: Checker, node: Node, what: str) -> dict[str, Quantity]:
+    m = c.mapping(node, what)
+    if m is None:
+        return {}
+    c.known_keys(node, RESOURCE_KEYS, what)
+    out: dict[str, Quantity] = {}
+    for key in RESOURCE_KEYS:
+        if key not in m:
+            continue
+        vnode = m[key]
+        v = vnode.value
+        if key == "gpu":
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                c.add(vnode.pos, f"{what}.gpu must be a whole number of GPUs, not {vnode.kind}")
+                continue
+            try:
+                n = parse_quantity(str(v))
+            except QuantityError:
+                c.add(vnode.pos, f"{what}.gpu must be a whole number of GPUs, got '{v}'")
+                continue
+            if n != n.to_integral_value():
+                c.add(vnode.pos, f"{what}.gpu must be a whole number of GPUs, got '{v}' (GPUs are not shared)")
+                continue
+            out[key] = Quantity(str(int(n)), n, vnode.pos)
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            c.add(vnode.pos, f"{what}.{key} must be a quantity such as {'2 or 500m' if key == 'cpu' else '8Gi'}, not {vnode.kind}")
+            continue
+        try:
+            text = format_quantity(v)
+            value = parse_quantity(text)
+        except QuantityError as e:
+            c.add(vnode.pos, f"{what}.{key}: {e}")
+            continue
+        if key == "memory" and isinstance(v, (int, float)) and 0 < value < 1024 * 1024:
+            # `memory: 8` means 8 bytes to Kubernetes; nobody means that.
+            c.add(vnode.pos, f"{what}.memory: {text} means {text} bytes; write a unit, e.g. {text}Gi")
+            continue
+        out[key] = Quantity(text, value, vnode.pos)
+    return out
+
+
+def _metric(c: Checker, node: Node) -> Metric | None:
+    if isinstance(node.value, str):
+        return Metric(node.value) if node.value.strip() else None
+    m = c.mapping(node, "metric")
+    if m is None:
+        return None
+    c.known_keys(node, ("name", "goal"), "metric")
+    if "name" not in m:
+        c.add(node.pos, "metric needs a 'name' (the key your training prints, e.g. accuracy)")
+        return None
+    name = c.string(m["name"], "metric.name")
+    goal: Literal["maximize", "minimize"] = "maximize"
+    if "goal" in m:
+        g = c.string(m["goal"], "metric.goal")
+        if g in ("maximize", "minimize"):
+            goal = g  # type: ignore[assignment]
+        elif g is not None:
+            c.add(m["goal"].pos, f"metric.goal must be maximize or minimize, not '{g}'{did_you_mean(g, ('maximize', 'minimize'))}")
+    return Metric(name, goal) if name else None
+
+
+def _param_name(c: Checker, name: str, pos: Pos, seen: dict[str, Pos]) -> bool:
+    if not PARAM_NAME.match(name):
+        c.add(pos, f"parameter name '{name}' must start with a letter or '_' and hold only letters, digits, '_', '.', '-'")
+        return False
+    if name in seen:
+        c.add(pos, f"parameter '{name}' is defined twice (first at line {seen[name].line})")
+        return False
+    seen[name] = pos
+    return True
+
+
+def _values(c: Checker, node: Node, what: str) -> tuple[Value, ...] | None:
+    items = c.list_(node, what)
+    if items is None:
+        return None
+    out = [c.scalar_value(item, f"{what}[{i}]") for i, item in enumerate(items)]
+    if any(v is None for v in out):
+        return None
+    return tuple(v for v in out if v is not None)
+
+
+def _read_parameters(c: Checker, node: Node, d: Draft) -> None:
+    p = c.mapping(node, "parameters")
+    if p is None:
+        return
+    c.known_keys(node, PARAM_KEYS, "parameters")
+    modes = [k for k in ("grid", "list", "random") if k in p]
+    if len(modes) > 1:
+        c.add(node.key_pos[modes[1]], f"parameters: give one of grid, list or random, not both {modes[0]} and {modes[1]}")
+        return
+    if not modes and "zip" not in p:
+        c.add(node.pos, "parameters: give one of grid, list or random (optionally with zip and repeat)")
+        return
+    seen: dict[str, Pos] = {}
+    base: GridSpace | ListSpace | RandomSpace | None = None
+    shared_keys: list[str] = []
+    ok = True
+    if "grid" in p:
+        gnode = p["grid"]
+        g = c.mapping(gnode, "parameters.grid")
+        if g is None or not g:
+            if g is not None:
+                c.add(gnode.pos, "parameters.grid must not be empty")
+            return
+        axes: list[tuple[str, tuple[Value, ...]]] = []
+        for name, vnode in g.items():
+            if not _param_name(c, name, gnode.key_pos[name], seen):
+                ok = False
+                continue
+            vals = _values(c, vnode, f"grid.{name}")
+            if vals is None:
+                ok = False
+                continue
+            axes.append((name, vals))
+            shared_keys.append(name)
+        base = GridSpace(tuple(axes)) if ok else None
+    elif "list" in p:
+        lnode = p["list"]
+        items = c.list_(lnode, "parameters.list")
+        if items is None:
+            return
+        entries: list[tuple[tuple[str, Value], ...]] = []
+        for i, item in enumerate(items):
+            m = c.mapping(item, f"list[{i}]")
+            if m is None:
+                ok = False
+                continue
+            if not m:
+                c.add(item.pos, f"list[{i}] must name at least one parameter")
+                ok = False
+                continue
+            entry: list[tuple[str, Value]] = []
+            local: dict[str, Pos] = {}
+            for name, vnode in m.items():
+                if not _param_name(c, name, item.key_pos[name], local):
+                    ok = False
+                    continue
+                v = c.scalar_value(vnode, f"list[{i}].{name}")
+                if v is None:
+                    ok = False
+                    continue
+                entry.append((name, v))
+            entries.append(tuple(entry))
+            d.key_sets.append((frozenset(n for n, _ in entry), item.pos, f"list[{i}]"))
+        base = ListSpace(tuple(entries)) if ok else None
+    elif "random" in p:
+        base = _random(c, p["random"], seen, shared_keys)
+        ok = base is not None
+    zip_axis = None
+    if "zip" in p:
+        zip_axis = _zip(c, p["zip"], seen, shared_keys)
+        ok = ok and zip_axis is not None
+    repeat = None
+    if "repeat" in p:
+        repeat = c.integer(p["repeat"], "parameters.repeat", minimum=1)
+        if repeat is None:
+            ok = False
+        elif "seed" in seen:
+            c.add(seen["seed"], "parameter 'seed' clashes with repeat, which adds seed=0..N-1 itself")
+            ok = False
+        else:
+            shared_keys.append("seed")
+    if not ok:
+        return
+    if d.key_sets:  # list entries: each also gets the zip keys and seed
+        d.key_sets = [(ks | frozenset(shared_keys), pos, label) for ks, pos, label in d.key_sets]
+    else:
+        d.key_sets = [(frozenset(shared_keys), node.pos, "parameters")]
+    d.space = ParameterSpace(base, zip_axis, repeat)
+
+
+def _zip(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> ZipAxis | None:
+    z = c.mapping(node, "parameters.zip")
+    if z is None:
+        return None
+    if not z:
+        c.add(node.pos, "parameters.zip must not be empty")
+        return None
+    names: list[str] = []
+    columns: list[tuple[Value, ...]] = []
+    ok = True
+    for name, vnode in z.items():
+        if not _param_name(c, name, node.key_pos[name], seen):
+            ok = False
+            continue
+        vals = _values(c, vnode, f"zip.{name}")
+        if vals is None:
+            ok = False
+            continue
+        if columns and len(vals) != len(columns[0]):
+            c.add(vnode.pos, f"zip.{name} has {len(vals)} values but zip.{names[0]} has {len(columns[0])}; zipped lists pair up, so they must be the same length")
+            ok = False
+            continue
+        names.append(name)
+        columns.append(vals)
+    if not ok:
+        return None
+    keys.extend(names)
+    return ZipAxis(tuple(names), tuple(zip(*columns, strict=True)))
+
+
+def _random(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> RandomSpace | None:
+    r = c.mapping(node, "parameters.random")
+    if r is None:
+        return None
+    c.known_keys(node, ("trials", "seed", "space"), "parameters.random")
+    trials = None
+    if "trials" not in r:
+        c.add(node.pos, "parameters.random needs 'trials' (how many samples to draw)")
+    else:
+        trials = c.integer(r["trials"], "random.trials", minimum=1)
+    if trials is not None and trials > MAX_RANDOM_TRIALS:
+        c.add(r["trials"].pos, f"random.trials {trials:,} is beyond any sweep")
+        trials = None
+    seed = 0
+    if "seed" in r:
+        s = c.integer(r["seed"], "random.seed")
+        seed = s if s is not None else 0
+    if "space" not in r:
+        c.add(node.pos, "parameters.random needs 'space' (a distribution per parameter)")
+        return None
+    snode = r["space"]
+    space = c.mapping(snode, "random.space")
+    if space is None:
+        return None
+    if not space:
+        c.add(snode.pos, "random.space must not be empty")
+        return None
+    dims: list[tuple[str, Distribution]] = []
+    ok = trials is not None
+    for name, dnode in space.items():
+        if not _param_name(c, name, snode.key_pos[name], seen):
+            ok = False
+            continue
+        dist = _distribution(c, dnode, f"random.space.{name}")
+        if dist is None:
+            ok = False
+            continue
+        dims.append((name, dist))
+        keys.append(name)
+    if not ok or trials is None:
+        return None
+    return RandomSpace(trials, seed, tuple(dims))
+
+
+def _distribution(c: Checker, node: Node, what: str) -> Distribution | None:
+    m = c.mapping(node, what)
+    if m is None:
+        return None
+    if len(m) != 1:
+        c.add(node.pos, f"{what} must have exactly one of {', '.join(DISTRIBUTIONS)}")
+        return None
+    kind, vnode = next(iter(m.items()))
+    kpos = node.key_pos[kind]
+    if kind not in DISTRIBUTIONS:
+        c.add(kpos, f"unknown distribution '{kind}' in {what}{did_you_mean(kind, DISTRIBUTIONS)}")
+        return None
+    if kind == "choice":
+        vals = _values(c, vnode, f"{what}.choice")
+        return Choice(vals) if vals is not None else None
+    items = c.list_(vnode, f"{what}.{kind}")
+    if items is None:
+        return None
+    if len(items) != 2:
+        c.add(vnode.pos, f"{what}.{kind} must be [low, high], got {len(items)} values")
+        return None
+    if kind == "randint":
+        lo_i, hi_i = (c.integer(items[0], f"{what}.randint low"), c.integer(items[1], f"{what}.randint high"))
+        if lo_i is None or hi_i is None:
+            return None
+        if lo_i > hi_i:
+            c.add(vnode.pos, f"{what}.randint: low {lo_i} is above high {hi_i}")
+            return None
+        return RandInt(lo_i, hi_i)
+    lo, hi = (c.number(items[0], f"{what}.{kind} low"), c.number(items[1], f"{what}.{kind} high"))
+    if lo is None or hi is None:
+        return None
+    if lo >= hi:
+        c.add(vnode.pos, f"{what}.{kind}: low {lo:g} must be below high {hi:g}")
+        return None
+    if kind == "loguniform":
+        if lo <= 0:
+            c.add(items[0].pos, f"{what}.loguniform: low must be above 0, got {lo:g}")
+            return None
+        return LogUniform(lo, hi)
+    return Uniform(lo, hi)
