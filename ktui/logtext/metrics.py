@@ -1,0 +1,64 @@
+"""Metrics printed by a trial, read from its log lines.
+
+Two shapes, as ML scripts print them: `key=value` pairs (Katib's default StdOut collector
+grammar, so `epoch=3 loss=0.412 accuracy=0.871` and `val-acc = 0.9` both count) and JSON
+object lines (`{"loss": 0.41, "accuracy": 0.87}`). Only numbers are metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+# Katib: ([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?) — requiring at least one digit,
+# and refusing a value glued to more text (`id=12ab` is not a metric).
+_KV = re.compile(r"(?<![\w.-])([A-Za-z_][\w.\-/]*)\s*[=:]\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.:])")
+_ESC = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+MAX_METRICS = 64  # per trial: a log printing thousands of distinct keys must not grow memory
+
+
+def parse_metrics(line: str) -> dict[str, float]:
+    """Numeric metrics in one log line; {} when it holds none."""
+    s = _ESC.sub("", line).strip()
+    if s.startswith("{") and s.endswith("}"):
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            out = {}
+            for k, v in obj.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    out[str(k)] = float(v)
+            return out
+    if "=" not in s and ":" not in s:
+        return {}
+    out = {}
+    for key, value in _KV.findall(s):
+        try:
+            f = float(value)
+        except ValueError:
+            continue
+        if math.isfinite(f):
+            out[key] = f
+    return out
+
+
+@dataclass
+class MetricParser:
+    """The latest value of every metric a trial printed, and each metric's best so far."""
+
+    latest: dict[str, float] = field(default_factory=dict)
+    history_len: int = 0
+
+    def feed(self, line: str) -> bool:
+        found = parse_metrics(line)
+        if not found:
+            return False
+        for k, v in found.items():
+            if k in self.latest or len(self.latest) < MAX_METRICS:
+                self.latest[k] = v
+        self.history_len += 1
+        return True

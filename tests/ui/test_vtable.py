@@ -1,0 +1,104 @@
+"""The virtual table shows 150,000 rows by rendering only what is on screen."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import App, ComposeResult
+
+from ktui.ui.widgets.vtable import Column, VirtualTable, layout_widths
+
+COLUMNS = [Column("name", "NAME", 12, flex=1), Column("phase", "PHASE", 9), Column("n", "N", 6, align="right")]
+
+
+class TableApp(App):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.data = {f"job-{i:06d}": ("Running" if i % 3 else "Failed", i) for i in range(n)}
+        self.rendered: list[str] = []
+        self.highlighted: list[object] = []
+        self.selected: list[object] = []
+
+    def render_row(self, key):
+        self.rendered.append(key)
+        phase, n = self.data[key]
+        return (key, phase, str(n))
+
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(COLUMNS, self.render_row, id="t")
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).update(list(self.data))
+        self.query_one(VirtualTable).focus()
+
+    def on_virtual_table_highlighted(self, m: VirtualTable.Highlighted) -> None:
+        self.highlighted.append(m.key)
+
+    def on_virtual_table_selected(self, m: VirtualTable.Selected) -> None:
+        self.selected.append(m.key)
+
+
+def screen_lines(app: App) -> list[str]:
+    t = app.query_one(VirtualTable)
+    return [t.render_line(y).text for y in range(t.size.height)]
+
+
+async def test_150k_rows_render_only_visible_lines():
+    app = TableApp(150_000)
+    t0 = time.perf_counter()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        first_paint = time.perf_counter() - t0
+        t = app.query_one(VirtualTable)
+        assert t.row_count == 150_000
+        # The header and 19 rows, not 150,000 renders.
+        assert len(set(app.rendered)) <= 40, len(set(app.rendered))
+        lines = screen_lines(app)
+        assert lines[0].startswith("NAME")
+        assert lines[1].startswith("job-000000") and "Failed" in lines[1] and lines[1].rstrip().endswith("0")
+        await pilot.press("end")
+        await pilot.pause()
+        assert t.cursor_key == "job-149999"
+        assert screen_lines(app)[-1].startswith("job-149999")
+        assert len(set(app.rendered)) <= 80
+    assert first_paint < 10  # generous: the point is it is not O(rows); benchmarks time it
+
+
+async def test_keys_move_the_cursor_and_enter_selects():
+    app = TableApp(100)
+    async with app.run_test(size=(60, 12)) as pilot:
+        t = app.query_one(VirtualTable)
+        await pilot.press("down", "down", "j")
+        assert t.cursor_key == "job-000003"
+        await pilot.press("pagedown")
+        assert t.cursor_index == 3 + 10
+        await pilot.press("up", "enter")
+        assert app.selected == ["job-000012"]
+        assert app.highlighted[-1] == "job-000012"
+        await pilot.press("home")
+        assert t.cursor_index == 0
+
+
+async def test_update_repaints_changed_rows_and_keeps_cursor_on_its_key():
+    app = TableApp(50)
+    async with app.run_test(size=(60, 12)) as pilot:
+        t = app.query_one(VirtualTable)
+        await pilot.press("down", "down")
+        assert t.cursor_key == "job-000002"
+        app.data["job-000001"] = ("Succeeded", 1)
+        t.update(t.keys, changed=["job-000001"])
+        await pilot.pause()
+        assert "Succeeded" in screen_lines(app)[2]
+        # Reverse the order: the cursor follows its key, not its index.
+        t.update(list(reversed(list(app.data))))
+        await pilot.pause()
+        assert t.cursor_key == "job-000002" and t.cursor_index == 47
+        t.update([])
+        await pilot.pause()
+        assert t.cursor_key is None and screen_lines(app)[1].strip() == ""
+
+
+def test_layout_widths_share_spare_space_by_flex():
+    cols = [Column("a", "A", 10, flex=1), Column("b", "B", 5), Column("c", "C", 5, flex=3)]
+    assert layout_widths(cols, 10 + 5 + 5 + 2 + 40) == [20, 5, 35]
+    assert layout_widths(cols, 10) == [10, 5, 5]
