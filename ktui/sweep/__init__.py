@@ -4,6 +4,7 @@ from ktui.sweep.errors import Pos, Problem, SweepError
 from ktui.sweep.load import load_sweep, loads_sweep
 from ktui.sweep.manifest import (
     CONTAINER,
+    METRIC_ANNOTATION,
     PARAMS_ANNOTATION,
     SWEEP_LABEL,
     TRIAL_LABEL,
@@ -15,6 +16,7 @@ from ktui.sweep.model import DEFAULT_MAX_TRIALS, Metric, Overrides, Resources, S
 __all__ = [
     "CONTAINER",
     "DEFAULT_MAX_TRIALS",
+    "METRIC_ANNOTATION",
     "PARAMS_ANNOTATION",
     "SWEEP_LABEL",
     "TRIAL_LABEL",

@@ -15,6 +15,8 @@ from ktui.sweep.names import env_suffix
 SWEEP_LABEL = "ktui.dev/sweep"
 TRIAL_LABEL = "ktui.dev/trial"
 PARAMS_ANNOTATION = "ktui.dev/params"
+# The sweep's metric travels with each Job, so any ktui can rank trials without the file.
+METRIC_ANNOTATION = "ktui.dev/metric"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CONTAINER = "trial"
@@ -60,6 +62,11 @@ def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Mani
     if sweep.queue:
         job_labels[QUEUE_LABEL] = sweep.queue
     annotations = {PARAMS_ANNOTATION: params_json(trial)}
+    job_annotations = dict(annotations)
+    if sweep.metric is not None:
+        job_annotations[METRIC_ANNOTATION] = json.dumps(
+            {"name": sweep.metric.name, "goal": sweep.metric.goal}, separators=(",", ":")
+        )
     command, args = sweep.command_line(trial.params)
     env = [{"name": k, "value": substitute(v, trial.params)} for k, v in sweep.env]
     env += [
@@ -86,7 +93,7 @@ def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Mani
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": trial.job_name, "namespace": ns, "labels": job_labels, "annotations": annotations},
+        "metadata": {"name": trial.job_name, "namespace": ns, "labels": job_labels, "annotations": job_annotations},
         "spec": spec,
     }
 
