@@ -26,7 +26,7 @@ def imports_of(folder: Path) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.parametrize("layer", ["sweep", "logtext"])
+@pytest.mark.parametrize("layer", ["sweep", "logtext", "cluster", "sim"])
 def test_layer_source_never_imports_textual(layer):
     offenders = {f: sorted(n for n in names if n.split(".")[0] == "textual")
                  for f, names in imports_of(PKG / layer).items()}
@@ -42,7 +42,7 @@ def test_sweep_is_pure():
             assert n.split(".")[0] not in {"kubernetes", "aiohttp", "rich", "textual", "msgspec"}, f"{f} imports {n}"
 
 
-@pytest.mark.parametrize("layer", ["ktui.sweep", "ktui.logtext"])
+@pytest.mark.parametrize("layer", ["ktui.sweep", "ktui.logtext", "ktui.cluster", "ktui.sim"])
 def test_importing_a_layer_loads_no_textual(layer):
     code = (
         "import importlib, pkgutil, sys\n"

@@ -13,6 +13,8 @@ from ktui import __version__
 # Add a module here when it lands; imports are eager so a broken module fails loudly.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ktui.cli.launch",
+    "ktui.cli.sim",
+    "ktui.cli.cluster",
 )
 
 
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    parser.set_defaults(commands=frozenset(sub.choices))
     return parser
 
 
@@ -40,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = args_list.index("--")
         args_list, trailing = args_list[:cut], args_list[cut + 1 :]
     parser = build_parser()
+    # `ktui` alone, or `ktui --context X`, opens the interactive UI.
+    commands = parser.get_default("commands")
+    if not args_list or (args_list[0] not in commands and args_list[0] not in ("-h", "--help", "--version")):
+        args_list = ["ui", *args_list]
     args = parser.parse_args(args_list)
     if trailing and not getattr(args, "accepts_trailing", False):
         parser.error(f"unexpected arguments after '--': {' '.join(trailing)}")

@@ -68,29 +68,19 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         write_manifests(sweep, namespace, args.output, sys.stdout)
         return 0
-    try:
-        from ktui.cli.submit import submit_manifests
-    except ImportError:
-        print(
-            "ktui: launch: submitting needs the Kubernetes backend, which is not built yet; "
-            "use --dry-run and pipe to `kubectl apply -f -`",
-            file=sys.stderr,
-        )
-        return 2
+    from ktui.cli.submit import submit_manifests
+
     return submit_manifests(args, list(render_jobs(sweep, namespace)))
 
 
 def context_namespace(kubeconfig: str | None, context: str | None) -> str:
-    """The kubeconfig context's namespace, else "default"; a missing kubeconfig is not an error here."""
-    try:
-        from kubernetes.config.kube_config import list_kube_config_contexts
+    """The kubeconfig context's namespace, else "default"; no kubeconfig is fine for a dry run."""
+    from ktui.cluster.kube.config import ConfigError, load
 
-        contexts, current = list_kube_config_contexts(config_file=kubeconfig)
-    except Exception:  # no or unreadable kubeconfig: dry-runs must still work
+    try:
+        return load(kubeconfig, context).namespace
+    except ConfigError:
         return "default"
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
-    ns = ((chosen or {}).get("context") or {}).get("namespace")
-    return ns if isinstance(ns, str) and ns else "default"
 
 
 def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any) -> None:

@@ -1,0 +1,345 @@
+"""`ktui jobs|nodes|logs|cancel|rerun`: the cluster from the command line.
+
+Tables come from the same store the UI reads (list -> store -> rows), so what the CLI prints
+is what the UI would show. Every failure is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+from ktui.cli.clusterargs import add_cluster_args
+from ktui.cluster.format import (
+    NODE_COLUMNS,
+    TRIAL_COLUMNS,
+    node_row,
+    render_table,
+    trial_row,
+    trial_sort_key,
+)
+from ktui.cluster.kube.config import ConfigError
+from ktui.cluster.kube.transport import ApiError, Unreachable
+from ktui.cluster.model import Trial
+
+SYNC_TIMEOUT = 120.0
+
+
+class CliError(Exception):
+    """A failure worded for the user."""
+
+
+def _cli(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (CliError, ConfigError, Unreachable) as exc:
+            print(f"ktui: {exc}", file=sys.stderr)
+            return 1
+        except ApiError as exc:
+            print(f"ktui: {_api_words(exc)}", file=sys.stderr)
+            return 1
+
+    run.__name__ = fn.__name__
+    return run
+
+
+def _api_words(exc: ApiError) -> str:
+    if exc.status == 401:
+        return "the cluster rejected the credentials (401 Unauthorized)"
+    if exc.status == 403:
+        return f"forbidden: {exc.message}" if exc.message else "forbidden"
+    return f"{exc.reason}: {exc.message}" if exc.message else f"{exc.status} {exc.reason}"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("jobs", help="list trials (every Job) with phase, node, retries, reason")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.add_argument("--sweep", metavar="NAME", help="only this sweep's trials")
+    p.add_argument("-w", "--watch", action="store_true", help="keep printing rows as they change")
+    add_cluster_args(p)
+    p.set_defaults(func=_cli(cmd_jobs))
+
+    p = sub.add_parser("nodes", help="nodes: requested vs allocatable vs used cpu, memory, GPUs")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    add_cluster_args(p)
+    p.set_defaults(func=_cli(cmd_nodes))
+
+    p = sub.add_parser("logs", help="print the log of a job's newest pod")
+    p.add_argument("job", metavar="JOB", help="job (trial) name; a pod name works too")
+    p.add_argument("-f", "--follow", action="store_true", help="keep streaming until the trial ends")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    add_cluster_args(p)
+    p.set_defaults(func=_cli(cmd_logs))
+
+    p = sub.add_parser("cancel", help="delete a sweep's Jobs, or one Job")
+    p.add_argument("target", metavar="SWEEP|JOB")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_cluster_args(p)
+    p.set_defaults(func=_cli(cmd_cancel))
+
+    p = sub.add_parser("rerun", help="recreate a sweep's finished trials from their specs")
+    p.add_argument("sweep", metavar="SWEEP")
+    p.add_argument("--failed", action="store_true", help="only the failed trials")
+    p.add_argument("--yes", action="store_true", help="do not ask before rerunning succeeded trials")
+    add_cluster_args(p)
+    p.set_defaults(func=_cli(cmd_rerun))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _connect(args: argparse.Namespace, resources: Iterable[str], **kw: Any):  # type: ignore[no-untyped-def]
+    from ktui.cluster.kube.backend import KubeBackend
+
+    backend = KubeBackend.connect(
+        getattr(args, "kubeconfig", None),
+        getattr(args, "context", None),
+        getattr(args, "namespace", None),
+        all_namespaces=bool(getattr(args, "all_namespaces", False)),
+        resources=tuple(resources),
+        probe_capabilities=False,
+        **kw,
+    )
+    try:
+        backend.check()
+    except ApiError as exc:
+        if exc.status == 401:
+            backend.stop()
+            raise
+        # /version may be closed to some users; the real requests will tell.
+    except Unreachable:
+        backend.stop()
+        raise
+    return backend
+
+
+def _sync(backend: Any, kinds: Iterable[str], *, required: Iterable[str]) -> None:
+    """Wait for the first list of each kind; a problem with a required kind is fatal, with
+    an optional one a warning (printed once)."""
+    kinds = list(kinds)
+    required = set(required)
+    store = backend.store
+    started = time.monotonic()
+    deadline = started + SYNC_TIMEOUT
+    while not store.wait_synced(kinds, timeout=0.25):
+        unreachable = next((p for p in store.problems() if p.resource == "cluster"), None)
+        # The server answered /version a moment ago: give a flaky connection 15 s.
+        if unreachable is not None and time.monotonic() > started + 15:
+            raise CliError(unreachable.message)
+        if time.monotonic() > deadline:
+            raise CliError(f"timed out listing {', '.join(kinds)} from {backend.cluster.server}")
+    for p in store.problems():
+        if p.resource in required:
+            raise CliError(p.message)
+    for p in store.problems():
+        if p.resource in kinds:
+            print(f"ktui: warning: {p.message}", file=sys.stderr)
+
+
+def _json_trial(t: Trial) -> dict[str, Any]:
+    return t.to_dict()
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    kinds = ("jobs", "pods", "events")
+    backend = _connect(args, kinds, metrics=False)
+    try:
+        backend.start()
+        _sync(backend, kinds, required=("jobs",))
+        store = backend.store
+        wide_ns = bool(args.all_namespaces)
+
+        def wanted(t: Trial) -> bool:
+            return args.sweep is None or t.sweep == args.sweep
+
+        trials = sorted((t for t in store.snapshot_trials().values() if wanted(t)), key=trial_sort_key)
+        version = store.version
+        header = (("NAMESPACE",) if wide_ns else ()) + TRIAL_COLUMNS
+        now = time.time()
+        out = sys.stdout
+        widths: list[int] | None = None
+        if args.output == "json":
+            if args.watch:
+                for t in trials:
+                    out.write(msgspec.json.encode(_json_trial(t)).decode() + "\n")
+            else:
+                out.write(msgspec.json.format(msgspec.json.encode([_json_trial(t) for t in trials]),
+                                              indent=2).decode() + "\n")
+        else:
+            rows = [trial_row(t, now, namespace=wide_ns) for t in trials]
+            if rows or args.watch:
+                lines, widths = render_table(header, rows)
+                out.write("\n".join(lines) + "\n")
+            else:
+                where = "any namespace" if wide_ns else f"namespace {backend.namespace}"
+                what = f"sweep {args.sweep}" if args.sweep else "jobs"
+                print(f"No {what} found in {where}.", file=sys.stderr)
+        out.flush()
+        if not args.watch:
+            return 0
+        last: dict[Any, Trial] = {t.key: t for t in trials}
+        while True:
+            store.wait(version, timeout=1.0)
+            time.sleep(0.2)  # let a burst land, then print it as one batch
+            ch = store.changes_since(version)
+            version = ch.version
+            if not ch:
+                continue
+            now = time.time()
+            changed = sorted((t for t in store.get_trials(ch.trials).values() if wanted(t)),
+                             key=trial_sort_key)
+            printed: list[Trial] = []
+            for t in changed:
+                if last.get(t.key) != t:
+                    printed.append(t)
+                    last[t.key] = t
+            gone = []
+            for key in sorted(ch.removed_trials):
+                old = last.pop(key, None)
+                if old is not None:
+                    gone.append(msgspec.structs.replace(old, phase="Deleted"))
+            for t in printed + gone:
+                if args.output == "json":
+                    out.write(msgspec.json.encode(_json_trial(t)).decode() + "\n")
+                else:
+                    lines, widths = render_table((), [trial_row(t, now, namespace=wide_ns)], widths)
+                    out.write(lines[0] + "\n")
+            out.flush()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        backend.stop(timeout=2.0)
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    kinds = ("nodes", "pods")
+    # Requests are summed over every namespace's pods, whatever -n says.
+    args.all_namespaces = True
+    backend = _connect(args, kinds, metrics=True)
+    try:
+        backend.start()
+        _sync(backend, kinds, required=("nodes",))
+        if backend.metrics is not None:
+            backend.metrics.poll_once()
+        nodes = sorted(backend.store.snapshot_nodes().values(), key=lambda n: n.name)
+        if args.output == "json":
+            sys.stdout.write(msgspec.json.format(msgspec.json.encode(nodes), indent=2).decode() + "\n")
+        else:
+            lines, _ = render_table(NODE_COLUMNS, [node_row(n) for n in nodes])
+            sys.stdout.write("\n".join(lines) + "\n")
+            for p in backend.store.problems():
+                if p.resource == "metrics":
+                    print(f"ktui: note: {p.message}", file=sys.stderr)
+        return 0
+    finally:
+        backend.stop(timeout=2.0)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
+
+    backend = _connect(args, (), metrics=False)
+    ns = backend.cluster.namespace
+    try:
+        pod = newest_pod_of_job(backend.transport, ns, args.job)
+        container: str | None = CONTAINER
+        if pod is None:
+            try:  # not a job: perhaps a pod's name
+                backend.transport.get(f"/api/v1/namespaces/{ns}/pods/{args.job}")
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise CliError(f"no job or pod named {args.job} in namespace {ns}") from None
+                raise
+            pod, container = args.job, None
+        stream = KubeLogStream(backend.transport, ns, pod, container=container,
+                               follow=args.follow, tail=args.tail)
+        out = sys.stdout
+        try:
+            for line in stream:
+                out.write(line.text + "\n")
+                if args.follow:
+                    out.flush()
+        except ApiError as exc:
+            if exc.status == 400 and container is not None and "is not valid" in exc.message:
+                # Not a ktui trial: no container named "trial"; use the pod's only container.
+                for line in KubeLogStream(backend.transport, ns, pod, container=None,
+                                          follow=args.follow, tail=args.tail):
+                    out.write(line.text + "\n")
+            else:
+                raise
+        except KeyboardInterrupt:
+            stream.close()
+        out.flush()
+        return 0
+    finally:
+        backend.stop(timeout=2.0)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError("refusing without --yes (stdin is not a terminal to ask on)")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise CliError("cancelled")
+
+
+def _report(verb: str, result: Any) -> int:
+    print(f"{verb} {len(result.done)} job{'s' if len(result.done) != 1 else ''}")
+    for f in result.failed:
+        print(f"ktui: {f.name}: {f.message}", file=sys.stderr)
+    return 0 if not result.failed else 1
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    backend = _connect(args, (), metrics=False)
+    try:
+        ns = None if args.all_namespaces else backend.cluster.namespace
+        where = "any namespace" if ns is None else f"namespace {ns}"
+        jobs = backend.actions.sweep_jobs(args.target, ns)
+        if jobs:
+            _confirm(f"Delete {len(jobs)} jobs of sweep {args.target} in {where}?", args.yes)
+            keys = [(j["metadata"]["namespace"], j["metadata"]["name"]) for j in jobs]
+            return _report("deleted", backend.actions.cancel(keys))
+        if ns is None:
+            raise CliError(f"no sweep named {args.target} in any namespace (use -n for a job)")
+        try:
+            backend.transport.get(f"/apis/batch/v1/namespaces/{ns}/jobs/{args.target}")
+        except ApiError as exc:
+            if exc.status == 404:
+                raise CliError(f"no sweep or job named {args.target} in {where}") from None
+            raise
+        _confirm(f"Delete job {args.target} in {where}?", args.yes)
+        return _report("deleted", backend.actions.cancel([(ns, args.target)]))
+    finally:
+        backend.stop(timeout=2.0)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from ktui.cluster.kube.actions import _is_rerunnable
+
+    backend = _connect(args, (), metrics=False)
+    try:
+        ns = None if args.all_namespaces else backend.cluster.namespace
+        where = "any namespace" if ns is None else f"namespace {ns}"
+        jobs = backend.actions.sweep_jobs(args.sweep, ns)
+        if not jobs:
+            raise CliError(f"no sweep named {args.sweep} in {where}")
+        chosen = [j for j in jobs if _is_rerunnable(j, args.failed)]
+        if not chosen:
+            what = "failed" if args.failed else "finished"
+            print(f"no {what} trials in sweep {args.sweep}")
+            return 0
+        if not args.failed and any(not _is_rerunnable(j, True) for j in chosen):
+            _confirm(f"Rerun {len(chosen)} finished trials of {args.sweep} "
+                     "(succeeded ones included; their pods and logs are deleted)?", args.yes)
+        return _report("reran", backend.actions.rerun_jobs(chosen))
+    finally:
+        backend.stop(timeout=2.0)

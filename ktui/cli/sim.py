@@ -1,0 +1,99 @@
+"""`ktui sim`: run the Kubernetes API simulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from ktui.sim.config import SimConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "sim",
+        help="run a simulated Kubernetes API server (jobs, pods, nodes, logs) on localhost",
+        description=(
+            "Serve a simulated Kubernetes API (core/v1, batch/v1 Jobs, metrics.k8s.io) on "
+            "127.0.0.1 with a job controller, scheduler and kubelets, for kubectl, ktui and "
+            "tests. Writes a kubeconfig and runs until Ctrl-C."
+        ),
+    )
+    p.add_argument("--nodes", type=int, default=8, help="number of nodes (default 8)")
+    p.add_argument("--gpus-per-node", type=int, default=8, help="nvidia.com/gpu per node")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: pick a free one)")
+    p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated seconds per wall second (workloads, controller delays)")
+    p.add_argument("--pods", type=int, default=0,
+                   help="pre-populate this many sweep trial pods (mostly finished) with Jobs")
+    p.add_argument("--history", type=int, default=10_000,
+                   help="watch events kept per resource before resuming gets 410 Gone")
+    p.add_argument("--seed", type=int, default=1, help="seed of the pre-populated data")
+    p.add_argument("--kubeconfig-out", type=Path, default=Path("ktui-sim.kubeconfig"),
+                   help="where to write the kubeconfig (default ./ktui-sim.kubeconfig)")
+    p.add_argument("--error-rate", type=float, default=0.0,
+                   help="share of API requests answered with --error-status (fault injection)")
+    p.add_argument("--error-status", type=int, default=429, help="status of injected errors")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
+    p.add_argument("--bookmark-interval", type=float, default=60.0,
+                   help="seconds between BOOKMARK events on watches that allow them")
+    p.add_argument("-v", "--verbose", action="store_true", help="log server errors to stderr")
+    p.set_defaults(func=run)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from ktui.sim.server import SimServer
+    from ktui.sim.testing import kubeconfig_text
+
+    config = SimConfig(nodes=args.nodes, gpus_per_node=args.gpus_per_node, speed=args.speed,
+                       history=args.history, pods=args.pods, seed=args.seed, host=args.host,
+                       port=args.port, bookmark_interval=args.bookmark_interval)
+    server = SimServer(config)
+    t0 = time.monotonic()
+    await server.start()
+    if args.error_rate:
+        server.faults.set_error_rate(args.error_rate, args.error_status)
+    if args.latency:
+        server.faults.set_latency(args.latency)
+    path: Path = args.kubeconfig_out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(kubeconfig_text(server.url, "admin", server.admin_token))
+    path.chmod(0o600)
+    store = server.cluster.store
+    print(f"ktui sim: serving {server.url} ({len(store['nodes'].objects)} nodes, "
+          f"{len(store['pods'].objects)} pods, {len(store['jobs'].objects)} jobs; "
+          f"started in {time.monotonic() - t0:.1f}s, speed x{config.speed:g})", flush=True)
+    print(f"  export KUBECONFIG={path.resolve()}", flush=True)
+    print("  kubectl get nodes; kubectl get jobs -A; ktui ...", flush=True)
+    print("  Ctrl-C to stop.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.verbose:
+        # Client disconnects mid-stream are routine for a watch server.
+        logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"ktui sim: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,105 @@
+"""The interface the UI consumes, whatever runs the trials.
+
+The Kubernetes backend (ktui.cluster.kube.backend.KubeBackend) implements it today; a local
+backend (trials as processes on this machine) will implement the same, so the UI never
+branches on the backend. All methods are synchronous and thread-safe: the UI calls the
+actions from a worker thread and reads ``store`` on its tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ktui.cluster.model import (
+    ActionResult,
+    Capabilities,
+    LogLine,
+    SubmitProgress,
+    SubmitResult,
+    TrialDescription,
+    TrialKey,
+)
+from ktui.cluster.store import Store
+
+ProgressFn = Callable[[SubmitProgress], None]
+
+
+@runtime_checkable
+class LogStream(Protocol):
+    """An iterator of log lines that can be closed from another thread (the UI's)."""
+
+    def __iter__(self) -> Iterator[LogLine]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    #: "kubernetes" or "local": for the title bar, never for branching.
+    name: str
+
+    @property
+    def store(self) -> Store:
+        """Joined, continuously updated trials/nodes/sweeps, with a change feed."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Which actions are available; unavailable ones say why (e.g. RBAC)."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where this backend points, for display ("https://10.0.0.1:6443 ns default")."""
+        ...
+
+    def start(self) -> None:
+        """Start filling the store in the background; returns at once."""
+        ...
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every background thread and close connections; idempotent."""
+        ...
+
+    def submit(
+        self, manifests: Sequence[Mapping[str, Any]], progress: ProgressFn | None = None
+    ) -> SubmitResult:
+        """Create one Job per manifest; those already there for the same sweep count as
+        existing, so submitting again after an interruption creates only the missing ones."""
+        ...
+
+    def cancel(
+        self,
+        trials: Iterable[TrialKey] = (),
+        *,
+        sweep: str | None = None,
+        namespace: str | None = None,
+    ) -> ActionResult:
+        """Delete the given trials, or every trial of ``sweep`` (in ``namespace``, or in
+        every namespace the backend sees when None)."""
+        ...
+
+    def rerun(
+        self,
+        sweep: str | None = None,
+        *,
+        trials: Iterable[TrialKey] = (),
+        namespace: str | None = None,
+        failed_only: bool = True,
+    ) -> ActionResult:
+        """Recreate finished trials (only the failed ones by default) from their specs."""
+        ...
+
+    def stream_logs(
+        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
+    ) -> LogStream:
+        """Lines of the trial's newest pod (its ``trial`` container); with ``follow`` it
+        keeps going across reconnects, without duplicates or gaps, until the trial ends.
+        Raises LookupError when the trial has no pod (yet); iterating may raise the
+        backend's errors (e.g. the pod vanished before anything was read)."""
+        ...
+
+    def describe(self, trial: TrialKey) -> TrialDescription:
+        """Everything known about one trial: its pods, all its events, its manifest."""
+        ...

@@ -1,0 +1,133 @@
+"""Text for trials and nodes, shared by the CLI tables and (if it likes) the UI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ktui.cluster.model import NodeView, Trial
+from ktui.cluster.quantity import format_bytes, format_cpu
+
+TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "REASON", "PARAMS")
+NODE_COLUMNS = ("NAME", "STATUS", "CPU REQ/ALLOC", "CPU USED", "MEM REQ/ALLOC", "MEM USED",
+                "GPU REQ/ALLOC", "PODS", "TAINTS")
+
+
+def human_duration(seconds: float | None) -> str:
+    """kubectl's HumanDuration: 45s, 3m12s, 65m, 2h5m, 30h, 3d4h, 12d, 2y."""
+    if seconds is None:
+        return "-"
+    s = int(max(0, seconds))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = s // 3600
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    if h < 24 * 8:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    return f"{h // (24 * 365)}y"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (int,)) or v is None:
+        return str(v).lower() if v is None else str(v)
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def short_params(params: dict[str, Any], width: int = 48) -> str:
+    text = " ".join(f"{k}={_value(v)}" if k else _value(v) for k, v in params.items())
+    return truncate(text, width)
+
+
+def truncate(text: str | None, width: int) -> str:
+    if not text:
+        return ""
+    text = " ".join(text.split())  # one line in a table, whatever the server sent
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: int = 60) -> list[str]:
+    row = [
+        t.name,
+        t.sweep or "-",
+        str(t.index) if t.index is not None else "-",
+        t.phase,
+        t.node or "-",
+        human_duration(t.duration(now)),
+        human_duration(now - t.created) if t.created else "-",
+        str(t.retries),
+        truncate(t.reason, reason_width) or "-",
+        short_params(t.params) or "-",
+    ]
+    return [t.namespace, *row] if namespace else row
+
+
+def trial_sort_key(t: Trial) -> tuple[Any, ...]:
+    return (t.namespace, t.sweep or "", t.index if t.index is not None else -1, t.name)
+
+
+def _ratio(req: int, alloc: int, fmt: Any) -> str:
+    pct = f" ({100 * req // alloc}%)" if alloc else ""
+    return f"{fmt(req)}/{fmt(alloc)}{pct}"
+
+
+def node_status(n: NodeView) -> str:
+    parts = ["Ready" if n.ready else ("NotReady" if n.ready is False else "Unknown")]
+    if n.unschedulable:
+        parts.append("SchedulingDisabled")
+    parts.extend(n.pressures)
+    return ",".join(parts)
+
+
+def node_row(n: NodeView) -> list[str]:
+    used_cpu = used_mem = "-"
+    if n.used is not None:
+        used_cpu = format_cpu(n.used.cpu_m)
+        used_mem = format_bytes(n.used.memory)
+        if n.allocatable.cpu_m:
+            used_cpu += f" ({100 * n.used.cpu_m // n.allocatable.cpu_m}%)"
+        if n.allocatable.memory:
+            used_mem += f" ({100 * n.used.memory // n.allocatable.memory}%)"
+    taints = ",".join(f"{t.key}:{t.effect}" for t in n.taints) or "-"
+    return [
+        n.name,
+        node_status(n),
+        _ratio(n.requested.cpu_m, n.allocatable.cpu_m, format_cpu),
+        used_cpu,
+        _ratio(n.requested.memory, n.allocatable.memory, format_bytes),
+        used_mem,
+        _ratio(n.requested.gpu, n.allocatable.gpu, str) if n.allocatable.gpu or n.requested.gpu else "-",
+        f"{n.pods}/{n.max_pods}" if n.max_pods else str(n.pods),
+        truncate(taints, 40),
+    ]
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: list[int] | None = None) -> tuple[list[str], list[int]]:
+    """kubectl-style columns (3 spaces apart); returns the lines and the widths used, so a
+    --watch can print later rows aligned with the first table."""
+    if widths is None:
+        widths = [len(h) for h in header]
+        for r in rows:
+            for i, cell in enumerate(r):
+                widths[i] = max(widths[i], len(cell))
+    lines = []
+    for r in [header, *rows] if header else rows:
+        cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append("   ".join(cells).rstrip())
+    return lines, widths

@@ -1,0 +1,139 @@
+"""Pure functions that join slim records into what the UI shows (a Trial, a NodeView).
+
+Kept apart from the store so the rules (which phase, which failure reason) can be tested
+with hand-made records and reused by any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ktui.cluster.model import JobPhase, NodeView, Resources, Trial
+from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec
+
+_PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+def owned_pods(job: JobRec, pods: Sequence[PodRec]) -> list[PodRec]:
+    """The pods that belong to *this* job (a deleted and recreated Job of the same name is
+    another Job: its predecessor's pods may still be terminating)."""
+    return [p for p in pods if p.job_uid is None or p.job_uid == job.uid]
+
+
+def newest(pods: Sequence[PodRec]) -> PodRec | None:
+    if not pods:
+        return None
+    return max(pods, key=lambda p: (p.created or 0.0, p.name))
+
+
+def _latest_warning(events: Sequence[EventRec]) -> EventRec | None:
+    warnings = [e for e in events if e.type == "Warning"]
+    if not warnings:
+        return None
+    return max(warnings, key=lambda e: (e.last or 0.0, e.name))
+
+
+def job_phase(job: JobRec, pods: Sequence[PodRec], pods_known: bool) -> JobPhase:
+    if job.outcome == "Complete":
+        return "Succeeded"
+    if job.outcome == "Failed":
+        return "Failed"
+    if job.suspended:
+        return "Suspended"
+    if any(p.phase == "Running" and not p.deleting for p in pods) or job.ready > 0:
+        return "Running"
+    if not pods_known and job.active > 0:
+        # Without pod visibility (not listed yet, or forbidden) trust the Job's count,
+        # as kubectl does.
+        return "Running"
+    return "Pending"
+
+
+def build_trial(
+    job: JobRec,
+    pods: Sequence[PodRec],
+    job_events: Sequence[EventRec] = (),
+    pod_events: Sequence[EventRec] = (),
+    pods_known: bool = True,
+) -> Trial:
+    """Join a Job with its pods (already filtered by owned_pods) and warning events.
+
+    ``pod_events`` are the warnings of the newest pod.
+    """
+    phase = job_phase(job, pods, pods_known)
+    pod = newest(pods)
+    restarts = sum(p.restarts for p in pods)
+    failed_pods = sum(1 for p in pods if p.phase == "Failed")
+    retries = restarts + max(job.failed, failed_pods)
+
+    reason: str | None = None
+    message: str | None = None
+    if phase == "Failed":
+        if job.reason == "DeadlineExceeded":
+            # The pods were killed *because* of the deadline: their exit codes are noise.
+            reason, message = job.reason, job.message
+        else:
+            failed = [p for p in pods if p.phase == "Failed" and p.reason]
+            culprit = newest(failed)
+            if culprit is not None:
+                reason = culprit.reason
+                message = f"{job.reason}: {job.message}" if job.reason else culprit.message
+            else:
+                reason, message = job.reason or "Failed", job.message
+    elif phase in ("Pending", "Running"):
+        if pod is not None and pod.reason and not pod.terminated:
+            reason, message = pod.reason, pod.message
+        elif phase == "Pending":
+            warning = _latest_warning(pod_events if pod is not None else job_events)
+            if warning is None and pod is None:
+                warning = _latest_warning(job_events)
+            if warning is not None:
+                reason, message = f"{warning.reason}: {warning.message}", warning.message
+
+    started = job.started
+    if started is None and pod is not None:
+        started = pod.started
+    return Trial(
+        namespace=job.namespace,
+        name=job.name,
+        uid=job.uid,
+        sweep=job.sweep,
+        index=job.trial,
+        raw_params=job.params,
+        phase=phase,
+        pod=pod.name if pod is not None else None,
+        pod_phase=pod.phase if pod is not None else None,
+        node=pod.node if pod is not None else None,
+        created=job.created,
+        started=started,
+        finished=job.completed,
+        retries=retries,
+        reason=reason,
+        message=message,
+        gpu=job.gpu,
+        metric=job.metric,
+    )
+
+
+def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage | None) -> NodeView:
+    """``requested``: [cpu_m, memory, gpu, pods] of the node's non-terminated pods."""
+    cpu, mem, gpu, npods = requested if requested is not None else (0, 0, 0, 0)
+    ready: bool | None = None
+    pressures = []
+    for c in node.conditions:
+        if c.type == "Ready":
+            ready = c.status == "True"
+        elif c.type in _PRESSURES and c.status == "True":
+            pressures.append(c.type)
+    return NodeView(
+        name=node.name,
+        allocatable=Resources(node.cpu_m, node.memory, node.gpu),
+        requested=Resources(cpu, mem, gpu),
+        used=Resources(usage.cpu_m, usage.memory, 0) if usage is not None else None,
+        pods=npods,
+        max_pods=node.max_pods,
+        ready=ready,
+        pressures=tuple(pressures),
+        unschedulable=node.unschedulable,
+        taints=node.taints,
+        conditions=node.conditions,
+        created=node.created,
+    )

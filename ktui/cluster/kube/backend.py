@@ -1,0 +1,318 @@
+"""KubeBackend: the Backend protocol on a Kubernetes cluster."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from ktui.cluster.backend import ProgressFn
+from ktui.cluster.kube import config as kconfig
+from ktui.cluster.kube.actions import JOBS, Actions
+from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
+from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
+from ktui.cluster.kube.metrics import MIN_INTERVAL, MetricsPoller
+from ktui.cluster.kube.reflector import RESOURCES, Backoff, Reflector
+from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
+from ktui.cluster.model import (
+    ActionResult,
+    Capabilities,
+    Capability,
+    EventView,
+    PodSummary,
+    SubmitResult,
+    TrialDescription,
+    TrialKey,
+)
+from ktui.cluster.records import EventRec, PodRec
+from ktui.cluster.store import Store
+
+log = logging.getLogger(__name__)
+
+# What each action needs: (verb, group, resource, subresource).
+_NEEDS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "submit": (("create", "batch", "jobs", ""),),
+    "cancel": (("delete", "batch", "jobs", ""),),
+    "rerun": (("create", "batch", "jobs", ""), ("delete", "batch", "jobs", "")),
+    "logs": (("get", "", "pods", "log"),),
+    "describe": (("get", "batch", "jobs", ""),),
+}
+
+
+class KubeBackend:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        cluster: kconfig.ClusterConfig,
+        *,
+        all_namespaces: bool = False,
+        resources: Iterable[str] = ("nodes", "pods", "jobs", "events"),
+        metrics: bool = True,
+        metrics_interval: float = MIN_INTERVAL,
+        metrics_min_interval: float = MIN_INTERVAL,
+        page_limit: int = 500,
+        watch_timeout: int = 300,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        forbidden_retry: float = 60.0,
+        submit_concurrency: int = 8,
+        probe_capabilities: bool = True,
+    ) -> None:
+        self.cluster = cluster
+        self.namespace: str | None = None if all_namespaces else cluster.namespace
+        self.transport = Transport(cluster.api_client)
+        self._store = Store()
+        self.actions = Actions(
+            self.transport, cluster.namespace, concurrency=submit_concurrency,
+            backoff_base=backoff_base, backoff_cap=min(backoff_cap, 15.0),
+        )
+        self.reflectors: dict[str, Reflector] = {
+            kind: Reflector(
+                self.transport,
+                self._store,
+                RESOURCES[kind],
+                namespace=self.namespace,
+                page_limit=page_limit,
+                watch_timeout=watch_timeout,
+                backoff=Backoff(backoff_base, backoff_cap),
+                forbidden_retry=forbidden_retry,
+                user=cluster.user,
+            )
+            for kind in resources
+        }
+        self.metrics: MetricsPoller | None = (
+            MetricsPoller(self.transport, self._store, interval=metrics_interval,
+                          min_interval=metrics_min_interval)
+            if metrics else None
+        )
+        self._probe = probe_capabilities
+        self._caps: dict[str, Capability] = {}
+        self._caps_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    @classmethod
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        **kw: Any,
+    ) -> KubeBackend:
+        """Load credentials (raises kconfig.ConfigError) and build a backend; not started."""
+        cluster = kconfig.load(kubeconfig, context, namespace)
+        return cls(cluster, all_namespaces=all_namespaces, **kw)
+
+    # ----------------------------------------------------------------------------------------
+    # Backend protocol
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def location(self) -> str:
+        ns = "all namespaces" if self.namespace is None else f"namespace {self.namespace}"
+        ctx = f"context {self.cluster.context}, " if self.cluster.context else ""
+        return f"{self.cluster.server} ({ctx}{ns})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        with self._caps_lock:
+            caps = dict(self._caps)
+        if self.metrics is not None and self.metrics.available is False:
+            problem = next((p for p in self._store.problems() if p.resource == "metrics"), None)
+            caps["metrics"] = Capability(False, problem.message if problem else "unavailable")
+        elif self.metrics is None:
+            caps["metrics"] = Capability(False, "disabled")
+        return Capabilities(**caps)
+
+    def check(self) -> str:
+        """One request to fail fast (raises Unreachable/ApiError); returns the server version."""
+        data = self.transport.get("/version", timeout=(5.0, 15.0))
+        try:
+            return str(msgspec.json.decode(data).get("gitVersion", "?"))
+        except (msgspec.DecodeError, AttributeError):
+            return "?"
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for r in self.reflectors.values():
+            r.start()
+        if self.metrics is not None:
+            self.metrics.start()
+        if self._probe:
+            threading.Thread(target=self._probe_capabilities, name="ktui-rbac", daemon=True).start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.actions.stop.set()
+        for r in self.reflectors.values():
+            r.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
+        for r in self.reflectors.values():
+            r.join(timeout)
+        if self.metrics is not None:
+            self.metrics.join(timeout)
+        self.transport.close()
+
+    def __enter__(self) -> KubeBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def submit(
+        self, manifests: Sequence[Mapping[str, Any]], progress: ProgressFn | None = None
+    ) -> SubmitResult:
+        result = self.actions.submit(manifests, progress)
+        self._learn(result.failed, "submit")
+        return result
+
+    def cancel(
+        self,
+        trials: Iterable[TrialKey] = (),
+        *,
+        sweep: str | None = None,
+        namespace: str | None = None,
+    ) -> ActionResult:
+        keys = list(trials)
+        if sweep is not None:
+            res = self.actions.cancel_sweep(sweep, namespace or self.namespace)
+            if keys:
+                more = self.actions.cancel(keys)
+                res = ActionResult(res.done + more.done, res.failed + more.failed)
+        else:
+            res = self.actions.cancel(keys)
+        self._learn(res.failed, "cancel")
+        return res
+
+    def rerun(
+        self,
+        sweep: str | None = None,
+        *,
+        trials: Iterable[TrialKey] = (),
+        namespace: str | None = None,
+        failed_only: bool = True,
+    ) -> ActionResult:
+        keys = list(trials)
+        res = ActionResult()
+        if sweep is not None:
+            res = self.actions.rerun_sweep(sweep, namespace or self.namespace, failed_only=failed_only)
+        if keys:
+            more = self.actions.rerun(keys, failed_only=failed_only)
+            res = ActionResult(res.done + more.done, res.failed + more.failed)
+        self._learn(res.failed, "rerun")
+        return res
+
+    def pod_for(self, trial: TrialKey) -> str | None:
+        """The trial's newest pod: from the store when it sees pods, else from the server."""
+        if self._store.is_synced("pods"):
+            pods = self._store.pods_of(trial)
+            if pods:
+                return pods[0].name
+        return newest_pod_of_job(self.transport, trial[0], trial[1])
+
+    def stream_logs(
+        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
+    ) -> KubeLogStream:
+        pod = self.pod_for(trial)
+        if pod is None:
+            raise LookupError(f"job {trial[0]}/{trial[1]} has no pod (yet)")
+        return KubeLogStream(self.transport, trial[0], pod, container=CONTAINER,
+                             follow=follow, tail=tail)
+
+    def describe(self, trial: TrialKey) -> TrialDescription:
+        ns, name = trial
+        manifest = msgspec.json.decode(self.transport.get(f"{JOBS.format(ns=ns)}/{name}"))
+        t = self._store.get_trial(trial)
+        pods: list[PodRec]
+        if self._store.is_synced("pods"):
+            pods = self._store.pods_of(trial)
+        else:
+            recs, _ = POD_CODEC.decode_list(self.transport.get(
+                f"/api/v1/namespaces/{ns}/pods", [("labelSelector", f"job-name={name}")]))
+            uid = (manifest.get("metadata") or {}).get("uid")
+            pods = sorted((p for p in recs if p.job_uid in (None, uid)),
+                          key=lambda p: (p.created or 0.0, p.name), reverse=True)
+        if t is None:
+            from ktui.cluster.join import build_trial, owned_pods
+            from ktui.cluster.kube.decode import JOB_CODEC
+
+            rec = JOB_CODEC.decode_item(msgspec.json.encode(manifest))
+            assert rec is not None
+            t = build_trial(rec, owned_pods(rec, pods))
+        events: list[EventView] = []
+        for kind, obj in [("Job", name)] + [("Pod", p.name) for p in pods[:3]]:
+            try:
+                recs_e, _ = EVENT_CODEC.decode_list(self.transport.get(
+                    f"/api/v1/namespaces/{ns}/events",
+                    [("fieldSelector", f"involvedObject.kind={kind},involvedObject.name={obj}")]))
+            except ApiError:
+                recs_e = self._store.events_of(ns, kind, obj)
+            events.extend(_event_view(e) for e in recs_e if e.kind == kind and e.obj == obj)
+        events.sort(key=lambda e: e.last or 0.0)
+        return TrialDescription(
+            trial=t,
+            pods=tuple(PodSummary(p.name, p.phase, p.node, p.created, p.restarts, p.reason)
+                       for p in pods),
+            events=tuple(events),
+            manifest=manifest,
+        )
+
+    # ----------------------------------------------------------------------------------------
+
+    def _learn(self, failures: Iterable[Any], action: str) -> None:
+        """An action refused with 403 becomes unavailable, with the server's reason."""
+        for f in failures:
+            if "Forbidden" in f.message:
+                with self._caps_lock:
+                    self._caps[action] = Capability(False, f.message)
+                return
+
+    def _probe_capabilities(self) -> None:
+        ns = self.namespace or self.cluster.namespace
+        for action, needs in _NEEDS.items():
+            for verb, group, resource, sub in needs:
+                allowed, reason = self._access_review(ns, verb, group, resource, sub)
+                if allowed is False:
+                    what = f"{resource}/{sub}" if sub else resource
+                    with self._caps_lock:
+                        self._caps[action] = Capability(
+                            False, reason or f"Forbidden: cannot {verb} {what} in {ns}")
+                    break
+
+    def _access_review(
+        self, ns: str, verb: str, group: str, resource: str, sub: str
+    ) -> tuple[bool | None, str | None]:
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {
+                "namespace": ns, "verb": verb, "group": group, "resource": resource,
+                **({"subresource": sub} if sub else {}),
+            }},
+        }
+        try:
+            data = self.transport.request(
+                "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body)
+            status = (msgspec.json.decode(data) or {}).get("status") or {}
+        except (ApiError, Unreachable, msgspec.DecodeError):
+            return None, None  # cannot tell: assume allowed, learn from a 403 later
+        allowed = status.get("allowed")
+        return (bool(allowed) if allowed is not None else None), status.get("reason") or None
+
+
+def _event_view(e: EventRec) -> EventView:
+    return EventView(e.type, e.reason, e.message, e.count, e.last, f"{e.kind}/{e.obj}")
+

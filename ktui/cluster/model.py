@@ -1,0 +1,256 @@
+"""Typed, immutable records the UI and CLI consume, whatever the backend.
+
+They are frozen msgspec Structs: cheap to build (the store rebuilds a trial whenever one of
+its pods changes), cheap to hold (150k trials), safe to share between the store's writer
+threads and the UI thread without copying, and ``msgspec.to_builtins`` turns them into JSON
+for ``-o json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+_params_decoder = msgspec.json.Decoder()
+NO_PARAMS: dict[str, Any] = {}  # returned for every trial without params: never mutate
+
+
+def parse_params(raw: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The ktui.dev/params annotation as a dict; a non-object value is kept under ""."""
+    if not raw:
+        return NO_PARAMS
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = _params_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return {"": raw}
+    return value if isinstance(value, dict) else {"": raw}
+
+
+# (namespace, job name). A plain tuple: the cheapest hashable key there is.
+TrialKey = tuple[str, str]
+
+JobPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
+JOB_PHASES: tuple[JobPhase, ...] = ("Pending", "Running", "Succeeded", "Failed", "Suspended")
+TERMINAL_PHASES: frozenset[str] = frozenset(("Succeeded", "Failed"))
+
+
+class Resources(msgspec.Struct, frozen=True, gc=False):
+    cpu_m: int = 0  # millicores
+    memory: int = 0  # bytes
+    gpu: int = 0  # nvidia.com/gpu devices
+
+
+class NodeCondition(msgspec.Struct, frozen=True, gc=False):
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+class Taint(msgspec.Struct, frozen=True, gc=False):
+    key: str
+    value: str
+    effect: str
+
+
+class NodeView(msgspec.Struct, frozen=True, gc=False):
+    name: str
+    allocatable: Resources
+    requested: Resources  # sum over the node's non-terminated pods
+    used: Resources | None  # from metrics.k8s.io (gpu stays 0); None while unknown
+    pods: int  # non-terminated pods bound to the node
+    max_pods: int
+    ready: bool | None  # None: the node reports no Ready condition
+    pressures: tuple[str, ...]  # e.g. ("MemoryPressure",), only those that are True
+    unschedulable: bool  # cordoned
+    taints: tuple[Taint, ...]
+    conditions: tuple[NodeCondition, ...]
+    created: float | None
+
+
+class Trial(msgspec.Struct, frozen=True, gc=False):
+    """One Job (ktui's or not) joined with its pods."""
+
+    namespace: str
+    name: str
+    uid: str
+    sweep: str | None  # ktui.dev/sweep label
+    index: int | None  # ktui.dev/trial label
+    # ktui.dev/params as the backend has it (usually the JSON text); read ``params``. Text,
+    # because at 150k trials a parsed dict per trial was the largest single item in the
+    # store (~370 bytes each).
+    raw_params: str | dict[str, Any] | None
+    phase: JobPhase
+    pod: str | None  # newest pod of the job
+    pod_phase: str | None  # that pod's phase
+    node: str | None  # that pod's node
+    created: float | None  # epoch seconds
+    started: float | None
+    finished: float | None
+    retries: int  # container restarts + failed pods
+    reason: str | None  # why it failed or is stuck, in words ("OOMKilled", "exit code 1", ...)
+    message: str | None  # the longer story behind reason, when there is one
+    gpu: int = 0  # GPUs each pod requests
+    # The sweep's objective from ktui.dev/metric ({"name": ..., "goal": ...}), if any:
+    # which log metric ranks the trials.
+    metric: dict[str, str] | None = None
+
+    @property
+    def key(self) -> TrialKey:
+        return (self.namespace, self.name)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters (parsed on each access, ~1 us: cache them if you sort by one);
+        a value that is not a JSON object comes back as {"": text}."""
+        return parse_params(self.raw_params)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output, params parsed."""
+        d: dict[str, Any] = msgspec.to_builtins(self)
+        d["params"] = self.params
+        del d["raw_params"]
+        return d
+
+    def duration(self, now: float) -> float | None:
+        """Seconds it ran (finished) or has been running; None before it started."""
+        start = self.started or self.created
+        if start is None:
+            return None
+        return max(0.0, (self.finished or now) - start)
+
+
+class SweepSummary(msgspec.Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    total: int
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    suspended: int = 0
+
+    @property
+    def key(self) -> TrialKey:
+        return (self.namespace, self.name)
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """Something the user should know about the connection, reported once.
+
+    code: "forbidden", "metrics-unavailable", "unreachable", "error".
+    """
+
+    code: str
+    resource: str
+    message: str
+
+
+class Changes(msgspec.Struct, frozen=True):
+    """What changed since a version the consumer saw (see Store.changes_since).
+
+    ``reset``: the consumer is too far behind for an exact delta; it should re-read the
+    snapshots (nodes/trials then hold every key, removed_* are empty).
+    """
+
+    version: int
+    nodes: frozenset[str] = frozenset()
+    trials: frozenset[TrialKey] = frozenset()
+    removed_nodes: frozenset[str] = frozenset()
+    removed_trials: frozenset[TrialKey] = frozenset()
+    sweeps: bool = False
+    problems: bool = False
+    reset: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.nodes
+            or self.trials
+            or self.removed_nodes
+            or self.removed_trials
+            or self.sweeps
+            or self.problems
+            or self.reset
+        )
+
+
+class Capability(msgspec.Struct, frozen=True):
+    available: bool = True
+    reason: str | None = None  # why not, e.g. "Forbidden: cannot create jobs in default"
+
+
+class Capabilities(msgspec.Struct, frozen=True):
+    submit: Capability = Capability()
+    cancel: Capability = Capability()
+    rerun: Capability = Capability()
+    logs: Capability = Capability()
+    describe: Capability = Capability()
+    metrics: Capability = Capability()
+
+
+class Failure(msgspec.Struct, frozen=True):
+    name: str
+    message: str
+
+
+class SubmitProgress(msgspec.Struct, frozen=True):
+    total: int
+    done: int
+    created: int
+    existing: int
+    failed: int
+
+
+class SubmitResult(msgspec.Struct, frozen=True):
+    created: tuple[str, ...] = ()
+    existing: tuple[str, ...] = ()  # same sweep + trial already there: nothing to do
+    failed: tuple[Failure, ...] = ()  # includes conflicts (same name, another sweep)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class ActionResult(msgspec.Struct, frozen=True):
+    """Outcome of cancel/rerun: the jobs acted on, and those that could not be."""
+
+    done: tuple[str, ...] = ()
+    failed: tuple[Failure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class LogLine(msgspec.Struct, frozen=True, gc=False):
+    # The runtime's RFC 3339 timestamp, when the backend has one; the UI may hide it.
+    timestamp: str | None
+    text: str  # decoded UTF-8 (errors replaced), newline stripped, otherwise untouched
+
+
+class EventView(msgspec.Struct, frozen=True):
+    type: str
+    reason: str
+    message: str
+    count: int
+    last: float | None
+    object: str  # "Pod/name" or "Job/name"
+
+
+class PodSummary(msgspec.Struct, frozen=True):
+    name: str
+    phase: str
+    node: str | None
+    created: float | None
+    restarts: int
+    reason: str | None
+
+
+class TrialDescription(msgspec.Struct, frozen=True):
+    trial: Trial
+    pods: tuple[PodSummary, ...]
+    events: tuple[EventView, ...]
+    manifest: dict[str, Any] | None  # the Job as the server has it, when available

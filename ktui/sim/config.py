@@ -1,0 +1,26 @@
+"""Knobs of one simulated cluster, shared by the CLI and the test harness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SimConfig:
+    nodes: int = 3
+    gpus_per_node: int = 8
+    # Simulated seconds per wall second: workload durations, kubelet and controller delays
+    # are divided by it. Timestamps stay wall-clock so clients compute sane ages.
+    speed: float = 1.0
+    # Watch events kept per resource; a watch (or paged list) from an older
+    # resourceVersion gets 410 Expired.
+    history: int = 10_000
+    # Pre-populated pods (finished sweep trials plus some running ones) and their Jobs.
+    pods: int = 0
+    seed: int = 1
+    host: str = "127.0.0.1"
+    port: int = 0
+    # Wall seconds between periodic BOOKMARK events on watches with allowWatchBookmarks.
+    bookmark_interval: float = 60.0
+    # Default watch duration when the client gives no timeoutSeconds (None: until it leaves).
+    watch_timeout: float | None = None

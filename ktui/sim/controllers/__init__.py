@@ -1,0 +1,1 @@
+"""Simulated kube-controller-manager controllers (job, garbage collector, namespace)."""

@@ -1,0 +1,312 @@
+"""The Job controller: creates pods, tracks them with finalizers, and writes Job status.
+
+Follows the upstream controller closely enough for clients to see the same objects:
+pods named `<job>-<5 chars>` with the controller ownerReference, the job labels and the
+`batch.kubernetes.io/job-tracking` finalizer (removed once the pod is counted), status
+active/ready/succeeded/failed/terminating/startTime/completionTime, the conditions
+SuccessCriteriaMet+Complete and FailureTarget+Failed, Suspended, and job-controller events.
+Work is queued per Job and done once per loop iteration.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ktui.sim import clock, validate
+from ktui.sim.cluster import JOB_TRACKING, Cluster
+from ktui.sim.events import EventRecorder
+from ktui.sim.kubelet import Kubelet
+from ktui.sim.resources import JOBS, PODS, ResourceInfo
+from ktui.sim.store import ObjVersion, WatchEvent
+
+BACKOFF_BASE = 10.0
+BACKOFF_MAX = 360.0
+
+
+def _cond(ctype: str, reason: str, message: str, now: str, status: str = "True") -> dict[str, Any]:
+    return {"type": ctype, "status": status, "lastProbeTime": now, "lastTransitionTime": now,
+            "reason": reason, "message": message}
+
+
+def _has(conds: list[dict[str, Any]], ctype: str) -> bool:
+    return any(c.get("type") == ctype and c.get("status") == "True" for c in conds)
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
+class JobController:
+    def __init__(self, cluster: Cluster, events: EventRecorder, kubelet: Kubelet) -> None:
+        self.cluster = cluster
+        self.events = events
+        self.kubelet = kubelet
+        self._dirty: set[str] = set()
+        self._scheduled = False
+        self._job_keys: dict[str, str] = {}  # job uid -> key
+        # job uid -> wall time before which no replacement pod is created (failure back-off)
+        self._not_before: dict[str, float] = {}
+        self._timers: dict[str, Any] = {}
+        cluster.store.listeners.append(self._on_event)
+
+    def _on_event(self, info: ResourceInfo, ev: WatchEvent) -> None:
+        if info is JOBS:
+            if ev.type == "DELETED":
+                self._job_keys.pop(ev.obj.uid, None)
+                self._not_before.pop(ev.obj.uid, None)
+                # Pods of a deleted Job lose their tracking finalizer so they can go away.
+                for pod in self.cluster.pods_of(ev.obj.uid):
+                    self.cluster.loop.call_soon(self._drop_finalizer, pod.key)
+                return
+            self._job_keys[ev.obj.uid] = ev.obj.key
+            self._mark(ev.obj.key)
+        elif info is PODS and ev.obj.owner:
+            key = self._job_keys.get(ev.obj.owner)
+            if key is not None:
+                self._mark(key)
+
+    def rebuild(self) -> None:
+        """Index jobs after pre-population and queue the unfinished ones."""
+        self._job_keys = {v.uid: v.key for v in self.cluster.store["jobs"].objects.values()}
+
+    def queue_all_active(self, keys: list[str]) -> None:
+        for k in keys:
+            self._mark(k)
+
+    def _mark(self, key: str) -> None:
+        self._dirty.add(key)
+        if not self._scheduled:
+            self._scheduled = True
+            self.cluster.loop.call_soon(self._process)
+
+    def _process(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        for key in sorted(dirty):
+            self.sync(key)
+
+    def _drop_finalizer(self, pod_key: str) -> None:
+        def drop(pod: dict[str, Any]) -> bool | None:
+            fins = pod["metadata"].get("finalizers") or []
+            if JOB_TRACKING not in fins:
+                return False
+            rest = [f for f in fins if f != JOB_TRACKING]
+            if rest:
+                pod["metadata"]["finalizers"] = rest
+            else:
+                pod["metadata"].pop("finalizers", None)
+            return None
+
+        self.cluster.mutate(PODS, pod_key, drop)
+
+    def _later(self, key: str, sim_seconds: float) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._timers[key] = self.cluster.after(sim_seconds, lambda: self._mark(key))
+
+    # ------------------------------------------------------------------ sync
+
+    def sync(self, key: str) -> None:
+        cur = self.cluster.store["jobs"].objects.get(key)
+        if cur is None:
+            return
+        job = cur.obj()
+        meta, spec = job["metadata"], job.get("spec") or {}
+        status = copy.deepcopy(job.get("status") or {})
+        conds: list[dict[str, Any]] = status.get("conditions") or []
+        now_f = clock.now()
+        now = clock.rfc3339(now_f)
+        pods = [(v, v.obj()) for v in self.cluster.pods_of(cur.uid)]
+        finished = _has(conds, "Complete") or _has(conds, "Failed")
+
+        # Count terminated pods exactly once, guarded by the tracking finalizer. A pod deleted
+        # before it was ever scheduled will never run: it counts as failed right away.
+        newly_failed = 0
+        for v, pod in pods:
+            phase = (pod.get("status") or {}).get("phase")
+            unbound = v.deleting and not (pod.get("spec") or {}).get("nodeName")
+            if (phase in ("Succeeded", "Failed") or unbound) and JOB_TRACKING in (
+                    pod["metadata"].get("finalizers") or ()):
+                if phase == "Succeeded":
+                    status["succeeded"] = status.get("succeeded", 0) + 1
+                else:
+                    status["failed"] = status.get("failed", 0) + 1
+                    newly_failed += 1
+                self._drop_finalizer(v.key)
+        if newly_failed:
+            n = status.get("failed", 0)
+            delay = min(BACKOFF_BASE * 2 ** (n - 1), BACKOFF_MAX)
+            self._not_before[cur.uid] = now_f + delay / self.cluster.speed
+
+        def terminal(v: ObjVersion, p: dict[str, Any]) -> bool:
+            return ((p.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                    or (v.deleting and not (p.get("spec") or {}).get("nodeName")))
+
+        active = [(v, p) for v, p in pods if not terminal(v, p) and not v.deleting]
+        terminating = [(v, p) for v, p in pods if not terminal(v, p) and v.deleting]
+
+        if meta.get("deletionTimestamp"):
+            finished = True
+
+        if not finished:
+            suspended = bool(spec.get("suspend"))
+            target = next((c for c in conds if c.get("type") in ("FailureTarget",
+                                                                   "SuccessCriteriaMet")
+                           and c.get("status") == "True"), None)
+            if target is None and not suspended:
+                if _has(conds, "Suspended"):
+                    conds = [c for c in conds if c.get("type") != "Suspended"]
+                    conds.append(_cond("Suspended", "JobResumed", "Job resumed", now, "False"))
+                    status["startTime"] = now
+                    self.events.job(meta, "Normal", "Resumed", "Job resumed")
+                status.setdefault("startTime", now)
+                failure = self._failure(spec, status, active, now_f)
+                succeeded = status.get("succeeded", 0)
+                completions = spec.get("completions")
+                if failure is not None:
+                    target = _cond("FailureTarget", failure[0], failure[1], now)
+                    conds = conds + [target]
+                elif (completions is not None and succeeded >= completions) or (
+                        completions is None and succeeded > 0 and not active):
+                    target = _cond("SuccessCriteriaMet", "CompletionsReached",
+                                   "Reached expected number of succeeded pods", now)
+                    conds = conds + [target]
+                else:
+                    active = self._scale(job, cur, status, active, terminating, now_f)
+            elif target is None:
+                for v, _ in active:
+                    self._delete_pod(job, v)
+                terminating += active
+                active = []
+                if not _has(conds, "Suspended"):
+                    conds = [c for c in conds if c.get("type") != "Suspended"]
+                    conds.append(_cond("Suspended", "JobSuspended", "Job suspended", now))
+                    status.pop("startTime", None)
+                    self.events.job(meta, "Normal", "Suspended", "Job suspended")
+            if target is not None:
+                # A finishing Job stops its remaining pods; the terminal condition follows
+                # once none is left running (like the upstream controller since 1.31).
+                for v, _ in active:
+                    self._delete_pod(job, v)
+                terminating += active
+                active = []
+                if not terminating:
+                    if target["type"] == "FailureTarget":
+                        conds = conds + [_cond("Failed", target["reason"], target["message"],
+                                               now)]
+                        self.events.job(meta, "Warning", target["reason"], target["message"])
+                    else:
+                        conds = conds + [_cond("Complete", "CompletionsReached",
+                                               target["message"], now)]
+                        status["completionTime"] = now
+                        self.events.job(meta, "Normal", "Completed", "Job completed")
+        status["conditions"] = conds
+        if not conds:
+            status.pop("conditions")
+        status["active"] = len(active)
+        status["terminating"] = len(terminating)
+        status.setdefault("uncountedTerminatedPods", {})
+        status["ready"] = sum(1 for _, p in active if _pod_ready(p))
+        if not status["active"]:
+            status.pop("active")
+        status = validate.ordered(status, validate.JOB_STATUS_ORDER)
+        if status != (job.get("status") or {}):
+            job["status"] = status
+            self.cluster.write(JOBS, job)
+
+    def _failure(self, spec: dict[str, Any], status: dict[str, Any],
+                 active: list[tuple[ObjVersion, dict[str, Any]]],
+                 now: float) -> tuple[str, str] | None:
+        limit = spec.get("backoffLimit", 6)
+        if status.get("failed", 0) > limit:
+            return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+        template = (spec.get("template") or {}).get("spec") or {}
+        if template.get("restartPolicy") == "OnFailure":
+            restarts = sum(cs.get("restartCount", 0) for _, p in active
+                           for cs in (p.get("status") or {}).get("containerStatuses") or ())
+            if (limit == 0 and restarts > 0) or (limit > 0 and restarts >= limit):
+                return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+        ads = spec.get("activeDeadlineSeconds")
+        start = status.get("startTime")
+        if ads and start:
+            # Deadlines are simulated seconds, like every duration in the simulator.
+            elapsed = (now - clock.parse_rfc3339(start)) * self.cluster.speed
+            if elapsed >= ads:
+                return "DeadlineExceeded", "Job was active longer than specified deadline"
+        return None
+
+    def _scale(self, job: dict[str, Any], cur: ObjVersion, status: dict[str, Any],
+               active: list[tuple[ObjVersion, dict[str, Any]]],
+               terminating: list[tuple[ObjVersion, dict[str, Any]]],
+               now: float) -> list[tuple[ObjVersion, dict[str, Any]]]:
+        spec = job["spec"]
+        parallelism = spec.get("parallelism", 1)
+        completions = spec.get("completions")
+        succeeded = status.get("succeeded", 0)
+        want = parallelism if completions is None else min(parallelism, completions - succeeded)
+        want = max(0, want)
+        ads = spec.get("activeDeadlineSeconds")
+        if ads and status.get("startTime"):
+            started = clock.parse_rfc3339(status["startTime"])
+            remaining = ads - (now - started) * self.cluster.speed
+            self._later(cur.key, max(0.0, remaining) + 0.01)
+        busy = len(active)
+        if spec.get("podReplacementPolicy") == "Failed":
+            busy += len(terminating)
+        if busy < want:
+            not_before = self._not_before.get(cur.uid, 0.0)
+            if now < not_before:
+                self._later(cur.key, (not_before - now) * self.cluster.speed + 0.001)
+                return active
+            for _ in range(want - busy):
+                v = self._create_pod(job, cur, status)
+                if v is not None:
+                    active.append((v, v.obj()))
+        elif len(active) > want:
+            extra = sorted(active, key=lambda vp: vp[0].rv, reverse=True)[: len(active) - want]
+            for v, _ in extra:
+                self._delete_pod(job, v)
+            keep = {v.key for v, _ in extra}
+            active = [(v, p) for v, p in active if v.key not in keep]
+        return active
+
+    def _create_pod(self, job: dict[str, Any], cur: ObjVersion,
+                    status: dict[str, Any]) -> ObjVersion | None:
+        meta = job["metadata"]
+        template = job["spec"].get("template") or {}
+        tmeta = template.get("metadata") or {}
+        pod_meta: dict[str, Any] = {
+            "name": f"{meta['name']}-{validate.random_suffix(5)}",
+            "generateName": f"{meta['name']}-",
+            "namespace": meta["namespace"],
+            "uid": validate.new_uid(),
+            "creationTimestamp": clock.rfc3339(clock.now()),
+            "labels": dict(tmeta.get("labels") or {}),
+        }
+        if tmeta.get("annotations"):
+            pod_meta["annotations"] = dict(tmeta["annotations"])
+        pod_meta["ownerReferences"] = [{
+            "apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}]
+        pod_meta["finalizers"] = [JOB_TRACKING]
+        spec = validate.admit_pod_spec(copy.deepcopy(template.get("spec") or {}))
+        pod = {"metadata": pod_meta, "spec": spec,
+               "status": {"phase": "Pending", "qosClass": validate.qos_class(spec)}}
+        if (job["spec"].get("template") or {}).get("spec", {}).get("restartPolicy") == "Never":
+            self.kubelet.attempts[pod_meta["uid"]] = status.get("failed", 0)
+        try:
+            v = self.cluster.store.add(PODS, pod)
+        except KeyError:
+            return None
+        self.events.job(meta, "Normal", "SuccessfulCreate", f"Created pod: {pod_meta['name']}")
+        return v
+
+    def _delete_pod(self, job: dict[str, Any], v: ObjVersion) -> None:
+        try:
+            self.cluster.delete(PODS, v.namespace, v.name, {"propagationPolicy": "Background"})
+        except Exception:  # noqa: BLE001 - already gone is fine
+            return
+        self.events.job(job["metadata"], "Normal", "SuccessfulDelete", f"Deleted pod: {v.name}")

@@ -1,0 +1,72 @@
+"""The resource types the simulator stores, with the naming kube-apiserver uses in messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    plural: str
+    kind: str
+    group: str
+    version: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    # Field selector labels kube-apiserver accepts for this resource, besides
+    # metadata.name and metadata.namespace (which every resource supports).
+    field_labels: tuple[str, ...] = field(default=())
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def qualified(self) -> str:
+        """`jobs.batch` / `pods`: how NotFound and AlreadyExists messages name the resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def kind_prefix(self) -> bytes:
+        """Bytes that turn a stored item (no kind/apiVersion) into a full object."""
+        return f'{{"kind":"{self.kind}","apiVersion":"{self.api_version}",'.encode()
+
+
+POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+
+PODS = ResourceInfo("pods", "Pod", "", "v1", True, ("po",), POD_FIELDS)
+JOBS = ResourceInfo("jobs", "Job", "batch", "v1", True, (), ("status.successful",))
+NODES = ResourceInfo("nodes", "Node", "", "v1", False, ("no",), ("spec.unschedulable",))
+NAMESPACES = ResourceInfo("namespaces", "Namespace", "", "v1", False, ("ns",), ("status.phase",))
+EVENTS = ResourceInfo("events", "Event", "", "v1", True, ("ev",), EVENT_FIELDS)
+
+ALL = (PODS, JOBS, NODES, NAMESPACES, EVENTS)
+BY_PLURAL = {r.plural: r for r in ALL}
+# (group, version, plural) -> info, for routing.
+BY_GVR = {(r.group, r.version, r.plural): r for r in ALL}

@@ -1,0 +1,144 @@
+"""One simulated cluster: store, controllers and the aiohttp server, on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ktui.sim import nodes as node_objects
+from ktui.sim.api import Api
+from ktui.sim.auth import Auth
+from ktui.sim.cluster import Cluster
+from ktui.sim.config import SimConfig
+from ktui.sim.controllers.gc import GarbageCollector
+from ktui.sim.controllers.job import JobController
+from ktui.sim.controllers.namespace import NamespaceController
+from ktui.sim.discovery import Discovery
+from ktui.sim.events import EventRecorder
+from ktui.sim.faults import Faults
+from ktui.sim.kubelet import Kubelet
+from ktui.sim.metrics import Metrics
+from ktui.sim.resources import NAMESPACES, NODES
+from ktui.sim.scheduler import Scheduler
+from ktui.sim.store import Watcher
+
+log = logging.getLogger("ktui.sim")
+
+EVENT_EXPIRY_PERIOD = 60.0
+
+
+class SimServer:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.auth = Auth()
+        self.faults = Faults(seed=config.seed)
+        self.faults._drop_watches = self.drop_watches
+        self.open_watches: set[Watcher] = set()
+        # Open log-follow streams: id -> transport, so a restart can cut them.
+        self._streams: dict[int, Any] = {}
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.port = config.port
+        self.started_at = time.time()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        self.cluster = Cluster(cfg, loop)
+        self.events = EventRecorder(self.cluster)
+        self.kubelet = Kubelet(self.cluster, self.events)
+        self.scheduler = Scheduler(self.cluster, self.events)
+        self.jobs = JobController(self.cluster, self.events, self.kubelet)
+        self.gc = GarbageCollector(self.cluster)
+        self.namespaces = NamespaceController(self.cluster)
+        self.metrics = Metrics(self.cluster.store, self.kubelet, cfg.speed)
+        self._bootstrap()
+        if cfg.pods:
+            from ktui.sim.populate import populate
+
+            populate(self, cfg.pods)
+        self.admin_token = self.auth.token_for("admin")
+        await self.start_http()
+        self._tasks.append(loop.create_task(self._housekeeping()))
+
+    def _bootstrap(self) -> None:
+        store = self.cluster.store
+        created = time.time() - 3 * 86400
+        for name in node_objects.SYSTEM_NAMESPACES:
+            store.add(NAMESPACES, node_objects.make_namespace(name, created))
+        for i in range(self.config.nodes):
+            store.add(NODES, node_objects.make_node(i, self.config.nodes,
+                                                    self.config.gpus_per_node, created,
+                                                    self.config.seed))
+
+    async def start_http(self) -> None:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        self.api = Api(self)
+        app.router.add_route("*", "/{tail:.*}", self.api.handle)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                               handler_cancellation=True, shutdown_timeout=0.2)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.port, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        self.discovery = Discovery(f"{self.config.host}:{self.port}")
+        self._runner, self._site = runner, site
+
+    async def stop_http(self) -> None:
+        self.drop_watches()
+        for transport in list(self._streams.values()):
+            if transport is not None:
+                transport.abort()
+        self._streams.clear()
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner.cleanup()
+        self._runner = self._site = None
+
+    async def restart_http(self) -> None:
+        await self.stop_http()
+        await self.start_http()
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await self.stop_http()
+        self.cluster.stop_timers()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(EVENT_EXPIRY_PERIOD)
+            try:
+                self.events.expire()
+            except Exception:  # noqa: BLE001 - housekeeping must not die
+                log.exception("event expiry failed")
+
+    # ------------------------------------------------------------------ streams
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    def drop_watches(self) -> int:
+        watchers = list(self.open_watches)
+        for w in watchers:
+            w.kill()
+        self.open_watches.clear()
+        return len(watchers)
+
+    def register_stream(self, request: web.BaseRequest) -> int:
+        self._streams[id(request)] = request.transport
+        return id(request)
+
+    def unregister_stream(self, stream: int) -> None:
+        self._streams.pop(stream, None)

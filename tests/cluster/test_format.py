@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from ktui.cluster.format import human_duration, render_table, short_params, trial_row
+from ktui.cluster.join import build_trial
+
+from .helpers import job
+
+
+def test_human_duration():
+    cases = {None: "-", 0: "0s", 45: "45s", 119: "119s", 192: "3m12s", 3900: "65m",
+             3 * 3600 + 300: "3h5m", 30 * 3600: "30h", 3 * 86400 + 4 * 3600: "3d4h",
+             20 * 86400: "20d", 800 * 86400: "2y"}
+    assert {k: human_duration(k) for k in cases} == cases
+
+
+def test_short_params():
+    assert short_params({"lr": 0.001, "opt": "adam", "layers": [1, 2]}) == "lr=0.001 opt=adam layers=[1,2]"
+    assert short_params({"x": "y" * 100}, 10) == "x=yyyyyyy…"
+
+
+def test_trial_row_and_table():
+    t = build_trial(job("sw-003", sweep="sw", trial=3, params='{"lr": 0.1}', created=100.0,
+                        started=110.0, completed=170.0, outcome="Complete"), [])
+    row = trial_row(t, now=400.0, namespace=True)
+    assert row == ["default", "sw-003", "sw", "3", "Succeeded", "-", "60s", "5m", "0", "-", "lr=0.1"]
+    lines, widths = render_table(["A", "BB"], [["xxx", "y"]])
+    assert lines == ["A     BB", "xxx   y"] and widths == [3, 2]

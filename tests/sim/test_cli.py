@@ -1,0 +1,51 @@
+"""`ktui sim` as a user runs it: starts, writes a kubeconfig, stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import kubernetes
+import yaml
+
+from ktui.cli import sim as sim_cli
+
+
+def test_register_adds_the_sim_subcommand() -> None:
+    parser = argparse.ArgumentParser()
+    sim_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["sim", "--nodes", "5", "--gpus-per-node", "0", "--speed", "10",
+                              "--kubeconfig-out", "/tmp/x", "--history", "50"])
+    assert args.func is sim_cli.run
+    assert (args.nodes, args.gpus_per_node, args.speed, args.history) == (5, 0, 10.0, 50)
+    assert args.port == 0 and args.pods == 0
+
+
+def test_ktui_sim_serves_until_interrupted(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kc"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ktui", "sim", "--nodes", "2", "--gpus-per-node", "0",
+         "--port", "0", "--kubeconfig-out", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("ktui sim: serving http://127.0.0.1:"), first
+        assert "2 nodes" in first
+        assert f"export KUBECONFIG={kubeconfig}" in proc.stdout.readline()
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert config["current-context"] == "ktui-sim"
+        assert config["contexts"][0]["context"]["namespace"] == "default"
+        api = kubernetes.config.new_client_from_config(str(kubeconfig))
+        nodes = kubernetes.client.CoreV1Api(api).list_node().items
+        assert [n.status.allocatable.get("nvidia.com/gpu") for n in nodes] == [None, None]
+        api.close()
+    finally:
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
