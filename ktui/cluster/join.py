@@ -9,9 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ktui.cluster.model import JobPhase, NodeView, Resources, Trial
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec
 
 _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+def root_cause(reason: str) -> str:
+    """What made the container fail, without how the pod was coping with it:
+    "OOMKilled, restarted" and "CrashLoopBackOff (OOMKilled)" are both "OOMKilled"."""
+    reason = reason.removesuffix(RESTARTED)
+    if reason.startswith("CrashLoopBackOff (") and reason.endswith(")"):
+        return reason[len("CrashLoopBackOff (") : -1]
+    return reason
+
+
 def owned_pods(job: JobRec, pods: Sequence[PodRec]) -> list[PodRec]:
     """The pods that belong to *this* job (a deleted and recreated Job of the same name is
     another Job: its predecessor's pods may still be terminating)."""
@@ -53,6 +62,7 @@ def build_trial(
     job_events: Sequence[EventRec] = (),
     pod_events: Sequence[EventRec] = (),
     pods_known: bool = True,
+    last_failure: tuple[str, str | None, str | None] | None = None,
 ) -> Trial:
     """Join a Job with its pods (already filtered by owned_pods) and warning events.
 
@@ -76,6 +86,11 @@ def build_trial(
             if culprit is not None:
                 reason = culprit.reason
                 message = f"{job.reason}: {job.message}" if job.reason else culprit.message
+            elif last_failure is not None:
+                # The failing pod is gone (OnFailure: the Job controller deletes it when the
+                # backoff limit is reached), but the store saw why it failed.
+                reason = root_cause(last_failure[0])
+                message = f"{job.reason}: {job.message}" if job.reason else last_failure[1]
             else:
                 reason, message = job.reason or "Failed", job.message
     elif phase in ("Pending", "Running"):
@@ -101,7 +116,7 @@ def build_trial(
         phase=phase,
         pod=pod.name if pod is not None else None,
         pod_phase=pod.phase if pod is not None else None,
-        node=pod.node if pod is not None else None,
+        node=pod.node if pod is not None else (last_failure[2] if last_failure is not None else None),
         created=job.created,
         started=started,
         finished=job.completed,

@@ -21,6 +21,10 @@ from ktui.cluster.model import NodeCondition, Taint
 # A namespaced object's identity.
 ObjKey = tuple[str, str]
 
+# Suffix of a pod's reason when its container failed and was restarted in place
+# (restartPolicy OnFailure): "OOMKilled, restarted".
+RESTARTED = ", restarted"
+
 
 class PodRec(msgspec.Struct, frozen=True, gc=False):
     namespace: str

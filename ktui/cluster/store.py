@@ -63,6 +63,9 @@ class Store:
 
         # Join indexes, maintained on write.
         self._job_pods: dict[TrialKey, tuple[str, ...]] = {}  # (ns, job) -> pod names
+        # (ns, job) -> (job uid, (reason, message, node)) of the last pod that ran and went
+        # wrong: the Job controller may delete that pod before the Job is marked Failed.
+        self._last_failure: dict[TrialKey, tuple[str | None, tuple[str, str | None, str | None]]] = {}
         self._node_req: dict[str, list[int]] = {}  # node -> [cpu_m, memory, gpu, pods]
         self._obj_events: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (ns, kind, name)
 
@@ -416,6 +419,8 @@ class Store:
             self._mark_trial((old.namespace, old.job), v)
         if rec.job is not None:
             self._mark_trial((rec.namespace, rec.job), v)
+            if rec.reason is not None and rec.node is not None:
+                self._last_failure[self._tkey((rec.namespace, rec.job))] = (rec.job_uid, (rec.reason, rec.message, rec.node))
         return 1
 
     def _unindex_pod(self, pod: PodRec) -> None:
@@ -448,6 +453,7 @@ class Store:
     def _drop_job(self, key: ObjKey, v: int) -> int:
         if self._jobs.pop(key, None) is None:
             return 0
+        self._last_failure.pop(key, None)
         self._mark_trial(key, v)
         return 1
 
@@ -550,7 +556,10 @@ class Store:
             if pods:
                 top = max(pods, key=lambda p: (p.created or 0.0, p.name))
                 pod_events = self._events_of(ns, "Pod", top.name)
-            new = build_trial(job, pods, self._events_of(ns, "Job", job.name), pod_events, pods_known)
+            memo = self._last_failure.get(key)
+            last_failure = memo[1] if memo is not None and memo[0] in (None, job.uid) else None
+            new = build_trial(job, pods, self._events_of(ns, "Job", job.name), pod_events, pods_known,
+                              last_failure)
             self._trials[key] = new
         else:
             if old is not None:

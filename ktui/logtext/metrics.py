@@ -46,6 +46,13 @@ def parse_metrics(line: str) -> dict[str, float]:
     return out
 
 
+def merge_metrics(latest: dict[str, float], found: dict[str, float]) -> None:
+    """Fold one line's metrics into the latest values, bounded to MAX_METRICS keys."""
+    for k, v in found.items():
+        if k in latest or len(latest) < MAX_METRICS:
+            latest[k] = v
+
+
 @dataclass
 class MetricParser:
     """The latest value of every metric a trial printed, and each metric's best so far."""
@@ -57,8 +64,6 @@ class MetricParser:
         found = parse_metrics(line)
         if not found:
             return False
-        for k, v in found.items():
-            if k in self.latest or len(self.latest) < MAX_METRICS:
-                self.latest[k] = v
+        merge_metrics(self.latest, found)
         self.history_len += 1
         return True

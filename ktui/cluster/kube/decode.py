@@ -26,7 +26,7 @@ import msgspec
 from ktui.cluster.gcpause import gc_paused
 from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.quantity import cpu_millis, to_int
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec
 
 GPU = "nvidia.com/gpu"
 SWEEP_LABEL = "ktui.dev/sweep"
@@ -423,6 +423,12 @@ def _pod_reason(st: _PodStatus) -> tuple[str | None, str | None]:
                     if words is not None:
                         reason = f"CrashLoopBackOff ({words})"
                 return reason, state.waiting.message
+            elif cs.lastState is not None and cs.lastState.terminated is not None:
+                # Running again after a failure (restartPolicy OnFailure): say what happened,
+                # the pod may be deleted before it fails for good.
+                words = _termination_words(cs.lastState.terminated)
+                if words is not None:
+                    return words + RESTARTED, cs.lastState.terminated.message
     if st.phase == "Pending" and st.conditions:
         for cond in st.conditions:
             if cond.type == "PodScheduled" and cond.status == "False" and cond.reason:

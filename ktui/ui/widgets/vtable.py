@@ -113,6 +113,10 @@ class VirtualTable(ScrollView, can_focus=True):
     # -- data ---------------------------------------------------------------------------
 
     @property
+    def columns(self) -> list[Column]:
+        return self._columns
+
+    @property
     def row_count(self) -> int:
         return len(self._keys)
 
@@ -135,13 +139,20 @@ class VirtualTable(ScrollView, can_focus=True):
         self._update_virtual_size()
         self.refresh()
 
-    def update(self, keys: Sequence[Hashable], changed: Iterable[Hashable] = ()) -> None:
-        """Show `keys` in this order; rows whose data changed are listed in `changed`."""
+    def update(
+        self, keys: Sequence[Hashable], changed: Iterable[Hashable] = (), reordered: bool | None = None
+    ) -> None:
+        """Show `keys` in this order; rows whose data changed are listed in `changed`.
+
+        `reordered` says whether rows moved; by default, whether `keys` is a new sequence
+        (an owner that mutates one list in place passes it explicitly)."""
         changed_set = set(changed)
-        for ck in [ck for ck in self._cache if ck[0] in changed_set]:
-            del self._cache[ck]
-        old_key = self.cursor_key
-        reordered = keys is not self._keys
+        if changed_set:
+            for ck in [ck for ck in self._cache if ck[0] in changed_set]:
+                del self._cache[ck]
+        old_key = self._last_highlighted
+        if reordered is None:
+            reordered = keys is not self._keys
         self._keys = keys
         if reordered:
             if old_key is not None:
@@ -156,6 +167,13 @@ class VirtualTable(ScrollView, can_focus=True):
                 if i < len(keys) and keys[i] in changed_set:
                     self.refresh_line(top + y)
         self._post_highlight()
+
+    def refresh_visible(self) -> None:
+        """Re-render the rows on screen (their cells may hold the time, e.g. an age)."""
+        top = int(self.scroll_y)
+        for i in range(top, min(top + self.size.height, len(self._keys))):
+            self._cache.pop((self._keys[i], self.size.width), None)
+        self.refresh()
 
     def _find(self, key: Hashable, hint: int) -> int:
         keys = self._keys

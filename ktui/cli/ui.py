@@ -1,0 +1,60 @@
+"""`ktui` (the interactive UI on the current kubeconfig context) and `ktui demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ktui.cli.clusterargs import add_cluster_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("ui", help="the interactive UI (the default when no command is given)")
+    add_cluster_args(p)
+    p.set_defaults(func=run_ui)
+    p = sub.add_parser("demo", help="the UI on a simulated 8-node GPU cluster with example sweeps")
+    p.add_argument("--nodes", type=int, default=8)
+    p.add_argument("--gpus-per-node", type=int, default=8)
+    p.add_argument("--speed", type=float, default=4.0, help="simulated seconds per second (default 4)")
+    p.set_defaults(func=run_demo)
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from ktui.cluster.kube.backend import KubeBackend
+    from ktui.cluster.kube.config import ConfigError
+    from ktui.cluster.kube.transport import ApiError, Unreachable
+
+    try:
+        backend = KubeBackend.connect(args.kubeconfig, args.context, args.namespace,
+                                      all_namespaces=args.all_namespaces)
+    except ConfigError as e:
+        print(f"ktui: {e}\nktui: try `ktui demo` for a simulated cluster", file=sys.stderr)
+        return 1
+    try:
+        backend.check()
+    except Unreachable as e:
+        print(f"ktui: {e}", file=sys.stderr)
+        backend.stop()
+        return 1
+    except ApiError:
+        pass  # /version may be closed to this user; the UI reports what is forbidden
+    return _run_app(backend, backend.cluster.namespace)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ktui.cluster.kube.backend import KubeBackend
+    from ktui.demo import start_demo_cluster
+
+    sim = start_demo_cluster(args.nodes, args.gpus_per_node, args.speed)
+    try:
+        backend = KubeBackend.connect(str(sim.kubeconfig))
+        return _run_app(backend, "default")
+    finally:
+        sim.close()
+
+
+def _run_app(backend, namespace: str) -> int:  # type: ignore[no-untyped-def]
+    from ktui.ui.app import KtuiApp
+
+    KtuiApp(backend, default_namespace=namespace).run()
+    return 0

@@ -1,0 +1,64 @@
+"""`ktui demo`: an in-process simulated cluster with sweeps that show every kind of trial.
+
+A grid sweep that mostly succeeds (a couple of trials OOMKilled or crashing), and a GPU
+sweep where one trial asks for more GPUs than any node has (Unschedulable) and one names
+an image that does not exist (ImagePullBackOff). Failures are scripted through the
+simulator's pod annotations, so they are the same on every run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ktui.sim.config import SimConfig
+from ktui.sim.testing import Sim
+from ktui.sweep import loads_sweep, render_jobs
+
+GRID = """
+name: mnist-grid
+image: python:3.11-slim
+command: [python, train.py]
+args: ["--lr={lr}", "--depth={depth}", "--epochs=20"]
+resources: {cpu: "4", memory: 8Gi}
+limits: {cpu: "8", memory: 16Gi}
+retries: 2
+metric: {name: accuracy, goal: maximize}
+parameters:
+  grid: {lr: [0.1, 0.03, 0.01, 0.003], depth: [2, 3, 4]}
+"""
+
+GPU = """
+name: resnet-gpu
+image: nvcr.io/nvidia/pytorch:24.05-py3
+command: [python, train.py]
+args: ["model=ResNet-50", "lr={lr}", "batch={batch}"]
+resources: {cpu: "8", memory: 32Gi, gpu: 2}
+retries: 1
+metric: {name: accuracy, goal: maximize}
+parameters:
+  grid: {batch: [128, 256], lr: [0.1, 0.05, 0.01]}
+"""
+
+
+def _script(job: dict[str, Any], **annotations: str) -> None:
+    meta = job["spec"]["template"]["metadata"]
+    meta.setdefault("annotations", {}).update({f"sim.ktui.dev/{k}": v for k, v in annotations.items()})
+
+
+def demo_jobs(namespace: str = "default") -> list[dict[str, Any]]:
+    grid = list(render_jobs(loads_sweep(GRID, "demo/mnist-grid.yaml"), namespace))
+    _script(grid[4], oom="true")
+    _script(grid[7], **{"exit-code": "1"})
+    _script(grid[9], duration="600")  # a long runner, to watch its log
+    gpu = list(render_jobs(loads_sweep(GPU, "demo/resnet-gpu.yaml"), namespace))
+    res = gpu[5]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    res["requests"]["nvidia.com/gpu"] = res["limits"]["nvidia.com/gpu"] = "16"
+    gpu[3]["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/does-not-exist:1"
+    return grid + gpu
+
+
+def start_demo_cluster(nodes: int = 8, gpus_per_node: int = 8, speed: float = 4.0) -> Sim:
+    sim = Sim(SimConfig(nodes=nodes, gpus_per_node=gpus_per_node, speed=speed))
+    sim.start()
+    for job in demo_jobs():
+        sim.create(job)
+    return sim

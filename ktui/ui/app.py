@@ -1,0 +1,103 @@
+"""The ktui Textual app: one backend, one store mirror, the main screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from ktui.cluster.backend import Backend
+from ktui.cluster.logmetrics import LogMetrics
+from ktui.ui.keymap import load_keymap
+from ktui.ui.screens.help import HelpScreen
+from ktui.ui.screens.main import MainScreen
+from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, UiState
+from ktui.ui.widgets.jobs import JobsPane
+from ktui.ui.widgets.logpane import LogPane
+from ktui.ui.widgets.logview import LogView
+from ktui.ui.widgets.vtable import VirtualTable
+
+STYLES = Path(__file__).resolve().parent / "styles"
+
+
+class KtuiApp(App[None]):
+    CSS_PATH = STYLES / "ktui.tcss"
+    TITLE = "ktui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
+        Binding("tab", "focus_next", "Next pane", show=False, id="app.focus-next"),
+        Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="app.focus-previous"),
+    ]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        backend: Backend,
+        default_namespace: str = "default",
+        keymap_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.default_namespace = default_namespace
+        self.state = UiState(backend.store, clock)
+        self.log_metrics = LogMetrics(backend)
+        self.user_keymap, self._keymap_problem = load_keymap(keymap_file)
+
+    def on_mount(self) -> None:
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
+        if self._keymap_problem:
+            self.notify(self._keymap_problem, severity="warning", timeout=10)
+        self.backend.start()
+        self.log_metrics.start()
+        self.push_screen(MainScreen(self.backend, self.state, self.log_metrics, self.default_namespace))
+
+    def on_unmount(self) -> None:
+        self.log_metrics.stop()
+        self.backend.stop()
+
+    def action_help(self) -> None:
+        groups = [
+            ("everywhere", list(self.BINDINGS)),
+            ("main screen", list(MainScreen.BINDINGS)),
+            ("tables", list(VirtualTable.BINDINGS)),
+            ("log pane", list(LogView.BINDINGS) + list(LogPane.BINDINGS)),
+        ]
+        self.push_screen(HelpScreen(groups))  # type: ignore[arg-type]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
+        yield from super().get_system_commands(screen)
+        main = screen if isinstance(screen, MainScreen) else None
+        if main is None:
+            return
+        for col, what in TRIAL_SORTS.items():
+            yield SystemCommand(f"Sort jobs by {col}", f"order jobs by {what}", lambda c=col: self._sort_jobs(main, c))
+        for col, what in NODE_SORTS.items():
+            yield SystemCommand(f"Sort nodes by {col}", f"order nodes by {what}", lambda c=col: self._sort_nodes(main, c))
+        yield SystemCommand("Show all sweeps", "clear the sweep filter", lambda: self._filter_sweep(main, None))
+        for s in self.state.sweeps:
+            yield SystemCommand(f"Show sweep {s.name}", f"{s.total} jobs in {s.namespace}",
+                                lambda n=s.name: self._filter_sweep(main, n))
+        yield SystemCommand("Launch a sweep", "open the launch form", main.action_launch)
+
+    def _sort_jobs(self, main: MainScreen, column: str) -> None:
+        self.state.sort_trials(column)
+        main.query_one(JobsPane).refresh_from(set(), True, True)
+
+    def _sort_nodes(self, main: MainScreen, column: str) -> None:
+        from ktui.ui.widgets.nodes import NodesPane
+
+        self.state.sort_nodes(column)
+        main.query_one(NodesPane).refresh_from(set(), True)
+
+    def _filter_sweep(self, main: MainScreen, sweep: str | None) -> None:
+        self.state.set_filter(self.state.filter_text, sweep)
+        main.query_one(JobsPane).refresh_from(set(), True, True)

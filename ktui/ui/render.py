@@ -1,0 +1,212 @@
+"""Pure render functions: one per kind, turning a store record into table cells (k9s style).
+
+No widget state here, so they are cheap to test and the tables can call them for just the
+rows on screen."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+
+from ktui.cluster.format import human_duration, short_params
+from ktui.cluster.model import NodeView, Resources, SweepSummary, Trial
+
+PHASE_STYLE = {
+    "Pending": "yellow",
+    "Running": "cyan",
+    "Succeeded": "green",
+    "Failed": "bold red",
+    "Suspended": "magenta",
+}
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def fmt_age(seconds: float | None) -> str:
+    """kubectl-style ages, the same as the CLI tables print."""
+    return "-" if seconds is None or seconds < 0 else human_duration(seconds)
+
+
+def fmt_cpu(millicores: int) -> str:
+    cores = millicores / 1000
+    if cores >= 100:
+        return f"{cores:.0f}"
+    if cores >= 10 or cores == int(cores):
+        return f"{cores:.0f}" if cores == int(cores) else f"{cores:.1f}"
+    return f"{cores:.1f}"
+
+
+def fmt_mem(n: int) -> str:
+    # Switch unit at 1000, not 1024, so a value never needs four digits ("1020Gi" -> "1.0Ti").
+    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if n >= size * 1000 / 1024:
+            v = n / size
+            return f"{v:.0f}{unit}" if v >= 10 or v == int(v) else f"{v:.1f}{unit}"
+    return f"{n}B"
+
+
+def fmt_number(v: float) -> str:
+    if v == int(v) and abs(v) < 1e9:
+        return str(int(v))
+    if abs(v) >= 1000 or abs(v) < 0.001:
+        return f"{v:.3g}"
+    return f"{v:.4f}".rstrip("0").rstrip(".")
+
+
+def usage_bar(used: int | None, requested: int, allocatable: int, width: int) -> Text:
+    """One bar, three quantities: █ used, ▒ requested but unused, · free (of allocatable).
+
+    Used beyond the request shows in yellow (the node is busier than its bookings say);
+    requests beyond allocatable fill the bar in red."""
+    bar = Text(no_wrap=True, end="")
+    if width <= 0:
+        return bar
+    if allocatable <= 0:
+        return Text("-".center(width), style="dim")
+
+    def cells(v: int) -> int:
+        return min(width, math.ceil(v / allocatable * width - 1e-9)) if v > 0 else 0
+
+    req_cells = cells(requested)
+    if used is None:
+        bar.append("▒" * req_cells, style="blue")
+    else:
+        used_cells = cells(used)
+        within = min(used_cells, req_cells)
+        bar.append("█" * within, style="green")
+        if used_cells > req_cells:
+            bar.append("█" * (used_cells - req_cells), style="yellow")
+        else:
+            bar.append("▒" * (req_cells - used_cells), style="blue")
+    if requested > allocatable:
+        bar.stylize("red")
+    free = width - bar.cell_len
+    if free > 0:
+        bar.append("·" * free, style="dim")
+    return bar
+
+
+def sparkline(values: Sequence[float], width: int, top: float | None = None) -> Text:
+    vals = list(values)[-width:]
+    if not vals:
+        return Text(" " * width)
+    hi = top if top else max(vals) or 1.0
+    chars = "".join(SPARK[min(len(SPARK) - 1, max(0, int(v / hi * (len(SPARK) - 1) + 0.5)))] for v in vals)
+    return Text(chars.rjust(width), style="cyan", no_wrap=True, end="")
+
+
+def node_trouble(n: NodeView) -> Text:
+    words: list[tuple[str, str]] = []
+    if n.ready is False:
+        words.append(("NotReady", "bold red"))
+    elif n.ready is None:
+        words.append(("Unknown", "yellow"))
+    for p in n.pressures:
+        words.append((p.replace("Pressure", "Press"), "red"))
+    if n.unschedulable:
+        words.append(("Cordoned", "yellow"))
+    if not words:
+        return Text("Ready", style="green")
+    out = Text()
+    for i, (w, style) in enumerate(words):
+        if i:
+            out.append(" ")
+        out.append(w, style=style)
+    return out
+
+
+def node_cells(n: NodeView, cpu_history: Sequence[float], bar_width: int) -> tuple[Text | str, ...]:
+    used = n.used
+    cpu = Text.assemble(
+        usage_bar(used.cpu_m if used else None, n.requested.cpu_m, n.allocatable.cpu_m, bar_width),
+        " ",
+        _triple(used.cpu_m if used else None, n.requested.cpu_m, n.allocatable.cpu_m, fmt_cpu),
+    )
+    mem = Text.assemble(
+        usage_bar(used.memory if used else None, n.requested.memory, n.allocatable.memory, bar_width),
+        " ",
+        _triple(used.memory if used else None, n.requested.memory, n.allocatable.memory, fmt_mem),
+    )
+    gpu: Text | str
+    if n.allocatable.gpu:
+        full = n.requested.gpu >= n.allocatable.gpu
+        gpu = Text(f"{n.requested.gpu}/{n.allocatable.gpu}", style="bold yellow" if full else "")
+    else:
+        gpu = Text("-", style="dim")
+    return (n.name, cpu, mem, gpu, f"{n.pods}", sparkline(cpu_history, 8), node_trouble(n))
+
+
+def _triple(used: int | None, req: int, alloc: int, fmt) -> Text:  # type: ignore[no-untyped-def]
+    t = Text(no_wrap=True)
+    if used is not None:
+        t.append(fmt(used), style="green")
+        t.append("/")
+    t.append(fmt(req), style="blue")
+    t.append("/" + fmt(alloc), style="dim")
+    return t
+
+
+def trial_time(t: Trial, now: float) -> str:
+    """Age while pending, running time while running, duration once finished."""
+    if t.phase == "Pending" or t.started is None:
+        return fmt_age(now - t.created) if t.created else "-"
+    d = t.duration(now)
+    return fmt_age(d)
+
+
+def phase_text(t: Trial) -> Text:
+    phase = t.phase
+    if phase == "Running" and t.pod_phase == "Pending":
+        return Text("Starting", style="yellow")
+    return Text(phase, style=PHASE_STYLE.get(phase, ""))
+
+
+def trial_cells(
+    t: Trial,
+    now: float,
+    metrics: Mapping[str, float] | None,
+    metric_name: str | None,
+) -> tuple[Text | str, ...]:
+    metric_cell: Text | str = ""
+    if metrics:
+        if metric_name and metric_name in metrics:
+            # The sweep's own metric: the value alone (the sweep line names the metric).
+            metric_cell = Text(fmt_number(metrics[metric_name]), style="bold")
+        else:
+            metric_cell = " ".join(f"{k}={fmt_number(v)}" for k, v in list(metrics.items())[:3])
+    reason = Text(t.reason or "", style="red" if t.phase == "Failed" else "yellow")
+    return (
+        t.name,
+        t.sweep or "-",
+        short_params(t.params, 200),
+        phase_text(t),
+        t.node or "-",
+        trial_time(t, now),
+        str(t.retries) if t.retries else "",
+        reason,
+        metric_cell,
+    )
+
+
+def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None) -> Text:
+    """`mnist-grid  6 trials: 1 pending 2 running 2 ok 1 failed   best mnist-grid-003 accuracy=0.91`"""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(s.name, style="bold")
+    t.append(f"  {s.total} trials:")
+    for n, label, style in ((s.pending, "pending", "yellow"), (s.running, "running", "cyan"),
+                            (s.succeeded, "ok", "green"), (s.failed, "failed", "red"),
+                            (s.suspended, "suspended", "magenta")):
+        if n:
+            t.append(f" {n} {label}", style=style)
+    if best:
+        job, metric, value = best
+        t.append(f"   best {job} {metric}={fmt_number(value)}", style="bold green")
+    return t
+
+
+def resources_text(r: Resources) -> str:
+    parts = [f"cpu {fmt_cpu(r.cpu_m)}", f"mem {fmt_mem(r.memory)}"]
+    if r.gpu:
+        parts.append(f"gpu {r.gpu}")
+    return " ".join(parts)

@@ -1,0 +1,244 @@
+"""`n`: the launch form. Pick a sweep file, override image/namespace/resources, review the
+trial count and the first manifest, submit with a progress bar. Errors show inline as
+`FILE:LINE:COL: ...` and the form stays open."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+import yaml
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from ktui.cluster.backend import Backend
+from ktui.cluster.model import SubmitProgress, SubmitResult
+from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_job, render_jobs
+
+MAX_RECENT = 10
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ktui"
+
+
+def recent_path() -> Path:
+    return state_dir() / "recent-sweeps.json"
+
+
+def load_recent() -> list[str]:
+    try:
+        data = json.loads(recent_path().read_text())
+    except (OSError, ValueError):
+        return []
+    return [p for p in data if isinstance(p, str)][:MAX_RECENT] if isinstance(data, list) else []
+
+
+def remember(path: str) -> None:
+    items = [path] + [p for p in load_recent() if p != path]
+    try:
+        recent_path().parent.mkdir(parents=True, exist_ok=True)
+        recent_path().write_text(json.dumps(items[:MAX_RECENT]))
+    except OSError:
+        pass  # recent files are a convenience; a read-only home must not break launching
+
+
+class PathSuggester(Suggester):
+    """Completes file paths as you type (tab or → accepts), sweep files first."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        p = Path(os.path.expanduser(value))
+        folder, prefix = (p, "") if value.endswith("/") else (p.parent, p.name)
+        try:
+            names = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(folder) if e.name.startswith(prefix))
+        except OSError:
+            return None
+        names = [n for n in names if not n.startswith(".") or prefix.startswith(".")]
+        names.sort(key=lambda n: (not n.endswith((".yaml", ".yml", ".json", "/")), n))
+        if not names:
+            return None
+        return value + names[0][len(prefix) :]
+
+
+class LaunchScreen(ModalScreen[SubmitResult | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Close", id="launch.close"),
+        Binding("ctrl+s", "submit", "Submit", id="launch.submit"),
+    ]
+
+    def __init__(self, backend: Backend, default_namespace: str = "default", path: str = "") -> None:
+        super().__init__()
+        self.backend = backend
+        self.default_namespace = default_namespace
+        self.initial_path = path
+        self.sweep: Sweep | None = None
+        self._submitting = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="launch-box", classes="dialog"):
+            yield Label("Launch a sweep", id="launch-title")
+            yield Input(self.initial_path, placeholder="sweep file: examples/grid.yaml (tab completes)",
+                        suggester=PathSuggester(), id="launch-path")
+            with Horizontal(id="launch-overrides"):
+                yield Input(placeholder="image (file's)", id="launch-image")
+                yield Input(placeholder=f"namespace ({self.default_namespace})", id="launch-namespace")
+            with Horizontal(id="launch-resources"):
+                yield Input(placeholder="cpu", id="launch-cpu")
+                yield Input(placeholder="memory", id="launch-memory")
+                yield Input(placeholder="gpu", id="launch-gpu", type="integer")
+            recent = load_recent()
+            if recent:
+                yield OptionList(*recent, id="launch-recent")
+            yield Static("", id="launch-errors")
+            with VerticalScroll(id="launch-preview-box"):
+                yield Static(Text("type a path to preview its Jobs", style="dim"), id="launch-preview")
+            yield ProgressBar(id="launch-progress", show_eta=False)
+            with Horizontal(id="launch-buttons"):
+                yield Button("Submit (ctrl+s)", id="launch-submit", variant="primary", disabled=True)
+                yield Button("Close (esc)", id="launch-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#launch-progress").display = False
+        self.query_one("#launch-path", Input).focus()
+        if self.initial_path:
+            self._preview()
+
+    @on(OptionList.OptionSelected, "#launch-recent")
+    def _pick_recent(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#launch-path", Input).value = str(event.option.prompt)
+        self.query_one("#launch-path", Input).focus()
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        self._preview()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "launch-path" and self.sweep is None:
+            self._preview()
+        else:
+            self.action_submit()
+
+    def _overrides(self) -> Overrides:
+        def val(name: str) -> str | None:
+            v = self.query_one(f"#launch-{name}", Input).value.strip()
+            return v or None
+
+        gpu = val("gpu")
+        return Overrides(image=val("image"), namespace=val("namespace"), cpu=val("cpu"),
+                         memory=val("memory"), gpu=int(gpu) if gpu and gpu.isdigit() else None)
+
+    def _preview(self) -> None:
+        # Widgets are read here, on the UI thread; the worker only gets plain values.
+        self._load_preview(self.query_one("#launch-path", Input).value.strip(), self._overrides())
+
+    @work(thread=True, exclusive=True, group="launch-preview")
+    def _load_preview(self, path: str, overrides: Overrides) -> None:
+        # Reading and expanding the file is I/O and may be slow: never on the UI loop.
+        worker = get_current_worker()
+        if not path:
+            self.app.call_from_thread(self._show, None, "", Text("type a path to preview its Jobs", style="dim"))
+            return
+        if not Path(os.path.expanduser(path)).is_file():
+            self.app.call_from_thread(self._show, None, "", Text(f"{path}: no such file yet", style="dim"))
+            return
+        try:
+            sweep = load_sweep(os.path.expanduser(path), overrides)
+        except SweepError as e:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show, None, str(e), Text(""))
+            return
+        ns = sweep.namespace or self.default_namespace
+        first = render_job(sweep, sweep.trial(0), ns) if sweep.count() else None
+        text = Text()
+        text.append(f"{sweep.count():,} trials", style="bold")
+        text.append(f" of sweep {sweep.name} into namespace {ns}, image {sweep.image}\n")
+        for note in sweep.notes:
+            text.append(f"note: {note}\n", style="yellow")
+        for t in (sweep.trial(i) for i in range(min(8, sweep.count()))):
+            text.append(f"  {t.job_name}  ", style="cyan")
+            text.append(" ".join(f"{k}={v}" for k, v in t.params.items()) + "\n")
+        if sweep.count() > 8:
+            text.append(f"  … {sweep.count() - 8:,} more\n", style="dim")
+        if first is not None:
+            text.append("\nfirst Job:\n", style="bold")
+            text.append(yaml.safe_dump(first, sort_keys=False, width=200))
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show, sweep, "", text)
+
+    def _show(self, sweep: Sweep | None, errors: str, preview: Text) -> None:
+        self.sweep = sweep
+        self.query_one("#launch-errors", Static).update(Text(errors, style="bold red"))
+        self.query_one("#launch-preview", Static).update(preview)
+        self.query_one("#launch-submit", Button).disabled = sweep is None or self._submitting
+
+    @on(Button.Pressed, "#launch-submit")
+    def _press_submit(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#launch-cancel")
+    def action_cancel(self) -> None:
+        if not self._submitting:
+            self.dismiss(None)
+
+    def action_submit(self) -> None:
+        if self.sweep is None or self._submitting:
+            return
+        cap = self.backend.capabilities.submit
+        if not cap.available:
+            self.query_one("#launch-errors", Static).update(Text(f"cannot submit: {cap.reason}", style="bold red"))
+            return
+        self._submitting = True
+        self.query_one("#launch-submit", Button).disabled = True
+        bar = self.query_one("#launch-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=self.sweep.count(), progress=0)
+        self._submit(self.sweep, self.sweep.namespace or self.default_namespace)
+
+    @work(thread=True, exclusive=True, group="launch-submit")
+    def _submit(self, sweep: Sweep, namespace: str) -> None:
+        manifests = list(render_jobs(sweep, namespace))
+
+        def progress(p: SubmitProgress) -> None:
+            self.app.call_from_thread(self._progress, p.done)
+
+        try:
+            result = self.backend.submit(manifests, progress)
+        except Exception as e:  # unreachable, forbidden: keep the form open and say why
+            self.app.call_from_thread(self._failed, str(e))
+            return
+        remember(sweep.source)
+        self.app.call_from_thread(self._done, result)
+
+    def _progress(self, done: int) -> None:
+        self.query_one("#launch-progress", ProgressBar).update(progress=done)
+
+    def _failed(self, message: str) -> None:
+        self._submitting = False
+        self.query_one("#launch-errors", Static).update(Text(f"submit failed: {message}", style="bold red"))
+        self.query_one("#launch-submit", Button).disabled = False
+
+    def _done(self, result: SubmitResult) -> None:
+        self._submitting = False
+        if result.failed:
+            lines = [f"created {len(result.created)}, existing {len(result.existing)}, failed {len(result.failed)}"]
+            lines += [f"{f.name}: {f.message}" for f in result.failed[:10]]
+            self.query_one("#launch-errors", Static).update(Text("\n".join(lines), style="bold red"))
+            self.query_one("#launch-submit", Button).disabled = False
+            return
+        self.dismiss(result)

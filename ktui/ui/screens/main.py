@@ -1,0 +1,278 @@
+"""The main screen: nodes on top, jobs below, the selected job's log under them."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from ktui.cluster.backend import Backend
+from ktui.cluster.logmetrics import LogMetrics
+from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
+from ktui.ui.screens.confirm import ConfirmScreen
+from ktui.ui.screens.describe import DescribeScreen
+from ktui.ui.screens.launch import LaunchScreen
+from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, Tick, UiState
+from ktui.ui.widgets.jobs import JobsPane
+from ktui.ui.widgets.logpane import LogPane
+from ktui.ui.widgets.nodes import NodesPane
+from ktui.ui.widgets.vtable import VirtualTable
+
+TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_logs", "Logs", id="jobs.logs", show=False),
+        Binding("l", "open_logs", "Logs", id="jobs.logs-key"),
+        Binding("slash", "filter", "Filter", id="jobs.filter"),
+        Binding("f", "cycle_sweep", "Sweep", id="jobs.sweep-filter"),
+        Binding("s", "cycle_sort", "Sort", id="view.sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, id="view.sort-reverse"),
+        Binding("n", "launch", "Launch", id="jobs.launch"),
+        Binding("c", "cancel_trial", "Cancel", id="jobs.cancel"),
+        Binding("C", "cancel_sweep", "Cancel sweep", show=False, id="jobs.cancel-sweep"),
+        Binding("R", "rerun_failed", "Rerun failed", id="jobs.rerun"),
+        Binding("d", "describe", "Describe", id="jobs.describe"),
+        Binding("escape", "back", "Back", show=False, id="view.back"),
+    ]
+
+    def __init__(self, backend: Backend, state: UiState, log_metrics: LogMetrics, default_namespace: str) -> None:
+        super().__init__()
+        self.backend = backend
+        self.state = state
+        self.log_metrics = log_metrics
+        self.default_namespace = default_namespace
+        self._metrics_version = 0
+        self._sweep_keys: list[TrialKey] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Static(id="problems")
+        yield NodesPane(self.state, id="nodes")
+        with Vertical(id="lower"):
+            yield JobsPane(self.state, id="jobs")
+            yield LogPane(self.backend, id="logs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#problems").display = False
+        self.tick()
+        self.set_interval(TICK_SECONDS, self.tick)
+        self.query_one("#jobs-table", VirtualTable).focus()
+        self._layout()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        self.set_class(self.size.height < 40, "-compact")
+        self.set_class(self.size.width >= 180, "-wide")
+
+    # -- the tick -------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        tick = self.state.poll()
+        self._feed_metrics(tick)
+        if not tick:
+            return
+        if tick.nodes or tick.nodes_moved:
+            self.query_one(NodesPane).refresh_from(tick.nodes, tick.nodes_moved)
+        if tick.trials or tick.trials_moved or tick.sweeps:
+            self.query_one(JobsPane).refresh_from(tick.trials, tick.trials_moved, tick.sweeps)
+        self._update_title()
+        if tick.problems:
+            self._update_problems()
+
+    def _feed_metrics(self, tick: Tick) -> None:
+        """Tell the log-metrics collector what is on screen; take what it has read."""
+        jobs = self.query_one(JobsPane)
+        if tick.sweeps or tick.trials_moved or self._sweep_keys is None:
+            # The summary's sweeps need every trial's metric to name the best one.
+            names = {(s.namespace, s.name) for s in jobs.shown_sweeps()}
+            records = self.state.trials.records()
+            self._sweep_keys = [k for k, t in records.items() if (t.namespace, t.sweep) in names]
+        self.log_metrics.want([*jobs.visible_keys(), *self._sweep_keys])
+        self._metrics_version, updates = self.log_metrics.changes_since(self._metrics_version)
+        if updates:
+            tick.trials_moved |= self.state.set_metrics(updates)
+            tick.trials |= set(updates)
+            tick.sweeps = True
+
+    def _update_title(self) -> None:
+        counts = self.state.phase_counts()
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" ktui ", style="bold reverse")
+        t.append(f" {self.state.nodes.total} nodes  {self.state.trials.total} jobs")
+        if counts["Running"]:
+            t.append(f"  {counts['Running']} running", style="cyan")
+        if counts["Pending"]:
+            t.append(f"  {counts['Pending']} pending", style="yellow")
+        if counts["Failed"]:
+            t.append(f"  {counts['Failed']} failed", style="bold red")
+        # Where we are comes last: on a narrow terminal it is what gets cut.
+        t.append(f"  {self.backend.name} ", style="bold")
+        t.append(self.backend.location, style="dim")
+        self.query_one("#title", Static).update(t)
+
+    def _update_problems(self) -> None:
+        box = self.query_one("#problems", Static)
+        problems = self.state.problems
+        box.display = bool(problems)
+        box.update(Text("\n".join(f"! {p.message}" for p in problems[:3]), style="bold red"))
+
+    # -- selection helpers ------------------------------------------------------------------
+
+    def selected_trial(self) -> Trial | None:
+        key = self.query_one("#jobs-table", VirtualTable).cursor_key
+        return self.state.trials.record(key) if key is not None else None  # type: ignore[arg-type]
+
+    def _focused_table(self) -> str:
+        focused = self.focused
+        return "nodes" if focused is not None and focused.id == "nodes-table" else "jobs"
+
+    def _require(self, what: str) -> bool:
+        cap = getattr(self.backend.capabilities, what)
+        if not cap.available:
+            self.notify(f"{what} is unavailable: {cap.reason}", severity="warning")
+        return bool(cap.available)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    @on(VirtualTable.Selected, "#jobs-table")
+    def _job_selected(self, event: VirtualTable.Selected) -> None:
+        self.action_open_logs()
+
+    def action_open_logs(self) -> None:
+        t = self.selected_trial()
+        if t is None or not self._require("logs"):
+            return
+        self.add_class("-logs")
+        pane = self.query_one(LogPane)
+        pane.open(t.key)
+
+    def action_back(self) -> None:
+        box = self.query_one("#job-filter", Input)
+        if box.has_class("-active"):
+            box.remove_class("-active")
+            self.query_one("#jobs-table").focus()
+            return
+        if self.has_class("-logs"):
+            self.remove_class("-logs")
+            self.query_one(LogPane).close_stream()
+            self.query_one(LogPane).trial = None
+            self.query_one("#jobs-table").focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#job-filter", Input)
+        box.add_class("-active")
+        box.value = self.state.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#job-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.state.set_filter(event.value)
+        self.query_one(JobsPane).refresh_from(set(), True, True)
+
+    @on(Input.Submitted, "#job-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-active")
+        self.query_one("#jobs-table").focus()
+
+    def action_cycle_sweep(self) -> None:
+        names = sorted({s.name for s in self.state.sweeps})
+        options: list[str | None] = [None, *names]
+        i = options.index(self.state.sweep_filter) if self.state.sweep_filter in options else 0
+        self.state.set_filter(self.state.filter_text, options[(i + 1) % len(options)])
+        self.query_one(JobsPane).refresh_from(set(), True, True)
+
+    def action_cycle_sort(self) -> None:
+        if self._focused_table() == "nodes":
+            cols = list(NODE_SORTS)
+            nxt = cols[(cols.index(self.state.node_sort) + 1) % len(cols)]
+            self.state.sort_nodes(nxt)
+            self.query_one(NodesPane).refresh_from(set(), True)
+            self.notify(f"nodes sorted by {NODE_SORTS[nxt]}", timeout=2)
+        else:
+            cols = list(TRIAL_SORTS)
+            nxt = cols[(cols.index(self.state.trial_sort) + 1) % len(cols)]
+            self.state.sort_trials(nxt)
+            self.query_one(JobsPane).refresh_from(set(), True, True)
+            self.notify(f"jobs sorted by {TRIAL_SORTS[nxt]}", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        if self._focused_table() == "nodes":
+            self.state.sort_nodes(self.state.node_sort, not self.state.nodes.reverse)
+            self.query_one(NodesPane).refresh_from(set(), True)
+        else:
+            self.state.sort_trials(self.state.trial_sort, not self.state.trials.reverse)
+            self.query_one(JobsPane).refresh_from(set(), True, True)
+
+    def action_launch(self) -> None:
+        if not self._require("submit"):
+            return
+
+        def launched(result: SubmitResult | None) -> None:
+            if result is not None:
+                self.notify(f"submitted: {len(result.created)} created, {len(result.existing)} already there")
+
+        self.app.push_screen(LaunchScreen(self.backend, self.default_namespace), launched)
+
+    def action_describe(self) -> None:
+        t = self.selected_trial()
+        if t is not None and self._require("describe"):
+            self.app.push_screen(DescribeScreen(self.backend, t.key, self.state.clock))
+
+    def action_cancel_trial(self) -> None:
+        t = self.selected_trial()
+        if t is None or not self._require("cancel"):
+            return
+        self._confirm(f"Cancel job {t.namespace}/{t.name}?", "Deletes the Job and its pods.",
+                      lambda: self.backend.cancel([t.key]), f"cancelled {t.name}")
+
+    def action_cancel_sweep(self) -> None:
+        t = self.selected_trial()
+        if t is None or not t.sweep or not self._require("cancel"):
+            if t is not None and not t.sweep:
+                self.notify(f"{t.name} belongs to no ktui sweep", severity="warning")
+            return
+        n = sum(s.total for s in self.state.sweeps if s.name == t.sweep and s.namespace == t.namespace)
+        self._confirm(f"Cancel sweep {t.sweep} ({n} jobs) in {t.namespace}?", "Deletes every Job of the sweep and their pods.",
+                      lambda: self.backend.cancel(sweep=t.sweep, namespace=t.namespace), f"cancelled sweep {t.sweep}")
+
+    def action_rerun_failed(self) -> None:
+        t = self.selected_trial()
+        if t is None or not t.sweep or not self._require("rerun"):
+            return
+        failed = sum(s.failed for s in self.state.sweeps if s.name == t.sweep and s.namespace == t.namespace)
+        if not failed:
+            self.notify(f"sweep {t.sweep} has no failed jobs", timeout=3)
+            return
+        self._confirm(f"Rerun {failed} failed jobs of sweep {t.sweep}?", "Deletes each failed Job and creates it again from its spec.",
+                      lambda: self.backend.rerun(t.sweep, namespace=t.namespace), f"reran failed jobs of {t.sweep}")
+
+    def _confirm(self, question: str, detail: str, action, done_message: str) -> None:  # type: ignore[no-untyped-def]
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_action(action, done_message)
+
+        self.app.push_screen(ConfirmScreen(question, detail), answered)
+
+    @work(thread=True, group="actions")
+    def _run_action(self, action, done_message: str) -> None:  # type: ignore[no-untyped-def]
+        try:
+            result: ActionResult = action()
+        except Exception as e:  # forbidden, unreachable: a notification, not a crash
+            self.app.call_from_thread(self.notify, f"failed: {e}", severity="error")
+            return
+        if result.failed:
+            msg = "; ".join(f"{f.name}: {f.message}" for f in result.failed[:3])
+            self.app.call_from_thread(self.notify, f"{done_message}, but {len(result.failed)} failed: {msg}", severity="error")
+        else:
+            self.app.call_from_thread(self.notify, f"{done_message} ({len(result.done)} jobs)")

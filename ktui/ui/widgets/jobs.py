@@ -1,0 +1,136 @@
+"""The job pane: per-sweep summary lines, a filter, and every trial in a virtual table."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+from ktui.ui.render import sweep_line, trial_cells
+from ktui.ui.state import UiState
+from ktui.ui.widgets.vtable import Column, VirtualTable
+
+MAX_SWEEP_LINES = 4
+
+
+def job_columns(width: int) -> list[Column]:
+    """Columns that fit `width` (minus a scrollbar) without horizontal scrolling."""
+    if width >= 140:
+        return [
+            Column("name", "JOB", 16, flex=2),
+            Column("sweep", "SWEEP", 10, flex=1),
+            Column("params", "PARAMS", 16, flex=4),
+            Column("phase", "PHASE", 9),
+            Column("node", "NODE", 13, flex=1),
+            Column("age", "TIME", 6, align="right"),
+            Column("retries", "RT", 2, align="right"),
+            Column("reason", "REASON", 12, flex=3),
+            Column("metric", "METRIC", 8, flex=1),
+        ]
+    if width >= 100:
+        # The sweep is in the job name and the summary lines: its column goes first.
+        return [
+            Column("name", "JOB", 14, flex=2),
+            Column("params", "PARAMS", 14, flex=3),
+            Column("phase", "PHASE", 9),
+            Column("node", "NODE", 13, flex=1),
+            Column("age", "TIME", 5, align="right"),
+            Column("retries", "RT", 2, align="right"),
+            Column("reason", "REASON", 11, flex=2),
+            Column("metric", "METRIC", 7, flex=1),
+        ]
+    return [
+        Column("name", "JOB", 14, flex=2),
+        Column("params", "PARAMS", 10, flex=2),
+        Column("phase", "PHASE", 9),
+        Column("node", "NODE", 8, flex=1),
+        Column("age", "TIME", 4, align="right"),
+        Column("retries", "RT", 2, align="right"),
+        Column("reason", "REASON", 10, flex=2),
+        Column("metric", "METRIC", 7, flex=1),
+    ]
+
+
+class JobsPane(Vertical):
+    DEFAULT_CSS = """
+    JobsPane { height: 1fr; }
+    JobsPane > #sweeps { height: auto; max-height: 6; text-wrap: nowrap; text-overflow: ellipsis; }
+    JobsPane > #job-filter { display: none; height: 1; border: none; padding: 0 1; }
+    JobsPane > #job-filter.-active { display: block; }
+    """
+
+    def __init__(self, state: UiState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self._column_keys = [c.key for c in job_columns(140)]
+
+    def on_mount(self) -> None:
+        # Ages and durations move with the clock even when nothing else changes.
+        self.set_interval(1.0, self.table.refresh_visible)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sweeps")
+        yield Input(placeholder="filter: words that must all appear (name, sweep, params, phase, node, reason)", id="job-filter")
+        yield VirtualTable(job_columns(140), self._render_row, id="jobs-table")
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#jobs-table", VirtualTable)
+
+    def on_resize(self) -> None:
+        cols = job_columns(self.size.width)
+        keys = [c.key for c in cols]
+        if keys != self._column_keys or cols[0].width != self.table.columns[0].width:
+            self._column_keys = keys
+            self.table.set_columns(cols)
+
+    def _render_row(self, key: Hashable) -> Sequence[Text | str]:
+        t = self.state.trials.record(key)  # type: ignore[arg-type]
+        if t is None:
+            return (str(key),)
+        goal = self.state.goal_of(t)
+        cells = trial_cells(t, self.state.clock(), self.state.metrics.get(key), goal[0] if goal else None)  # type: ignore[arg-type]
+        if "sweep" not in self._column_keys:
+            cells = cells[:1] + cells[2:]
+        return cells
+
+    def refresh_from(self, changed: set, moved: bool, sweeps: bool) -> None:  # type: ignore[type-arg]
+        self.table.update(self.state.trials.keys, changed, reordered=moved)
+        if sweeps or changed:
+            self.query_one("#sweeps", Static).update(self.sweep_summary())
+        self.table.sort_column = self.state.trial_sort
+        self.table.sort_reverse = self.state.trials.reverse
+
+    def visible_keys(self) -> list:  # type: ignore[type-arg]
+        t = self.table
+        top = int(t.scroll_y)
+        keys = t.keys
+        return [keys[i] for i in range(top, min(top + t.size.height, len(keys)))]
+
+    def shown_sweeps(self) -> list:  # type: ignore[type-arg]
+        return [s for s in self.state.sweeps if self.state.sweep_filter in (None, s.name)][:MAX_SWEEP_LINES]
+
+    def sweep_summary(self) -> Text:
+        sweeps = self.state.sweeps
+        out = Text(no_wrap=True, overflow="ellipsis")
+        shown = [s for s in sweeps if self.state.sweep_filter in (None, s.name)]
+        header = Text(no_wrap=True)
+        total = sum(s.total for s in sweeps)
+        header.append(f"{len(self.state.trials)} of {self.state.trials.total} jobs", style="bold")
+        if self.state.sweep_filter:
+            header.append(f"  sweep={self.state.sweep_filter}", style="bold cyan")
+        if self.state.filter_text:
+            header.append(f"  filter={self.state.filter_text!r}", style="bold cyan")
+        header.append(f"  sort={self.state.trial_sort}{' desc' if self.state.trials.reverse else ''}", style="dim")
+        if not sweeps and not total:
+            header.append("  (no ktui sweeps yet: press n to launch one)", style="dim")
+        out.append_text(header)
+        for s in shown[:MAX_SWEEP_LINES]:
+            out.append("\n")
+            out.append_text(sweep_line(s, self.state.best_trial(s)))
+        if len(shown) > MAX_SWEEP_LINES:
+            out.append(f"\n… {len(shown) - MAX_SWEEP_LINES} more sweeps (f cycles the sweep filter)", style="dim")
+        return out

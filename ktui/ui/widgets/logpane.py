@@ -1,0 +1,160 @@
+"""The log pane: the selected trial's log, followed live from a worker thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from ktui.cluster.backend import Backend, LogStream
+from ktui.cluster.model import TrialKey
+from ktui.ui.widgets.logview import LogView
+
+TAIL = 100_000  # as many lines as the pane keeps
+RETRY_SECONDS = 2.0
+
+
+class LogPane(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search log", id="log.search"),
+        Binding("ctrl+s", "save", "Save log", id="log.save"),
+        Binding("escape", "close_search", "Close search", show=False, id="log.close-search"),
+    ]
+    DEFAULT_CSS = """
+    LogPane { height: 1fr; }
+    LogPane > #log-title { height: 1; background: $panel; }
+    LogPane > #log-search { display: none; height: 1; border: none; padding: 0 1; }
+    LogPane > #log-search.-active { display: block; }
+    """
+
+    def __init__(self, backend: Backend, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.backend = backend
+        self.trial: TrialKey | None = None
+        self._stream: LogStream | None = None
+        self._stream_lock = threading.Lock()
+        self._status = "select a job and press enter"
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="log-title")
+        yield LogView(id="log-view")
+        yield Input(placeholder="search (enter: find, n/N: next/previous, esc: close)", id="log-search")
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#log-view", LogView)
+
+    def _title(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" LOG ", style="bold reverse")
+        if self.trial:
+            t.append(f" {self.trial[0]}/{self.trial[1]}", style="bold")
+        t.append(f"  {self._status}", style="dim")
+        return t
+
+    def set_status(self, status: str) -> None:
+        self._status = status
+        self.query_one("#log-title", Static).update(self._title())
+
+    def open(self, trial: TrialKey) -> None:
+        """Show `trial`'s log, following it; replaces whatever was shown."""
+        if trial == self.trial and self._stream is not None:
+            return
+        self.close_stream()
+        self.trial = trial
+        self.view.clear()
+        self.view.follow = True
+        self.set_status("connecting…")
+        self._follow(trial)
+
+    def close_stream(self) -> None:
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def on_unmount(self) -> None:
+        self.close_stream()
+
+    @work(thread=True, exclusive=True, group="log-stream")
+    def _follow(self, trial: TrialKey) -> None:
+        worker = get_current_worker()
+        buffer = self.view.buffer
+        while not worker.is_cancelled and self.trial == trial:
+            try:
+                stream = self.backend.stream_logs(trial, follow=True, tail=TAIL)
+            except LookupError as e:
+                self.app.call_from_thread(self.set_status, f"{e}; waiting")
+                time.sleep(RETRY_SECONDS)
+                continue
+            except Exception as e:  # a forbidden or broken call must not kill the UI
+                self.app.call_from_thread(self.set_status, f"cannot read the log: {e}")
+                return
+            with self._stream_lock:
+                if self.trial != trial:
+                    stream.close()
+                    return
+                self._stream = stream
+            self.app.call_from_thread(self.set_status, "following")
+            batch: list[str] = []
+            last = time.monotonic()
+            try:
+                for line in stream:
+                    batch.append(line.text)
+                    now = time.monotonic()
+                    if len(batch) >= 512 or now - last > 0.05:
+                        buffer.feed(batch)
+                        batch = []
+                        last = now
+            except Exception as e:
+                buffer.feed(batch)
+                self.app.call_from_thread(self.set_status, f"stream broke: {e}")
+                return
+            buffer.feed(batch)
+            if self.trial == trial:
+                self.app.call_from_thread(self.set_status, "ended (the container finished)")
+            return
+
+    # -- search and save ----------------------------------------------------------------
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.add_class("-active")
+        box.focus()
+
+    def action_close_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.remove_class("-active")
+        self.view.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "log-search":
+            return
+        event.stop()
+        found = self.view.set_search(event.value)
+        if event.value and not found:
+            self.app.notify(f"not found: {event.value!r}", severity="warning")
+        self.action_close_search()
+
+    def action_save(self) -> None:
+        if not self.trial:
+            return
+        path = Path.cwd() / f"{self.trial[1]}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        try:
+            with path.open("w", encoding="utf-8", errors="replace") as f:
+                for line in self.view.buffer.lines:
+                    f.write(line + "\n")
+        except OSError as e:
+            self.app.notify(f"cannot save the log: {e.strerror or e}", severity="error")
+            return
+        extra = f" (the first {self.view.buffer.dropped:,} lines were dropped)" if self.view.buffer.dropped else ""
+        self.app.notify(f"saved {len(self.view.buffer.lines):,} lines to {path}{extra}")

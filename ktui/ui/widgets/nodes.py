@@ -1,0 +1,111 @@
+"""The htop-like node pane: a summary line for the cluster, then one row per node."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ktui.ui.render import fmt_cpu, fmt_mem, node_cells
+from ktui.ui.state import UiState
+from ktui.ui.widgets.vtable import Column, VirtualTable
+
+
+def node_columns(width: int) -> tuple[list[Column], int]:
+    """Columns for a pane `width` cells wide, and the width of each usage bar."""
+    bar = 20 if width >= 180 else 10 if width >= 120 else 6
+    label = 14 if width >= 120 else 11
+    cols = [
+        Column("name", "NODE", 14 if width >= 120 else 12),
+        Column("cpu", "CPU used/req/alloc", bar + 1 + label),
+        Column("memory", "MEM used/req/alloc", bar + 1 + label + 6),
+        Column("gpu", "GPU", 5, align="right"),
+        Column("pods", "PODS", 4, align="right"),
+    ]
+    if width >= 100:
+        cols.append(Column("hist", "CPU HIST", 8))
+    cols.append(Column("trouble", "STATUS", 8, flex=1))  # takes the spare width: conditions can be long
+    return cols, bar
+
+
+class NodesPane(Vertical):
+    DEFAULT_CSS = """
+    NodesPane { height: auto; max-height: 40%; }
+    NodesPane > #nodes-summary { height: 1; }
+    NodesPane > VirtualTable { height: auto; max-height: 100%; }
+    """
+
+    def __init__(self, state: UiState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self._bar = 6
+        self._hist = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="nodes-summary")
+        cols, self._bar = node_columns(80)
+        yield VirtualTable(cols, self._render_row, id="nodes-table")
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#nodes-table", VirtualTable)
+
+    def on_resize(self) -> None:
+        cols, bar = node_columns(self.size.width)
+        hist = any(c.key == "hist" for c in cols)
+        if bar != self._bar or hist != self._hist:
+            self._bar, self._hist = bar, hist
+            self.table.set_columns(cols)
+
+    def _render_row(self, key: Hashable) -> Sequence[Text | str]:
+        n = self.state.nodes.record(key)  # type: ignore[arg-type]
+        if n is None:
+            return (str(key),)
+        cells = node_cells(n, list(self.state.cpu_history.get(n.name, ())), self._bar)
+        if not self._hist:
+            cells = cells[:5] + cells[6:]
+        return cells
+
+    def refresh_from(self, changed: set[str], moved: bool) -> None:
+        keys = self.state.nodes.keys
+        self.table.update(keys, changed, reordered=moved)
+        self.table.styles.height = min(len(keys), 30) + 1
+        self.query_one("#nodes-summary", Static).update(self.summary())
+
+    def summary(self) -> Text:
+        nodes = [self.state.nodes.record(k) for k in self.state.nodes.keys]
+        alive = [n for n in nodes if n is not None]
+        if not alive:
+            return Text("no nodes visible yet", style="dim")
+        req_cpu = sum(n.requested.cpu_m for n in alive)
+        all_cpu = sum(n.allocatable.cpu_m for n in alive)
+        req_mem = sum(n.requested.memory for n in alive)
+        all_mem = sum(n.allocatable.memory for n in alive)
+        gpus = sum(n.allocatable.gpu for n in alive)
+        req_gpu = sum(n.requested.gpu for n in alive)
+        used = [n.used for n in alive if n.used is not None]
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{len(alive)} nodes", style="bold")
+        trouble = sum(1 for n in alive if n.ready is False or n.pressures or n.unschedulable)
+        if trouble:
+            t.append(f" ({trouble} in trouble)", style="red")
+        t.append("  cpu ")
+        if used:
+            t.append(fmt_cpu(sum(u.cpu_m for u in used)), style="green")
+            t.append("/")
+        t.append(fmt_cpu(req_cpu), style="blue")
+        t.append(f"/{fmt_cpu(all_cpu)}", style="dim")
+        t.append("  mem ")
+        if used:
+            t.append(fmt_mem(sum(u.memory for u in used)), style="green")
+            t.append("/")
+        t.append(fmt_mem(req_mem), style="blue")
+        t.append(f"/{fmt_mem(all_mem)}", style="dim")
+        if gpus:
+            t.append(f"  gpu {req_gpu}/{gpus}", style="bold yellow" if req_gpu >= gpus else "")
+        if not used:
+            t.append("  (no metrics: showing requests)", style="dim")
+        return t

@@ -1,0 +1,128 @@
+"""An in-memory backend for UI tests that need exact, hand-made states (the simulator-
+driven tests cover the real path). It implements the Backend protocol over a real Store."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+from ktui.cluster.model import (
+    ActionResult,
+    Capabilities,
+    LogLine,
+    NodeCondition,
+    PodSummary,
+    SubmitResult,
+    TrialDescription,
+)
+from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.store import Store
+
+GiB = 2**30
+NOW = 1_790_000_000.0  # a fixed "now", so rendered ages are stable in snapshots
+
+
+class FakeStream:
+    def __init__(self, lines: list[str], follow_until: threading.Event | None = None) -> None:
+        self.lines = lines
+        self.closed = threading.Event()
+        self.follow_until = follow_until
+
+    def __iter__(self) -> Iterator[LogLine]:
+        for line in self.lines:
+            if self.closed.is_set():
+                return
+            yield LogLine(None, line)
+        if self.follow_until is not None:
+            while not self.closed.is_set() and not self.follow_until.is_set():
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class FakeBackend:
+    name = "fake"
+    location = "memory"
+
+    def __init__(self, capabilities: Capabilities | None = None) -> None:
+        self.store = Store()
+        self.capabilities = capabilities or Capabilities()
+        self.logs: dict[tuple[str, str], list[str]] = {}
+        self.started = False
+        self.cancelled: list[object] = []
+        self.submitted: list[dict] = []
+        self._rv = 0
+        self.usage: dict[str, NodeUsage] = {}
+
+    def start(self) -> None:
+        self.started = True
+        for kind in ("pods", "jobs", "nodes", "events"):
+            self.store.mark_synced(kind)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.started = False
+
+    def rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def add_node(self, name: str, cpu: int = 32, mem_gi: int = 256, gpu: int = 8, ready: bool = True,
+                 used_cpu_m: int | None = None) -> None:
+        self.store.apply("nodes", [NodeRec(name, self.rv(), NOW - 86400, cpu * 1000, mem_gi * GiB, gpu, 110,
+                                           False, (), (NodeCondition("Ready", "True" if ready else "False"),))])
+        if used_cpu_m is not None:
+            self.usage[name] = NodeUsage(name, used_cpu_m, 10 * GiB)
+            self.store.set_usage(dict(self.usage))
+
+    def add_trial(self, sweep: str, index: int, phase: str, node: str | None = "node-a", params: str = '{"lr":0.1}',
+                  reason: str | None = None, namespace: str = "default", cpu_m: int = 2000, gpu: int = 0,
+                  exit_reason: str | None = None) -> tuple[str, str]:
+        name = f"{sweep}-{index:03d}"
+        now = NOW
+        outcome = {"Succeeded": "Complete", "Failed": "Failed"}.get(phase)
+        job = JobRec(namespace, name, f"uid-{name}", self.rv(), now - 600, now - 590, now - 10 if outcome else None,
+                     sweep, index, json.loads(params), False, 1 if phase == "Running" else 0, 0, 1 if outcome == "Complete" else 0,
+                     1 if outcome == "Failed" else 0, outcome, reason, None, gpu)
+        pod_phase = {"Running": "Running", "Succeeded": "Succeeded", "Failed": "Failed"}.get(phase, "Pending")
+        pod = PodRec(namespace, f"{name}-abcde", self.rv(), name, f"uid-{name}", node if pod_phase != "Pending" else None,
+                     pod_phase, now - 595, now - 590 if pod_phase != "Pending" else None, now - 10 if outcome else None,
+                     False, cpu_m, 4 * GiB, gpu, 0, exit_reason, None)
+        self.store.apply("jobs", [job])
+        self.store.apply("pods", [pod])
+        return (namespace, name)
+
+    def submit(self, manifests, progress=None) -> SubmitResult:  # type: ignore[no-untyped-def]
+        self.submitted.extend(manifests)
+        return SubmitResult(created=tuple(m["metadata"]["name"] for m in manifests))
+
+    def cancel(self, trials=(), *, sweep=None, namespace=None) -> ActionResult:  # type: ignore[no-untyped-def]
+        self.cancelled.append(sweep or list(trials))
+        return ActionResult(done=tuple(str(t) for t in trials))
+
+    def rerun(self, sweep=None, *, trials=(), namespace=None, failed_only=True) -> ActionResult:  # type: ignore[no-untyped-def]
+        return ActionResult()
+
+    def stream_logs(self, trial, *, follow=True, tail=None) -> FakeStream:  # type: ignore[no-untyped-def]
+        if trial not in self.logs:
+            raise LookupError(f"job {trial[1]} has no pod (yet)")
+        return FakeStream(self.logs[trial])
+
+    def describe(self, trial) -> TrialDescription:  # type: ignore[no-untyped-def]
+        t = self.store.get_trial(trial)
+        assert t is not None
+        return TrialDescription(t, (PodSummary(f"{t.name}-abcde", t.pod_phase or "Pending", t.node, t.created, 0, t.reason),), (), None)
+
+
+def demo_backend() -> FakeBackend:
+    b = FakeBackend()
+    for i, name in enumerate(["node-a", "node-b", "node-c"]):
+        b.add_node(name, used_cpu_m=4000 + 3000 * i)
+    b.add_trial("mnist", 0, "Succeeded")
+    b.add_trial("mnist", 1, "Running", node="node-b")
+    b.add_trial("mnist", 2, "Failed", node="node-c", exit_reason="OOMKilled", reason="BackoffLimitExceeded")
+    b.add_trial("mnist", 3, "Pending", node=None)
+    b.logs[("default", "mnist-001")] = [f"epoch={i} loss=0.{90 - i} accuracy=0.{50 + i}" for i in range(1, 10)]
+    return b

@@ -1,0 +1,127 @@
+"""The app driven by keys over an in-memory backend with hand-made states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ktui.cluster.model import Capabilities, Capability
+from ktui.ui.app import KtuiApp
+from ktui.ui.screens.confirm import ConfirmScreen
+from ktui.ui.screens.launch import LaunchScreen
+from ktui.ui.widgets.logpane import LogPane
+from ktui.ui.widgets.vtable import VirtualTable
+from tests.ui.fakes import demo_backend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rows(app, table_id: str) -> list[str]:
+    t = app.screen.query_one(f"#{table_id}", VirtualTable)
+    return [t.render_line(y).text.rstrip() for y in range(1, t.row_count + 1)]
+
+
+async def test_main_screen_shows_nodes_and_jobs(tmp_path):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        jobs = rows(app, "jobs-table")
+        assert [r.split()[0] for r in jobs] == ["mnist-000", "mnist-001", "mnist-002", "mnist-003"]
+        assert "OOMKilled" in jobs[2] and "Failed" in jobs[2] and "node-c" in jobs[2]
+        nodes = rows(app, "nodes-table")
+        assert [r.split()[0] for r in nodes] == ["node-a", "node-b", "node-c"]
+
+
+async def test_enter_opens_the_log_and_metrics_reach_the_table(tmp_path):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("down", "enter")
+        await pilot.pause(0.8)
+        pane = app.screen.query_one(LogPane)
+        assert pane.trial == ("default", "mnist-001")
+        assert pane.view.line_count == 9
+        assert pane.view.line_text(8) == "epoch=9 loss=0.81 accuracy=0.59"
+        assert "epoch=9" in rows(app, "jobs-table")[1]
+
+
+async def test_filter_cancel_with_confirmation(tmp_path):
+    backend = demo_backend()
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("slash", *"oom", "enter")
+        await pilot.pause(0.1)
+        assert [r.split()[0] for r in rows(app, "jobs-table")] == ["mnist-002"]
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause(0.3)
+        assert backend.cancelled == [[("default", "mnist-002")]]
+
+
+async def test_unavailable_action_is_refused_with_its_reason(tmp_path):
+    caps = Capabilities(cancel=Capability(False, "Forbidden: cannot delete jobs in default"))
+    backend = demo_backend()
+    backend.capabilities = caps
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("Forbidden: cannot delete jobs" in n.message for n in app._notifications)
+        assert backend.cancelled == []
+
+
+async def test_launch_form_previews_and_submits(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    backend = demo_backend()
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("n")
+        assert isinstance(app.screen, LaunchScreen)
+        await pilot.press(*str(ROOT / "examples" / "grid.yaml"))
+        await pilot.pause(0.5)
+        assert app.screen.sweep is not None and app.screen.sweep.count() == 6
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, LaunchScreen)
+        assert [m["metadata"]["name"] for m in backend.submitted] == [f"mnist-grid-00{i}" for i in range(6)]
+
+
+async def test_launch_form_shows_file_errors_inline_and_stays_open(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: s\nimage: i\nresources: {gpu: two}\nparameters: {grid: {lr: [1]}}\n")
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("n", *str(bad))
+        await pilot.pause(0.5)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LaunchScreen)
+        errors = str(app.screen.query_one("#launch-errors").render())
+        assert f"{bad}:3:18: resources.gpu must be a whole number of GPUs, got 'two'" in errors
+
+
+async def test_user_keymap_remaps_a_binding(tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("jobs.cancel: x\n")
+    app = KtuiApp(demo_backend(), keymap_file=keys)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("c")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+
+
+async def test_broken_keymap_is_reported_not_fatal(tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("jobs.cancel: [x\n")
+    app = KtuiApp(demo_backend(), keymap_file=keys)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        assert any(str(keys) in n.message and "invalid YAML" in n.message for n in app._notifications)

@@ -1,0 +1,68 @@
+"""SVG snapshots of the screens where layout matters, at 80x24 and 160x48.
+
+Update after a deliberate change with `pytest tests/ui/test_snapshots.py --snapshot-update`
+and look at the SVGs (snapshot_report.html) before committing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ktui.ui.app import KtuiApp
+from ktui.ui.widgets.logpane import LogPane
+from tests.ui.fakes import NOW, demo_backend
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = [(80, 24), (160, 48)]
+
+
+def make_app(tmp_path: Path) -> KtuiApp:
+    b = demo_backend()
+    b.add_node("gpu-node-with-a-long-name", cpu=64, gpu=8, ready=False, used_cpu_m=50_000)
+    b.add_trial("resnet", 0, "Running", node="gpu-node-with-a-long-name", gpu=4, params='{"lr":0.05,"batch":256,"warmup":1000}')
+    b.add_trial("resnet", 1, "Pending", node=None, gpu=8, params='{"lr":0.01,"batch":256,"warmup":2000}')
+    b.logs[("default", "mnist-001")] += ["\x1b[2J\x1b]0;pwned\x07 escape codes stay inert", "\x1b[31mred text\x1b[0m"]
+    return KtuiApp(b, keymap_file=tmp_path / "none.yaml", clock=lambda: NOW)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause(0.5)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_screen(snap_compare, tmp_path, size):
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_log_pane(snap_compare, tmp_path, size):
+    async def open_log(pilot) -> None:
+        await pilot.pause(0.3)
+        await pilot.press("down", "enter")
+        pane = pilot.app.screen.query_one(LogPane)
+        for _ in range(100):  # the stream runs in a worker: wait for all of it, drained
+            if pane.view.line_count == 11 and "ended" in str(pane.query_one("#log-title").render()):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=open_log)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare, tmp_path, size):
+    assert snap_compare(make_app(tmp_path), press=["question_mark"], terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_launch_form(snap_compare, tmp_path, size, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(ROOT)
+
+    async def type_path(pilot) -> None:
+        await pilot.pause(0.3)
+        await pilot.press("n", *"examples/grid.yaml")
+        await pilot.pause(0.8)
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=type_path)
