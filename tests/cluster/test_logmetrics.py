@@ -1,0 +1,35 @@
+"""Metrics read from trial logs on demand, over real HTTP against the simulator."""
+
+from __future__ import annotations
+
+from ktui.cluster.logmetrics import LogMetrics
+
+from .conftest import eventually, job_manifest
+
+
+def test_finished_trials_are_read_once_and_running_ones_followed(sim, backend_factory):
+    sim.create(job_manifest("done", sweep="s", log="epoch=1 loss=0.9\nepoch=2 loss=0.5 accuracy=0.91\nbye\n",
+                            duration=0.2))
+    sim.create(job_manifest("live", sweep="s", trial=1, duration=30))
+    sim.create(job_manifest("unwanted", sweep="s", trial=2, log="loss=0.1\n", duration=0.2))
+    b = backend_factory(sim.kubeconfig)
+    b.start()
+    eventually(lambda: (t := b.store.get_trial(("default", "done"))) is not None and t.phase == "Succeeded", timeout=15)
+    lm = LogMetrics(b, poll_seconds=0.05)
+    lm.start()
+    try:
+        lm.want([("default", "done"), ("default", "live")])
+        eventually(lambda: ("default", "done") in lm.changes_since(0)[1], timeout=10)
+        v, got = lm.changes_since(0)
+        assert got[("default", "done")] == {"epoch": 2.0, "loss": 0.5, "accuracy": 0.91}
+        # The running trial's values move while it runs.
+        eventually(lambda: ("default", "live") in lm.changes_since(0)[1], timeout=10)
+        first = lm.changes_since(0)[1][("default", "live")]["epoch"]
+        eventually(lambda: lm.changes_since(0)[1][("default", "live")]["epoch"] > first, timeout=10)
+        # Only changes after a version are returned; nobody asked for "unwanted".
+        eventually(lambda: lm.changes_since(v)[0] > v, timeout=5)
+        v2, later = lm.changes_since(v)
+        assert ("default", "done") not in later and ("default", "live") in later
+        assert ("default", "unwanted") not in lm.changes_since(0)[1]
+    finally:
+        lm.stop()
