@@ -7,46 +7,20 @@ across thousands of pods, so results are memoised.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
+from ktui.sweep.quantity import parse_decimal
 
 # Bounded so a hostile or buggy server cannot grow them without limit.
 _CACHE_MAX = 4096
 _caches: dict[int, dict[str, int]] = {1: {}, 1000: {}}
 
 
-def _parse(q: str) -> Decimal:
-    s = q.strip()
-    if not s:
-        raise ValueError("empty quantity")
-    if s[-2:] in _BINARY:
-        return Decimal(s[:-2]) * _BINARY[s[-2:]]
-    if s[-1] in "eE" or ("e" not in s and "E" not in s):
-        suffix = s[-1] if s[-1] in _DECIMAL and not s[-1].isdigit() else ""
-        num = s[: len(s) - len(suffix)]
-        return Decimal(num) * _DECIMAL[suffix]
-    # Exponent form, e.g. "1e3" or "12E-1".
-    return Decimal(s)
-
-
 def _slow(q: str, scale: int, cache: dict[str, int]) -> int:
     try:
-        value = _parse(q) * scale
+        value = parse_decimal(q) * scale
         result = int(value.to_integral_value(rounding="ROUND_CEILING"))
-    except (InvalidOperation, ValueError, KeyError):
+    except (InvalidOperation, ValueError):  # QuantityError is a ValueError
         result = 0
     if len(cache) >= _CACHE_MAX:
         cache.clear()

@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 from functools import lru_cache
 
+from ktui.sweep.quantity import QuantityError, parse_decimal
+
 # Same regular expression kube-apiserver quotes when a quantity does not parse.
 QUANTITY_RE_TEXT = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-_NUM_RE = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$")
-
-_SUFFIX = {
-    "": Fraction(1),
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-    "Ki": Fraction(2**10),
-    "Mi": Fraction(2**20),
-    "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50),
-    "Ei": Fraction(2**60),
-}
-
-
-class QuantityError(ValueError):
-    pass
-
 
 def parse(value: object) -> Fraction:
     if isinstance(value, bool):
@@ -48,20 +24,7 @@ def parse(value: object) -> Fraction:
 @lru_cache(maxsize=4096)
 def _parse_text(value: str) -> Fraction:
     # The same few quantities ("4", "16Gi") recur on every pod: cache them.
-    text = value.strip()
-    m = _NUM_RE.match(text)
-    if not m:
-        raise QuantityError(text)
-    number, suffix = m.group(1), m.group(2)
-    base = Fraction(number)
-    if suffix in _SUFFIX:
-        return base * _SUFFIX[suffix]
-    if suffix[:1] in ("e", "E"):
-        try:
-            return base * Fraction(10) ** int(suffix[1:])
-        except ValueError as exc:
-            raise QuantityError(text) from exc
-    raise QuantityError(text)
+    return Fraction(parse_decimal(value))
 
 
 def milli(value: object) -> int:

@@ -18,7 +18,15 @@ class QuantityError(ValueError):
 
 
 def parse_quantity(text: str) -> Decimal:
-    """Parse a quantity; raises QuantityError with a message fit for a user."""
+    """Parse a non-negative quantity; raises QuantityError with a message fit for a user."""
+    value = parse_decimal(text)
+    if value < 0:
+        raise QuantityError(f"'{text}' must not be negative")
+    return value
+
+
+def parse_decimal(text: str) -> Decimal:
+    """The apiserver's quantity grammar, signed, exactly; the one parser every layer uses."""
     m = _QUANTITY.match(text.strip())
     if not m:
         raise QuantityError(f"'{text}' is not a quantity (examples: 2, 500m, 8Gi, 512Mi)")
@@ -29,12 +37,10 @@ def parse_quantity(text: str) -> Decimal:
         raise QuantityError(f"'{text}' is not a quantity") from None
     if suffix in _BINARY:
         value *= _BINARY[suffix]
-    elif suffix[:1] in ("e", "E"):
-        value *= Decimal(10) ** int(suffix[1:])
-    else:
+    elif suffix in _DECIMAL:  # before the exponent form: a bare "E" is exa
         value *= _DECIMAL[suffix]
-    if value < 0:
-        raise QuantityError(f"'{text}' must not be negative")
+    else:
+        value *= Decimal(10) ** int(suffix[1:])
     return value
 
 
