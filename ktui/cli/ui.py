@@ -38,7 +38,12 @@ def run_ui(args: argparse.Namespace) -> int:
         return 1
     except ApiError:
         pass  # /version may be closed to this user; the UI reports what is forbidden
-    return _run_app(backend, backend.cluster.namespace)
+    def switch(context: str | None, namespace: str | None, all_namespaces: bool) -> KubeBackend:
+        return KubeBackend.connect(args.kubeconfig, context or backend.cluster.context,
+                                   namespace or (None if context else backend.cluster.namespace),
+                                   all_namespaces=all_namespaces)
+
+    return _run_app(backend, backend.cluster.namespace, switch, _contexts(args.kubeconfig))
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -48,13 +53,27 @@ def run_demo(args: argparse.Namespace) -> int:
     sim = start_demo_cluster(args.nodes, args.gpus_per_node, args.speed)
     try:
         backend = KubeBackend.connect(str(sim.kubeconfig))
-        return _run_app(backend, "default")
+
+        def switch(context: str | None, namespace: str | None, all_namespaces: bool) -> KubeBackend:
+            return KubeBackend.connect(str(sim.kubeconfig), context, namespace, all_namespaces=all_namespaces)
+
+        return _run_app(backend, "default", switch, _contexts(str(sim.kubeconfig)))
     finally:
         sim.close()
 
 
-def _run_app(backend, namespace: str) -> int:  # type: ignore[no-untyped-def]
+def _contexts(kubeconfig: str | None) -> list[str]:
+    from kubernetes.config.kube_config import list_kube_config_contexts
+
+    try:
+        contexts, _ = list_kube_config_contexts(config_file=kubeconfig)
+    except Exception:  # in-cluster, or an odd kubeconfig: no contexts to offer
+        return []
+    return [c["name"] for c in contexts or () if c.get("name")]
+
+
+def _run_app(backend, namespace: str, switch=None, contexts=()) -> int:  # type: ignore[no-untyped-def]
     from ktui.ui.app import KtuiApp
 
-    KtuiApp(backend, default_namespace=namespace).run()
+    KtuiApp(backend, default_namespace=namespace, switch=switch, contexts=contexts).run()
     return 0

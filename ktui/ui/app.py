@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.logmetrics import LogMetrics
+from ktui.ui.commands import ClusterCommands
 from ktui.ui.keymap import load_keymap
 from ktui.ui.screens.help import HelpScreen
 from ktui.ui.screens.main import MainScreen
@@ -23,6 +25,8 @@ from ktui.ui.widgets.logview import LogView
 from ktui.ui.widgets.vtable import VirtualTable
 
 STYLES = Path(__file__).resolve().parent / "styles"
+# (context, namespace, all namespaces) -> a new, not yet started backend
+Switch = Callable[[str | None, str | None, bool], Backend]
 
 
 class KtuiApp(App[None]):
@@ -37,16 +41,23 @@ class KtuiApp(App[None]):
     ]
     ENABLE_COMMAND_PALETTE = True
 
+    COMMANDS = App.COMMANDS | {ClusterCommands}
+
     def __init__(
         self,
         backend: Backend,
         default_namespace: str = "default",
         keymap_file: Path | None = None,
         clock: Callable[[], float] = time.time,
+        switch: Switch | None = None,
+        contexts: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.backend = backend
         self.default_namespace = default_namespace
+        self.switch = switch
+        self.contexts = list(contexts)
+        self.clock = clock
         self.state = UiState(backend.store, clock)
         self.log_metrics = LogMetrics(backend)
         self.user_keymap, self._keymap_problem = load_keymap(keymap_file)
@@ -63,6 +74,33 @@ class KtuiApp(App[None]):
     def on_unmount(self) -> None:
         self.log_metrics.stop()
         self.backend.stop()
+
+    def switch_to(self, context: str | None, namespace: str | None, all_namespaces: bool) -> None:
+        """Point the app at another context or namespace (from the command palette)."""
+        self._connect(context, namespace, all_namespaces)
+
+    @work(thread=True, exclusive=True, group="switch")
+    def _connect(self, context: str | None, namespace: str | None, all_namespaces: bool) -> None:
+        assert self.switch is not None
+        try:
+            backend = self.switch(context, namespace, all_namespaces)
+        except Exception as e:  # a broken context must not take the current one down
+            self.call_from_thread(self.notify, f"cannot switch: {e}", severity="error")
+            return
+        old, old_metrics = self.backend, self.log_metrics
+        self.call_from_thread(self._install, backend)
+        old_metrics.stop()
+        old.stop()
+
+    def _install(self, backend: Backend) -> None:
+        self.backend = backend
+        self.default_namespace = getattr(backend, "namespace", None) or self.default_namespace
+        self.state = UiState(backend.store, self.clock)
+        self.log_metrics = LogMetrics(backend)
+        backend.start()
+        self.log_metrics.start()
+        self.switch_screen(MainScreen(backend, self.state, self.log_metrics, self.default_namespace))
+        self.notify(f"now on {backend.location}")
 
     def action_help(self) -> None:
         groups = [

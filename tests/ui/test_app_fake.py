@@ -59,7 +59,7 @@ async def test_filter_cancel_with_confirmation(tmp_path):
         assert backend.cancelled == [[("default", "mnist-002")]]
 
 
-async def test_unavailable_action_is_refused_with_its_reason(tmp_path):
+async def test_unavailable_action_is_dimmed_and_its_reason_shown(tmp_path):
     caps = Capabilities(cancel=Capability(False, "Forbidden: cannot delete jobs in default"))
     backend = demo_backend()
     backend.capabilities = caps
@@ -69,8 +69,10 @@ async def test_unavailable_action_is_refused_with_its_reason(tmp_path):
         await pilot.press("c")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("Forbidden: cannot delete jobs" in n.message for n in app._notifications)
         assert backend.cancelled == []
+        assert "cancel unavailable: Forbidden: cannot delete jobs in default" in str(app.screen.query_one("#problems").render())
+        assert app.screen.check_action("cancel_trial", ()) is None  # dimmed in the footer
+        assert app.screen.check_action("describe", ()) is True
 
 
 async def test_launch_form_previews_and_submits(tmp_path, monkeypatch):

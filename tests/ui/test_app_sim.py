@@ -90,3 +90,25 @@ async def test_forbidden_pods_are_reported_and_jobs_still_show(sim, tmp_path):
         problems = str(app.screen.query_one("#problems").render())
         assert "pods" in problems and "orbidden" in problems
         await asyncio.sleep(0)
+
+
+async def test_switch_namespace_from_the_command_palette(sim, tmp_path):
+    sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}})
+    for job in demo_jobs("default")[:2] + demo_jobs("team-b")[12:15]:
+        sim.create(job)
+    kc = str(sim.kubeconfig)
+
+    def switch(context, namespace, all_namespaces):
+        return KubeBackend.connect(kc, context, namespace, all_namespaces=all_namespaces)
+
+    app = KtuiApp(KubeBackend.connect(kc), keymap_file=tmp_path / "none.yaml", switch=switch, contexts=["ktui-sim"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.state.trials.total == 2)
+        await pilot.press("colon", *"ns team-b")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.state.trials.total == 3)
+        assert {k[0] for k in app.state.trials.keys} == {"team-b"}
+        assert "namespace team-b" in app.backend.location
+        app.switch_to(None, None, True)
+        await wait_until(pilot, lambda: app.state.trials.total == 5)

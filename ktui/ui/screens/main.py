@@ -51,6 +51,7 @@ class MainScreen(Screen[None]):
         self.default_namespace = default_namespace
         self._metrics_version = 0
         self._sweep_keys: list[TrialKey] | None = None
+        self._shown_problems: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -80,6 +81,7 @@ class MainScreen(Screen[None]):
     def tick(self) -> None:
         tick = self.state.poll()
         self._feed_metrics(tick)
+        self._update_problems()  # capabilities can change without a store change
         if not tick:
             return
         if tick.nodes or tick.nodes_moved:
@@ -87,8 +89,6 @@ class MainScreen(Screen[None]):
         if tick.trials or tick.trials_moved or tick.sweeps:
             self.query_one(JobsPane).refresh_from(tick.trials, tick.trials_moved, tick.sweeps)
         self._update_title()
-        if tick.problems:
-            self._update_problems()
 
     def _feed_metrics(self, tick: Tick) -> None:
         """Tell the log-metrics collector what is on screen; take what it has read."""
@@ -121,11 +121,24 @@ class MainScreen(Screen[None]):
         t.append(self.backend.location, style="dim")
         self.query_one("#title", Static).update(t)
 
+    def _problem_lines(self) -> list[str]:
+        lines = [f"! {p.message}" for p in self.state.problems]
+        caps = self.backend.capabilities
+        for name in sorted(set(self._NEEDS.values())):
+            cap = getattr(caps, name)
+            if not cap.available:
+                lines.append(f"! {name} unavailable: {cap.reason}")
+        return lines
+
     def _update_problems(self) -> None:
+        lines = self._problem_lines()
+        if lines == self._shown_problems:
+            return
+        self._shown_problems = lines
         box = self.query_one("#problems", Static)
-        problems = self.state.problems
-        box.display = bool(problems)
-        box.update(Text("\n".join(f"! {p.message}" for p in problems[:3]), style="bold red"))
+        box.display = bool(lines)
+        box.update(Text("\n".join(lines[:3]) + (f"\n… {len(lines) - 3} more" if len(lines) > 3 else ""), style="bold red"))
+        self.refresh_bindings()
 
     # -- selection helpers ------------------------------------------------------------------
 
@@ -142,6 +155,22 @@ class MainScreen(Screen[None]):
         if not cap.available:
             self.notify(f"{what} is unavailable: {cap.reason}", severity="warning")
         return bool(cap.available)
+
+    # Actions that need a backend capability; unavailable ones show dimmed in the footer.
+    _NEEDS = {
+        "open_logs": "logs",
+        "launch": "submit",
+        "cancel_trial": "cancel",
+        "cancel_sweep": "cancel",
+        "rerun_failed": "rerun",
+        "describe": "describe",
+    }
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        need = self._NEEDS.get(action)
+        if need is not None and not getattr(self.backend.capabilities, need).available:
+            return None
+        return True
 
     # -- actions ---------------------------------------------------------------------------
 

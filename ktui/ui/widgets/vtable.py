@@ -169,11 +169,14 @@ class VirtualTable(ScrollView, can_focus=True):
         self._post_highlight()
 
     def refresh_visible(self) -> None:
-        """Re-render the rows on screen (their cells may hold the time, e.g. an age)."""
+        """Re-render the rows on screen (their cells may hold the time, e.g. an age) and
+        repaint only those whose text changed: an idle screen writes nothing to the terminal."""
         top = int(self.scroll_y)
-        for i in range(top, min(top + self.size.height, len(self._keys))):
-            self._cache.pop((self._keys[i], self.size.width), None)
-        self.refresh()
+        for i in range(top, min(top + self.size.height - 1, len(self._keys))):
+            ck = (self._keys[i], self.size.width)
+            old = self._cache.pop(ck, None)
+            if old is None or self._row_strip(self._keys[i]) != old:
+                self.refresh_line(i + 1)
 
     def _find(self, key: Hashable, hint: int) -> int:
         keys = self._keys
