@@ -19,7 +19,7 @@ def node_columns(width: int) -> tuple[list[Column], int]:
     bar = 20 if width >= 180 else 10 if width >= 120 else 6
     label = 14 if width >= 120 else 11
     cols = [
-        Column("name", "NODE", 14 if width >= 120 else 12),
+        Column("name", "NODE", 14 if width >= 120 else 13),
         Column("cpu", "CPU used/req/alloc", bar + 1 + label),
         Column("memory", "MEM used/req/alloc", bar + 1 + label + 6),
         Column("gpu", "GPU", 5, align="right"),
