@@ -19,7 +19,6 @@ from ktui.ui.keymap import load_keymap
 from ktui.ui.screens.help import HelpScreen
 from ktui.ui.screens.main import MainScreen
 from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, UiState
-from ktui.ui.widgets.jobs import JobsPane
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.logview import LogView
 from ktui.ui.widgets.vtable import VirtualTable
@@ -128,7 +127,7 @@ class KtuiApp(App[None]):
 
     def _sort_jobs(self, main: MainScreen, column: str) -> None:
         self.state.sort_trials(column)
-        main.query_one(JobsPane).refresh_from(set(), True, True)
+        main.rebuild_trials()
 
     def _sort_nodes(self, main: MainScreen, column: str) -> None:
         from ktui.ui.widgets.nodes import NodesPane
@@ -138,4 +137,4 @@ class KtuiApp(App[None]):
 
     def _filter_sweep(self, main: MainScreen, sweep: str | None) -> None:
         self.state.set_filter(self.state.filter_text, sweep)
-        main.query_one(JobsPane).refresh_from(set(), True, True)
+        main.rebuild_trials()

@@ -25,6 +25,9 @@ _NONE_LAST = "\U0010ffff"
 
 @dataclass
 class Tick:
+    # The store reset (or this is the first tick): everything must be rebuilt, off the UI
+    # thread at scale (see UiState.rebuild); nothing else in this tick is set.
+    reset: bool = False
     nodes: set[str] = field(default_factory=set)
     nodes_moved: bool = False
     trials: set[TrialKey] = field(default_factory=set)
@@ -33,7 +36,18 @@ class Tick:
     problems: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.nodes or self.nodes_moved or self.trials or self.trials_moved or self.sweeps or self.problems)
+        return bool(self.reset or self.nodes or self.nodes_moved or self.trials or self.trials_moved
+                    or self.sweeps or self.problems)
+
+
+@dataclass
+class Rebuilt:
+    """Views built in a worker, installed on the UI thread by UiState.install."""
+
+    version: int
+    trials: SortedView[TrialKey, Trial]
+    search: dict[TrialKey, str]
+    nodes: SortedView[str, NodeView] | None = None
 
 
 # `s` cycles in this order: failures first, then the best trials, are one and two presses away.
@@ -72,7 +86,7 @@ class UiState:
         self.filter_text = ""
         self.sweep_filter: str | None = None
         self._search: dict[TrialKey, str] = {}
-        self.trials: SortedView[TrialKey, Trial] = SortedView(self._trial_sort_key("sweep"), self._matches)
+        self.trials: SortedView[TrialKey, Trial] = SortedView(self._trial_sort_key("sweep"), self._matcher(self._search))
         self.nodes: SortedView[str, NodeView] = SortedView(self._node_sort_key("name"))
         self.sweeps: list[SweepSummary] = []
         self.problems: tuple[Problem, ...] = ()
@@ -87,16 +101,8 @@ class UiState:
         if not first and not ch:
             return tick
         if first or ch.reset:
-            trials = self.store.snapshot_trials()
-            nodes = self.store.snapshot_nodes()
-            self._search = {k: self._search_text(t) for k, t in trials.items()}
-            self.trials.reset(trials)
-            self.nodes.reset(nodes)
-            for n in nodes.values():
-                self._sample(n)
-            tick.trials_moved = tick.nodes_moved = tick.sweeps = tick.problems = True
-            tick.trials = set(trials)
-            tick.nodes = set(nodes)
+            tick.reset = True
+            return tick
         else:
             if ch.trials or ch.removed_trials:
                 changed = self.store.get_trials(ch.trials)
@@ -145,15 +151,61 @@ class UiState:
                         t.node or "", t.reason or "") if x
         ).lower()
 
-    def _matches(self, t: Trial) -> bool:
-        if self.sweep_filter is not None and t.sweep != self.sweep_filter:
-            return False
-        if not self.filter_text:
-            return True
-        hay = self._search.get((t.namespace, t.name))
-        if hay is None:
-            hay = self._search_text(t)
-        return all(word in hay for word in self.filter_text.lower().split())
+    def _matcher(self, search: dict[TrialKey, str]) -> Callable[[Trial], bool]:
+        sweep, words = self.sweep_filter, self.filter_text.lower().split()
+
+        def matches(t: Trial) -> bool:
+            if sweep is not None and t.sweep != sweep:
+                return False
+            if not words:
+                return True
+            hay = search.get((t.namespace, t.name))
+            if hay is None:
+                hay = self._search_text(t)
+            return all(word in hay for word in words)
+
+        return matches
+
+    # -- rebuilding, off the UI thread ------------------------------------------------------
+
+    def rebuild(self, reset: bool) -> Rebuilt:
+        """Build the trial view (and, on reset, everything) for the current sort and filter.
+
+        Runs in a worker: at 150,000 trials a sort takes up to a second. It only reads this
+        state; the caller pauses polling until `install`, so nothing it reads moves."""
+        if reset:
+            version = self.store.version  # changes after this are re-applied by the next poll
+            trials = self.store.snapshot_trials()
+            search = {k: self._search_text(t) for k, t in trials.items()}
+        else:
+            version = self.version
+            trials = dict(self.trials.records())
+            search = self._search
+        view: SortedView[TrialKey, Trial] = SortedView(
+            self._trial_sort_key(self.trial_sort), self._matcher(search), self.trials.reverse)
+        view.reset(trials)
+        out = Rebuilt(version, view, search)
+        if reset:
+            out.nodes = SortedView(self._node_sort_key(self.node_sort), reverse=self.nodes.reverse)
+            out.nodes.reset(self.store.snapshot_nodes())
+        return out
+
+    def install(self, rebuilt: Rebuilt) -> Tick:
+        """Swap in views from `rebuild` (UI thread); returns what to repaint."""
+        # A re-sort changes no record, so no cached row; a reset may change them all.
+        tick = Tick(trials_moved=True, reset=rebuilt.nodes is not None)
+        self.trials = rebuilt.trials
+        self._search = rebuilt.search
+        if rebuilt.nodes is not None:
+            self.nodes = rebuilt.nodes
+            for n in self.nodes.records().values():
+                self._sample(n)
+            tick.nodes_moved = True
+            tick.sweeps = tick.problems = True
+            self.sweeps = self.store.sweeps()
+            self.problems = self.store.problems()
+            self.version = rebuilt.version
+        return tick
 
     @staticmethod
     def goal_of(t: Trial) -> tuple[str, str] | None:
@@ -207,19 +259,20 @@ class UiState:
         return lambda n: (n.name,)
 
     def sort_trials(self, column: str, reverse: bool = False) -> None:
+        """Set the sort; the caller rebuilds (`rebuild(reset=False)`, in a worker at scale)."""
         self.trial_sort = column
-        self.trials.configure(sort_key=self._trial_sort_key(column), reverse=reverse)
+        self.trials.reverse = reverse
 
     def sort_nodes(self, column: str, reverse: bool = False) -> None:
         self.node_sort = column
         self.nodes.configure(sort_key=self._node_sort_key(column), reverse=reverse)
 
     def set_filter(self, text: str, sweep: str | None | bool = False) -> None:
-        """Filter trials by words (all must match) and optionally one sweep (None: all)."""
+        """Filter trials by words (all must match) and optionally one sweep (None: all);
+        the caller rebuilds, as for sort_trials."""
         self.filter_text = text.strip()
         if sweep is not False:
             self.sweep_filter = sweep  # type: ignore[assignment]
-        self.trials.configure(matches=self._matches)
 
     # -- summaries ------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
 from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.describe import DescribeScreen
 from ktui.ui.screens.launch import LaunchScreen
-from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, Tick, UiState
+from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, Rebuilt, Tick, UiState
 from ktui.ui.widgets.jobs import JobsPane
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.nodes import NodesPane
@@ -52,6 +52,9 @@ class MainScreen(Screen[None]):
         self._metrics_version = 0
         self._sweep_keys: list[TrialKey] | None = None
         self._shown_problems: list[str] = []
+        self._rebuilding = False
+        self._pending_reset = False  # a reset build was superseded: the next build must reset
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -79,11 +82,46 @@ class MainScreen(Screen[None]):
     # -- the tick -------------------------------------------------------------------------
 
     def tick(self) -> None:
+        if self._rebuilding:
+            return  # views are being rebuilt in a worker; changes wait in the store's feed
         tick = self.state.poll()
+        if tick.reset:
+            self._rebuild(reset=True)
+            return
         self._feed_metrics(tick)
         self._update_problems()  # capabilities can change without a store change
+        self._repaint(tick)
+
+    def rebuild_trials(self) -> None:
+        """After a sort or filter change: rebuild the job view off the UI thread."""
+        self.query_one(JobsPane).refresh_from(set(), False, True)  # the header shows the new sort now
+        self._rebuild(reset=False)
+
+    def _rebuild(self, reset: bool) -> None:
+        self._rebuilding = True
+        self._generation += 1
+        self._build(reset or self._pending_reset, self._generation)
+        self._pending_reset = reset or self._pending_reset
+
+    @work(thread=True, exclusive=True, group="rebuild")
+    def _build(self, reset: bool, generation: int) -> None:
+        rebuilt = self.state.rebuild(reset)
+        self.app.call_from_thread(self._install, rebuilt, generation)
+
+    def _install(self, rebuilt: Rebuilt, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer sort or filter is being built; its result will land
+        self._rebuilding = False
+        self._pending_reset = False
+        self._repaint(self.state.install(rebuilt))
+        self._update_problems()
+
+    def _repaint(self, tick: Tick) -> None:
         if not tick:
             return
+        if tick.reset:
+            self.query_one("#jobs-table", VirtualTable).forget_rows()
+            self.query_one("#nodes-table", VirtualTable).forget_rows()
         if tick.nodes or tick.nodes_moved:
             self.query_one(NodesPane).refresh_from(tick.nodes, tick.nodes_moved)
         if tick.trials or tick.trials_moved or tick.sweeps:
@@ -207,7 +245,7 @@ class MainScreen(Screen[None]):
     @on(Input.Changed, "#job-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.state.set_filter(event.value)
-        self.query_one(JobsPane).refresh_from(set(), True, True)
+        self.rebuild_trials()
 
     @on(Input.Submitted, "#job-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -219,7 +257,7 @@ class MainScreen(Screen[None]):
         options: list[str | None] = [None, *names]
         i = options.index(self.state.sweep_filter) if self.state.sweep_filter in options else 0
         self.state.set_filter(self.state.filter_text, options[(i + 1) % len(options)])
-        self.query_one(JobsPane).refresh_from(set(), True, True)
+        self.rebuild_trials()
 
     def action_cycle_sort(self) -> None:
         if self._focused_table() == "nodes":
@@ -232,7 +270,7 @@ class MainScreen(Screen[None]):
             cols = list(TRIAL_SORTS)
             nxt = cols[(cols.index(self.state.trial_sort) + 1) % len(cols)]
             self.state.sort_trials(nxt)
-            self.query_one(JobsPane).refresh_from(set(), True, True)
+            self.rebuild_trials()
             self.notify(f"jobs sorted by {TRIAL_SORTS[nxt]}", timeout=2)
 
     def action_reverse_sort(self) -> None:
@@ -241,7 +279,7 @@ class MainScreen(Screen[None]):
             self.query_one(NodesPane).refresh_from(set(), True)
         else:
             self.state.sort_trials(self.state.trial_sort, not self.state.trials.reverse)
-            self.query_one(JobsPane).refresh_from(set(), True, True)
+            self.rebuild_trials()
 
     def action_launch(self) -> None:
         if not self._require("submit"):

@@ -168,6 +168,11 @@ class VirtualTable(ScrollView, can_focus=True):
                     self.refresh_line(top + y)
         self._post_highlight()
 
+    def forget_rows(self) -> None:
+        """Every row's data may have changed (a store reset): drop all rendered rows."""
+        self._cache.clear()
+        self.refresh()
+
     def refresh_visible(self) -> None:
         """Re-render the rows on screen (their cells may hold the time, e.g. an age) and
         repaint only those whose text changed: an idle screen writes nothing to the terminal."""
