@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from ktui.ui.app import KtuiApp
 from ktui.ui.widgets.logpane import LogPane
@@ -63,6 +64,13 @@ def test_launch_form(snap_compare, tmp_path, size, monkeypatch):
     async def type_path(pilot) -> None:
         await pilot.pause(0.3)
         await pilot.press("n", *"examples/grid.yaml")
-        await pilot.pause(0.8)
+        for _ in range(100):  # the preview is built in a worker: wait for the whole file's
+            screen = pilot.app.screen
+            if getattr(screen, "sweep", None) is not None and screen.sweep.source.endswith("grid.yaml"):
+                break
+            await pilot.pause(0.05)
+        for box in pilot.app.screen.query(Input):
+            box.cursor_blink = False  # a blinking cursor makes the picture depend on timing
+        await pilot.pause(0.5)
 
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=type_path)
