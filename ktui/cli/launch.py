@@ -12,6 +12,7 @@ import yaml
 
 from ktui.cli.clusterargs import add_cluster_args
 from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
+from ktui.sweep.model import format_value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -92,7 +93,7 @@ def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any) -> None
         width = len(sweep.job_name(0))
         out.write(f"{'TRIAL':>5}  {'JOB':<{width}}  PARAMETERS\n")
         for trial in sweep.trials():
-            params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+            params = " ".join(f"{k}={format_value(v)}" for k, v in trial.params.items())
             out.write(f"{trial.index:>5}  {trial.job_name:<{width}}  {params}\n")
     else:
         # One document at a time: a 10,000-trial sweep streams instead of building a huge string.
@@ -101,8 +102,3 @@ def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any) -> None
                 out.write("---\n")
             out.write(yaml.safe_dump(job, sort_keys=False, allow_unicode=True, width=1000))
 
-
-def _short(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)

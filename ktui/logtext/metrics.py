@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 
 # Katib: ([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?) — requiring at least one digit,
 # and refusing a value glued to more text (`id=12ab` is not a metric).
@@ -51,19 +50,3 @@ def merge_metrics(latest: dict[str, float], found: dict[str, float]) -> None:
     for k, v in found.items():
         if k in latest or len(latest) < MAX_METRICS:
             latest[k] = v
-
-
-@dataclass
-class MetricParser:
-    """The latest value of every metric a trial printed, and each metric's best so far."""
-
-    latest: dict[str, float] = field(default_factory=dict)
-    history_len: int = 0
-
-    def feed(self, line: str) -> bool:
-        found = parse_metrics(line)
-        if not found:
-            return False
-        merge_metrics(self.latest, found)
-        self.history_len += 1
-        return True

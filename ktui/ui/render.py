@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from rich.text import Text
 
 from ktui.cluster.format import human_duration, short_params
-from ktui.cluster.model import NodeView, Resources, SweepSummary, Trial
+from ktui.cluster.model import NodeView, SweepSummary, Trial
 
 PHASE_STYLE = {
     "Pending": "yellow",
@@ -204,9 +204,3 @@ def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None) -> Text:
         t.append(f"   best {job} {metric}={fmt_number(value)}", style="bold green")
     return t
 
-
-def resources_text(r: Resources) -> str:
-    parts = [f"cpu {fmt_cpu(r.cpu_m)}", f"mem {fmt_mem(r.memory)}"]
-    if r.gpu:
-        parts.append(f"gpu {r.gpu}")
-    return " ".join(parts)

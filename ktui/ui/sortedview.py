@@ -139,6 +139,3 @@ class SortedView(Generic[K, R]):
                 break
         raise AssertionError(f"sorted view lost track of {key!r}")  # pragma: no cover
 
-
-def by_columns(*getters: Callable[[R], Any]) -> Callable[[R], tuple[Any, ...]]:
-    return lambda r: tuple(g(r) for g in getters)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ktui.logtext import MetricParser, parse_metrics
+from ktui.logtext import merge_metrics, parse_metrics
 
 
 def test_key_value_lines_as_train_py_prints_them():
@@ -28,11 +28,11 @@ def test_colour_codes_do_not_hide_metrics():
     assert parse_metrics("\x1b[32mloss=0.5\x1b[0m") == {"loss": 0.5}
 
 
-def test_parser_keeps_latest_and_bounds_keys():
-    p = MetricParser()
+def test_merge_keeps_latest_and_bounds_keys():
+    latest: dict[str, float] = {}
     for line in ["epoch=1 loss=0.9", "noise", "epoch=2 loss=0.5"]:
-        p.feed(line)
-    assert p.latest == {"epoch": 2.0, "loss": 0.5}
+        merge_metrics(latest, parse_metrics(line))
+    assert latest == {"epoch": 2.0, "loss": 0.5}
     for i in range(200):
-        p.feed(f"k{i}=1")
-    assert len(p.latest) == 64
+        merge_metrics(latest, parse_metrics(f"k{i}=1"))
+    assert len(latest) == 64 and latest["loss"] == 0.5

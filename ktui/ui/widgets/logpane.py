@@ -43,6 +43,7 @@ class LogPane(Vertical):
         self._stream: LogStream | None = None
         self._stream_lock = threading.Lock()
         self._status = "select a job and press enter"
+        self._follow_note = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="log-title")
@@ -59,7 +60,12 @@ class LogPane(Vertical):
         if self.trial:
             t.append(f" {self.trial[0]}/{self.trial[1]}", style="bold")
         t.append(f"  {self._status}", style="dim")
+        t.append(self._follow_note, style="yellow")
         return t
+
+    def on_log_view_follow_changed(self, event: LogView.FollowChanged) -> None:
+        self._follow_note = "" if event.follow else "  (scrolled: G follows again)"
+        self.query_one("#log-title", Static).update(self._title())
 
     def set_status(self, status: str) -> None:
         self._status = status
@@ -73,6 +79,7 @@ class LogPane(Vertical):
         self.trial = trial
         self.view.clear()
         self.view.follow = True
+        self._follow_note = ""
         self.set_status("connecting…")
         self._follow(trial)
 
