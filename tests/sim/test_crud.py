@@ -153,8 +153,16 @@ def test_patch_merge_json_strategic_and_put_conflict(sim: Sim,
     stale["metadata"]["resourceVersion"] = "1"
     r = request(sim, "PUT", path, stale)
     assert r.status == 409 and r.json()["reason"] == "Conflict"
-    cur.spec.parallelism = 3
-    updated = batch.replace_namespaced_job("p", "default", cur)
+    # The Job controller writes status concurrently, so a read-modify-write may meet a newer
+    # resourceVersion: retry on 409 like any real client must.
+    for _ in range(10):
+        cur = batch.read_namespaced_job("p", "default")
+        cur.spec.parallelism = 3
+        try:
+            updated = batch.replace_namespaced_job("p", "default", cur)
+            break
+        except kubernetes.client.exceptions.ApiException as exc:
+            assert exc.status == 409
     assert updated.spec.parallelism == 3
     sim.wait_for(lambda s: len([p for p in s.objects("pods") if not p["metadata"].get(
         "deletionTimestamp")]) == 3)
