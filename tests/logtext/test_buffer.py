@@ -39,3 +39,15 @@ def test_concurrent_writers_lose_nothing():
         t.join()
     seen += b.drain()[0]
     assert seen == 8000 and len(set(b.lines)) == 8000
+
+
+def test_lines_are_made_inert_by_the_feeding_thread():
+    b = LogBuffer()
+    t = threading.Thread(target=b.feed, args=(["ok \x1b[2J \x1b[31mred\x1b[0m", "wide 日本"],))
+    t.start()
+    t.join()
+    b.drain()
+    assert b.lines[0] == "ok \x1b[2J \x1b[31mred\x1b[0m"  # saved as received
+    (first, w1), (second, w2) = b.safe
+    assert first.text == "ok ^[[2J red" and w1 == len(first.text)
+    assert second.text == "wide 日本" and w2 == 9  # cells, not characters

@@ -1,9 +1,9 @@
 """A log view that renders only visible lines, bounded, follow/search/wrap.
 
-Lines arrive in a LogBuffer from a worker thread; a timer drains it a few times a second,
-so a chatty pod costs at most a few repaints per second whatever its line rate. Each
-line is made inert (ktui.logtext.sanitize) once, when it arrives; rendering a frame
-touches only the lines on screen. With wrap on, a prefix sum of line heights maps screen
+Lines arrive in a LogBuffer from a worker thread, already made inert and measured there
+(ktui.logtext.sanitize); a timer drains it a few times a second, so a chatty pod costs
+at most a few repaints per second whatever its line rate, and rendering a frame touches
+only the lines on screen. With wrap on, a prefix sum of line heights maps screen
 rows to lines in O(log n).
 """
 
@@ -14,7 +14,6 @@ import itertools
 from collections.abc import Iterable
 from typing import ClassVar
 
-from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -26,7 +25,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ktui.logtext.buffer import LogBuffer
-from ktui.logtext.sanitize import SafeLine, sanitize
 
 INERT = Style(dim=True, reverse=True)
 MATCH = Style(bgcolor="yellow", color="black")
@@ -58,14 +56,12 @@ class LogView(ScrollView, can_focus=True):
     def __init__(self, buffer: LogBuffer | None = None, *, colors: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self.buffer = buffer or LogBuffer()
-        self.show_colors = colors
-        self._safe: list[SafeLine] = []
-        self._widths: list[int] = []
+        self.buffer.colors = colors
         self._max_width = 0
         self._starts: list[int] = []  # wrap mode: first screen row of each line
         self._rows = 0
         self.search: str = ""
-        self._match_line: int | None = None  # index into _safe of the current match
+        self._match_line: int | None = None  # index into buffer.safe of the current match
 
     # -- feeding ------------------------------------------------------------------------
 
@@ -77,21 +73,14 @@ class LogView(ScrollView, can_focus=True):
         added, trimmed = self.buffer.drain()
         if not added:
             return 0
-        new = self.buffer.lines[-added:]
         if trimmed:
-            # Lines fell off the front: rebuild from the buffer (happens once per slab).
-            self._safe = [sanitize(s, self.show_colors) for s in self.buffer.lines]
-            self._widths = [cell_len(s.text) for s in self._safe]
-            self._max_width = max(self._widths, default=0)
+            # Lines fell off the front (once per slab): re-measure what is left.
+            self._max_width = max((w for _, w in self.buffer.safe), default=0)
             if self._match_line is not None:
                 self._match_line = self._match_line - trimmed if self._match_line >= trimmed else None
         else:
-            safe = [sanitize(s, self.show_colors) for s in new]
-            widths = [cell_len(s.text) for s in safe]
-            self._safe.extend(safe)
-            self._widths.extend(widths)
-            self._max_width = max(self._max_width, max(widths, default=0))
-        self._relayout(append_only=not trimmed, added=len(new))
+            self._max_width = max(self._max_width, max((w for _, w in self.buffer.safe[-added:]), default=0))
+        self._relayout(append_only=not trimmed, added=min(added, len(self.buffer.safe)))
         if self.follow:
             self._scroll_to_end()
         self.refresh()
@@ -99,7 +88,7 @@ class LogView(ScrollView, can_focus=True):
 
     def set_lines(self, lines: Iterable[str]) -> None:
         self.buffer.clear()
-        self._safe, self._widths, self._max_width = [], [], 0
+        self._max_width = 0
         self._match_line = None
         self.buffer.feed(list(lines))
         self._relayout()
@@ -111,10 +100,10 @@ class LogView(ScrollView, can_focus=True):
 
     @property
     def line_count(self) -> int:
-        return len(self._safe)
+        return len(self.buffer.safe)
 
     def line_text(self, index: int) -> str:
-        return self._safe[index].text
+        return self.buffer.safe[index][0].text
 
     # -- layout -------------------------------------------------------------------------
 
@@ -123,21 +112,22 @@ class LogView(ScrollView, can_focus=True):
 
     def _relayout(self, append_only: bool = False, added: int = 0) -> None:
         width = max(self.size.width, 1)
+        safe = self.buffer.safe
         if self.wrap:
-            if append_only and self._starts and len(self._starts) + added == len(self._widths):
+            if append_only and self._starts and len(self._starts) + added == len(safe):
                 base = self._rows
-                for w in self._widths[len(self._starts) :]:
+                for _, w in safe[len(self._starts) :]:
                     self._starts.append(base)
                     base += self._height_of(width, w)
                 self._rows = base
             else:
-                heights = [self._height_of(width, w) for w in self._widths]
+                heights = [self._height_of(width, w) for _, w in safe]
                 self._starts = [0, *itertools.accumulate(heights)][:-1] if heights else []
                 self._rows = sum(heights)
             self.virtual_size = Size(width, self._rows)
         else:
             self._starts = []
-            self._rows = len(self._widths)
+            self._rows = len(safe)
             self.virtual_size = Size(self._max_width, self._rows)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -162,7 +152,7 @@ class LogView(ScrollView, can_focus=True):
     # -- rendering ----------------------------------------------------------------------
 
     def _text(self, index: int) -> Text:
-        safe = self._safe[index]
+        safe = self.buffer.safe[index][0]
         text = Text(safe.text, no_wrap=not self.wrap, end="")
         for span in safe.spans:
             text.stylize(INERT if span.style == "inert" else span.style, span.start, span.end)
@@ -246,10 +236,11 @@ class LogView(ScrollView, can_focus=True):
 
     def _jump(self, start: int, direction: int, include_start: bool) -> bool:
         needle = self.search.lower()
-        n = len(self._safe)
+        safe = self.buffer.safe
+        n = len(safe)
         rng = range(start if include_start else start + direction, n if direction > 0 else -1, direction)
         for i in rng:
-            if needle in self._safe[i].text.lower():
+            if needle in safe[i][0].text.lower():
                 self._match_line = i
                 self._set_follow(False)
                 row = self._row_of_line(i)
