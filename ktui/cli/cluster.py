@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ktui.cli.clusterargs import add_cluster_args
+from ktui.cli.local import add_local_arg
 from ktui.cluster.format import (
     NODE_COLUMNS,
     TRIAL_COLUMNS,
@@ -63,11 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sweep", metavar="NAME", help="only this sweep's trials")
     p.add_argument("-w", "--watch", action="store_true", help="keep printing rows as they change")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=_cli(cmd_jobs))
 
     p = sub.add_parser("nodes", help="nodes: requested vs allocatable vs used cpu, memory, GPUs")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=_cli(cmd_nodes))
 
     p = sub.add_parser("logs", help="print the log of a job's newest pod")
@@ -75,12 +78,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming until the trial ends")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=_cli(cmd_logs))
 
     p = sub.add_parser("cancel", help="delete a sweep's Jobs, or one Job")
     p.add_argument("target", metavar="SWEEP|JOB")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=_cli(cmd_cancel))
 
     p = sub.add_parser("rerun", help="recreate a sweep's finished trials from their specs")
@@ -88,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--failed", action="store_true", help="only the failed trials")
     p.add_argument("--yes", action="store_true", help="do not ask before rerunning succeeded trials")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=_cli(cmd_rerun))
 
 
@@ -95,6 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _connect(args: argparse.Namespace, resources: Iterable[str], **kw: Any):  # type: ignore[no-untyped-def]
+    if getattr(args, "local", False):
+        from ktui.cli.local import make_local_backend
+
+        return make_local_backend()
     from ktui.cluster.kube.backend import KubeBackend
 
     backend = KubeBackend.connect(
@@ -133,7 +143,7 @@ def _sync(backend: Any, kinds: Iterable[str], *, required: Iterable[str]) -> Non
         if unreachable is not None and time.monotonic() > started + 15:
             raise CliError(unreachable.message)
         if time.monotonic() > deadline:
-            raise CliError(f"timed out listing {', '.join(kinds)} from {backend.cluster.server}")
+            raise CliError(f"timed out listing {', '.join(kinds)} from {backend.location}")
     for p in store.problems():
         if p.resource in required:
             raise CliError(p.message)
@@ -177,7 +187,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 lines, widths = render_table(header, rows)
                 out.write("\n".join(lines) + "\n")
             else:
-                where = "any namespace" if wide_ns else f"namespace {backend.namespace}"
+                where = "any namespace" if wide_ns else f"namespace {getattr(backend, 'namespace', None) or 'default'}"
                 what = f"sweep {args.sweep}" if args.sweep else "jobs"
                 print(f"No {what} found in {where}.", file=sys.stderr)
         out.flush()
@@ -225,8 +235,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     try:
         backend.start()
         _sync(backend, kinds, required=("nodes",))
-        if backend.metrics is not None:
-            backend.metrics.poll_once()
+        metrics = getattr(backend, "metrics", None)
+        if metrics is not None:
+            metrics.poll_once()
         nodes = sorted(backend.store.snapshot_nodes().values(), key=lambda n: n.name)
         if args.output == "json":
             sys.stdout.write(msgspec.json.format(msgspec.json.encode(nodes), indent=2).decode() + "\n")
@@ -241,7 +252,47 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         backend.stop(timeout=2.0)
 
 
+def _local_logs(args: argparse.Namespace) -> int:
+    backend = _connect(args, ())
+    backend.start()
+    try:
+        backend.store.wait_synced(("jobs", "pods"), timeout=10)
+        stream = backend.stream_logs((args.namespace or "default", args.job), follow=args.follow, tail=args.tail)
+        try:
+            for line in stream:
+                sys.stdout.write(line.text + "\n")
+                sys.stdout.flush()
+        finally:
+            stream.close()
+        return 0
+    except LookupError as exc:
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        backend.stop()
+
+
+def _local_action(args: argparse.Namespace, verb: str) -> int:
+    from ktui.cli.local import hand_off
+
+    backend = _connect(args, ())
+    backend.start()
+    try:
+        backend.store.wait_synced(("jobs",), timeout=10)
+        ns = args.namespace or "default"
+        if verb == "cancel":
+            is_sweep = any(s.name == args.target for s in backend.store.sweeps())
+            result = backend.cancel(sweep=args.target, namespace=ns) if is_sweep else backend.cancel([(ns, args.target)])
+            return _report("deleted", result)
+        return _report("reran", backend.rerun(args.sweep, namespace=ns, failed_only=args.failed))
+    finally:
+        hand_off(backend)  # rerun trials are queued: the detached runner starts them
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
+    if args.local:
+        return _local_logs(args)
     from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
 
     backend = _connect(args, (), metrics=False)
@@ -299,6 +350,8 @@ def _report(verb: str, result: Any) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    if args.local:
+        return _local_action(args, "cancel")
     backend = _connect(args, (), metrics=False)
     try:
         ns = None if args.all_namespaces else backend.cluster.namespace
@@ -323,6 +376,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    if args.local:
+        return _local_action(args, "rerun")
     from ktui.cluster.kube.actions import _is_rerunnable
 
     backend = _connect(args, (), metrics=False)

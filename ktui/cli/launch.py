@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ktui.cli.clusterargs import add_cluster_args
+from ktui.cli.local import add_local_arg
 from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
 from ktui.sweep.model import format_value
 
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--memory", help="memory request per trial, e.g. 8Gi (overrides the file)")
     p.add_argument("--gpu", type=int, help="GPUs (nvidia.com/gpu) per trial (overrides the file)")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=run, accepts_trailing=True)
 
 
@@ -64,7 +67,21 @@ def run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     for note in sweep.notes:
+        if args.local and "image" in note:
+            continue
         print(f"ktui: note: {note}", file=sys.stderr)
+    if args.local and not args.dry_run:
+        print(f"ktui: note: --local ignores the image: trials run here, in {Path(args.file).resolve().parent}",
+              file=sys.stderr)
+    if args.local:
+        namespace = sweep.namespace or "default"
+        if args.dry_run:
+            write_manifests(sweep, namespace, args.output, sys.stdout)
+            return 0
+        from ktui.cli.local import submit_local
+
+        # The trials run where the sweep file is, as its relative paths expect.
+        return submit_local(list(render_jobs(sweep, namespace)), Path(args.file).resolve().parent)
     namespace = sweep.namespace or context_namespace(args.kubeconfig, args.context)
     if args.dry_run:
         write_manifests(sweep, namespace, args.output, sys.stdout)

@@ -6,11 +6,13 @@ import argparse
 import sys
 
 from ktui.cli.clusterargs import add_cluster_args
+from ktui.cli.local import add_local_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ui", help="the interactive UI (the default when no command is given)")
     add_cluster_args(p)
+    add_local_arg(p)
     p.set_defaults(func=run_ui)
     p = sub.add_parser("demo", help="the UI on a simulated 8-node GPU cluster with example sweeps")
     p.add_argument("--nodes", type=int, default=8)
@@ -20,6 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_ui(args: argparse.Namespace) -> int:
+    from ktui.cli.local import hand_off, make_local_backend, no_kubeconfig
+
+    if args.local or no_kubeconfig(args.kubeconfig):
+        backend = make_local_backend()
+        if not args.local:
+            print("ktui: no kubeconfig found: running on this machine (trials are local processes); "
+                  "`ktui demo` shows a simulated cluster", file=sys.stderr)
+        try:
+            return _run_app(backend, "default")
+        finally:
+            hand_off(backend)  # queued trials keep starting without ktui
+
     from ktui.cluster.kube.backend import KubeBackend
     from ktui.cluster.kube.config import ConfigError
     from ktui.cluster.kube.transport import ApiError, Unreachable

@@ -63,10 +63,17 @@ class Backend(Protocol):
         ...
 
     def submit(
-        self, manifests: Sequence[Mapping[str, Any]], progress: ProgressFn | None = None
+        self,
+        manifests: Sequence[Mapping[str, Any]],
+        progress: ProgressFn | None = None,
+        *,
+        source_dir: str | None = None,
     ) -> SubmitResult:
         """Create one Job per manifest; those already there for the same sweep count as
-        existing, so submitting again after an interruption creates only the missing ones."""
+        existing, so submitting again after an interruption creates only the missing ones.
+
+        ``source_dir``: the sweep file's directory. A backend that runs trials on this
+        machine runs them there (as the file's relative paths expect); a cluster ignores it."""
         ...
 
     def cancel(

@@ -94,8 +94,9 @@ class FakeBackend:
         self.store.apply("pods", [pod])
         return (namespace, name)
 
-    def submit(self, manifests, progress=None) -> SubmitResult:  # type: ignore[no-untyped-def]
+    def submit(self, manifests, progress=None, *, source_dir=None) -> SubmitResult:  # type: ignore[no-untyped-def]
         self.submitted.extend(manifests)
+        self.source_dir = source_dir
         return SubmitResult(created=tuple(m["metadata"]["name"] for m in manifests))
 
     def cancel(self, trials=(), *, sweep=None, namespace=None) -> ActionResult:  # type: ignore[no-untyped-def]

@@ -90,6 +90,7 @@ async def test_launch_form_previews_and_submits(tmp_path, monkeypatch):
         await pilot.pause(0.5)
         assert not isinstance(app.screen, LaunchScreen)
         assert [m["metadata"]["name"] for m in backend.submitted] == [f"mnist-grid-00{i}" for i in range(6)]
+        assert backend.source_dir == str(ROOT / "examples")  # where a local backend runs them
 
 
 async def test_launch_form_shows_file_errors_inline_and_stays_open(tmp_path, monkeypatch):

@@ -173,7 +173,11 @@ class KubeBackend:
         self.stop()
 
     def submit(
-        self, manifests: Sequence[Mapping[str, Any]], progress: ProgressFn | None = None
+        self,
+        manifests: Sequence[Mapping[str, Any]],
+        progress: ProgressFn | None = None,
+        *,
+        source_dir: str | None = None,  # the code is in the image: nothing to do with it
     ) -> SubmitResult:
         result = self.actions.submit(manifests, progress)
         self._learn(result.failed, "submit")

@@ -1,0 +1,80 @@
+"""`--local`: the same commands on this machine (trials as local processes, no cluster).
+
+Helpers for the other CLI modules (this module registers no subcommand of its own):
+
+- ``add_local_arg(parser)``: the ``--local`` flag.
+- ``make_local_backend(workdir)``: a LocalBackend on the default state directory
+  ($XDG_STATE_HOME/ktui), not started.
+- ``submit_local(manifests, workdir)``: `ktui launch FILE --local` without --dry-run.
+- ``hand_off(backend)``: after the UI closes, leave the queue to the detached runner.
+- ``no_kubeconfig()``: whether `ktui` alone should open the local UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ktui.cluster.local.backend import LocalBackend
+from ktui.cluster.local.daemon import ensure_scheduler
+from ktui.cluster.model import SubmitProgress
+
+
+def add_local_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--local", action="store_true",
+                        help="run on this machine: trials are local processes (no cluster)")
+
+
+def make_local_backend(workdir: str | os.PathLike[str] | None = None, **kw: Any) -> LocalBackend:
+    """``workdir``: where the trials run (the sweep file's directory); default: cwd."""
+    return LocalBackend(workdir, **kw)
+
+
+def hand_off(backend: LocalBackend) -> None:
+    """Stop the backend; if trials are still queued, start the detached runner so they
+    start without ktui (running ones need nothing: they outlive ktui)."""
+    queued = backend.state.query("SELECT COUNT(*) FROM jobs WHERE state='queued'")[0][0]
+    backend.stop()
+    if queued:
+        ensure_scheduler(backend.db_path.parent)
+
+
+def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str]) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    err = Console(stderr=True)
+    backend = make_local_backend(workdir)
+    progress = Progress(TextColumn("queueing"), BarColumn(), MofNCompleteColumn(), console=err,
+                        transient=True, disable=not err.is_terminal)
+    task = progress.add_task("submit", total=len(manifests))
+
+    def on_progress(p: SubmitProgress) -> None:
+        progress.update(task, completed=p.done)
+
+    try:
+        with progress:
+            result = backend.submit(manifests, on_progress)
+    finally:
+        backend.stop()
+    ensure_scheduler(backend.db_path.parent)
+    print(f"created {len(result.created)}, existing {len(result.existing)}, failed {len(result.failed)}")
+    for f in result.failed:
+        print(f"ktui: failed {f.name}: {f.message}", file=sys.stderr)
+    print(f"ktui: running on {backend.location}; watch with `ktui --local`", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def no_kubeconfig(kubeconfig: str | None = None) -> bool:
+    """True when there is no kubeconfig to use (none given, no $KUBECONFIG file,
+    no ~/.kube/config) and we are not in a pod."""
+    if kubeconfig:
+        return False
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return False
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    paths.append(str(Path("~/.kube/config").expanduser()))
+    return not any(Path(p).is_file() for p in paths)

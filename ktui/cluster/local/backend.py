@@ -1,0 +1,736 @@
+"""LocalBackend: the Backend protocol on this machine (one node; trials as processes).
+
+Each submitted Job manifest becomes a trial: its container's command and args run in the
+backend's working directory (the image is ignored), with the container's env plus KTUI_*.
+A FIFO queue admits trials while their cpu/memory/GPU requests fit what running trials leave
+free (strict FIFO: a trial that does not fit holds back those behind it, so big trials are
+not starved; one that can never fit on this machine is skipped and shown Unschedulable).
+GPUs are handed out exclusively through CUDA_VISIBLE_DEVICES. A failed attempt is retried
+up to the Job's backoffLimit, like a Job's pods.
+
+Durability: see state.py (SQLite) and wrapper.py (one detached wrapper per attempt that
+records the exit code in a file). ktui may exit at any time; trials keep running, and the
+next LocalBackend on the same state directory re-attaches: it reads recorded exit codes,
+checks recorded pids (with their start times, so a reused pid is not mistaken for ours), and
+never starts a job that a row says was started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ktui.cluster.backend import ProgressFn
+from ktui.cluster.local import machine
+from ktui.cluster.local.logs import LocalLogStream
+from ktui.cluster.local.spec import SpecError, TrialSpec, parse_manifest
+from ktui.cluster.local.state import State, default_state_dir
+from ktui.cluster.model import (
+    ActionResult,
+    Capabilities,
+    EventView,
+    Failure,
+    NodeCondition,
+    PodSummary,
+    SubmitProgress,
+    SubmitResult,
+    TrialDescription,
+    TrialKey,
+)
+from ktui.cluster.quantity import format_bytes, format_cpu
+from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.store import Store
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("Pending", "Running")
+_SPEC_DECODER = msgspec.json.Decoder(TrialSpec)
+_SUBMIT_CHUNK = 500
+
+# Popen objects of wrappers this process started, kept for the life of the process so that
+# dropping a backend neither warns ("subprocess is still running") nor leaves zombies: each
+# backend's loop reaps them.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+_CHILDREN_LOCK = threading.Lock()
+
+
+def _reap_children() -> None:
+    with _CHILDREN_LOCK:
+        for pid, p in list(_CHILDREN.items()):
+            if p.poll() is not None:
+                del _CHILDREN[pid]
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str] | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
+        cpus: int | None = None,
+        memory: int | None = None,
+        gpus: Sequence[int | str] = (),
+        node_name: str | None = None,
+        poll_interval: float = 0.25,
+        usage_interval: float = 2.0,
+        kill_grace: float = 5.0,
+        start_grace: float = 30.0,
+        python: str = sys.executable,
+    ) -> None:
+        """``workdir``: where submitted trials run (default: the current directory), fixed
+        per trial at submit time. ``state_dir``: default $XDG_STATE_HOME/ktui, holding
+        ``local.db`` and ``logs/`` (``db_path``/``log_dir`` override each). ``cpus``,
+        ``memory`` (bytes), ``gpus`` (device ids for CUDA_VISIBLE_DEVICES): the inventory,
+        detected (cpus, memory) or none (GPUs: NVML is not probed yet) by default."""
+        self.workdir = Path(workdir or os.getcwd()).resolve()
+        sdir = Path(state_dir) if state_dir is not None else default_state_dir()
+        self.db_path = Path(db_path) if db_path is not None else sdir / "local.db"
+        self.log_dir = Path(log_dir) if log_dir is not None else sdir / "logs"
+        self.cpus = cpus or machine.cpu_count()
+        self.memory = memory or machine.total_memory()
+        self.gpus: tuple[str, ...] = tuple(str(g) for g in gpus)
+        self.node = node_name or machine.hostname()
+        self.poll_interval = poll_interval
+        self.usage_interval = usage_interval
+        self.kill_grace = kill_grace
+        self.start_grace = start_grace
+        self.python = python
+
+        self.state = State(self.db_path)
+        self._store = Store()
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._changed = True  # this process wrote: refresh the store
+        self._data_version: int | None = None
+        self._events: dict[tuple[str, str], EventRec] = {}
+        # Cancelled attempts still to be made sure of: (pid, pid start, SIGKILL deadline, dirs).
+        self._kills: list[tuple[int, str | None, float, list[Path]]] = []
+        self._cpu = machine.CpuSampler()
+        self._next_usage = 0.0
+        self._metric_cache: dict[str, dict[str, str] | None] = {}
+
+    # ----------------------------------------------------------------------------------------
+    # Backend protocol
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    @property
+    def location(self) -> str:
+        gib = self.memory / 2**30
+        gpus = f", {len(self.gpus)} GPUs" if self.gpus else ""
+        return f"this machine ({self.cpus} cpus, {gib:.0f} GiB{gpus})"
+
+    def start(self) -> None:
+        if self._thread is not None or self._stopped:
+            return
+        self._store.apply("nodes", [self._node_rec()])
+        self._store.mark_synced("nodes")
+        self._thread = threading.Thread(target=self._run, name="ktui-local", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching; the trials keep running (a later LocalBackend re-attaches)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.state.close()
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def submit(
+        self,
+        manifests: Sequence[Mapping[str, Any]],
+        progress: ProgressFn | None = None,
+        *,
+        source_dir: str | None = None,
+    ) -> SubmitResult:
+        workdir = str(Path(source_dir).resolve()) if source_dir else str(self.workdir)
+        created: list[str] = []
+        existing: list[str] = []
+        failed: list[Failure] = []
+        total = len(manifests)
+
+        def report() -> None:
+            if progress is not None:
+                progress(SubmitProgress(total, len(created) + len(existing) + len(failed),
+                                        len(created), len(existing), len(failed)))
+
+        report()
+        for start in range(0, total, _SUBMIT_CHUNK):
+            chunk = manifests[start : start + _SUBMIT_CHUNK]
+            now = time.time()
+            with self.state.write() as c:
+                seq = c.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
+                for m in chunk:
+                    meta = m.get("metadata") or {}
+                    label = f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
+                    try:
+                        spec = parse_manifest(m)
+                    except SpecError as exc:
+                        failed.append(Failure(label, str(exc)))
+                        continue
+                    label = f"{spec.namespace}/{spec.name}"
+                    row = c.execute("SELECT spec FROM jobs WHERE namespace=? AND name=?",
+                                    (spec.namespace, spec.name)).fetchone()
+                    if row is not None:
+                        old = _SPEC_DECODER.decode(row["spec"])
+                        if spec.sweep is not None and old.sweep == spec.sweep:
+                            existing.append(label)
+                        else:
+                            failed.append(Failure(label, f"AlreadyExists: a job named {spec.name} "
+                                                         f"already exists (sweep {old.sweep or 'none'})"))
+                        continue
+                    seq += 1
+                    c.execute(
+                        "INSERT INTO jobs (namespace, name, uid, seq, spec, manifest, workdir, state, created)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                        (spec.namespace, spec.name, str(uuid.uuid4()), seq,
+                         msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now),
+                    )
+                    created.append(label)
+            report()
+        self._poke()
+        return SubmitResult(tuple(created), tuple(existing), tuple(failed))
+
+    def cancel(
+        self,
+        trials: Iterable[TrialKey] = (),
+        *,
+        sweep: str | None = None,
+        namespace: str | None = None,
+    ) -> ActionResult:
+        keys = set(trials)
+        if sweep is not None:
+            keys.update(self._sweep_keys(sweep, namespace))
+        done: list[str] = []
+        failed: list[Failure] = []
+        doomed: list[tuple[int, str | None, list[Path]]] = []
+        with self.state.write() as c:
+            for ns, name in sorted(keys):
+                label = f"{ns}/{name}"
+                job = c.execute("SELECT uid FROM jobs WHERE namespace=? AND name=?", (ns, name)).fetchone()
+                if job is None:
+                    failed.append(Failure(label, f"NotFound: job {name} not found"))
+                    continue
+                dirs = [self._job_dir(ns, name, job["uid"])]
+                for a in c.execute("SELECT pid, pid_start FROM attempts WHERE job_uid=? AND phase IN (?, ?)",
+                                   (job["uid"], *ACTIVE)):
+                    if a["pid"] is not None:
+                        doomed.append((a["pid"], a["pid_start"], dirs))
+                c.execute("DELETE FROM attempts WHERE job_uid=?", (job["uid"],))
+                c.execute("DELETE FROM jobs WHERE namespace=? AND name=?", (ns, name))
+                if not any(d[2] is dirs for d in doomed):
+                    _rmtree(dirs[0])
+                done.append(label)
+        deadline = time.monotonic() + self.kill_grace
+        for pid, start, dirs in doomed:
+            _signal_group(pid, start, signal.SIGTERM)
+            with self._lock:
+                self._kills.append((pid, start, deadline, dirs))
+        self._poke()
+        return ActionResult(tuple(done), tuple(failed))
+
+    def rerun(
+        self,
+        sweep: str | None = None,
+        *,
+        trials: Iterable[TrialKey] = (),
+        namespace: str | None = None,
+        failed_only: bool = True,
+    ) -> ActionResult:
+        keys = set(trials)
+        explicit = set(keys)
+        if sweep is not None:
+            keys.update(self._sweep_keys(sweep, namespace))
+        wanted = ("failed",) if failed_only else ("failed", "succeeded")
+        done: list[str] = []
+        failed: list[Failure] = []
+        old_dirs: list[Path] = []
+        with self.state.write() as c:
+            seq = c.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
+            for ns, name in sorted(keys):
+                label = f"{ns}/{name}"
+                job = c.execute("SELECT uid, state FROM jobs WHERE namespace=? AND name=?", (ns, name)).fetchone()
+                if job is None:
+                    failed.append(Failure(label, f"NotFound: job {name} not found"))
+                    continue
+                if job["state"] not in wanted:
+                    if (ns, name) in explicit:
+                        failed.append(Failure(label, "not failed" if failed_only and job["state"] == "succeeded"
+                                              else "not finished"))
+                    continue
+                seq += 1
+                old_dirs.append(self._job_dir(ns, name, job["uid"]))
+                c.execute("DELETE FROM attempts WHERE job_uid=?", (job["uid"],))
+                c.execute(
+                    "UPDATE jobs SET uid=?, seq=?, rv=rv+1, state='queued', created=?, started=NULL,"
+                    " completed=NULL, failed=0, reason=NULL, message=NULL WHERE namespace=? AND name=?",
+                    (str(uuid.uuid4()), seq, time.time(), ns, name),
+                )
+                done.append(label)
+        for d in old_dirs:
+            _rmtree(d)
+        self._poke()
+        return ActionResult(tuple(done), tuple(failed))
+
+    def stream_logs(
+        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
+    ) -> LocalLogStream:
+        ns, name = trial
+        rows = self.state.query(
+            "SELECT a.job_uid, a.n, a.dir FROM attempts a JOIN jobs j ON a.job_uid = j.uid"
+            " WHERE j.namespace=? AND j.name=? ORDER BY a.n DESC LIMIT 1", (ns, name))
+        if not rows:
+            raise LookupError(f"job {ns}/{name} has no pod (yet)")
+        uid, n, d = rows[0]["job_uid"], rows[0]["n"], Path(rows[0]["dir"])
+
+        def ended() -> bool:
+            if (d / "exit.json").exists():
+                return True
+            try:
+                r = self.state.query("SELECT phase FROM attempts WHERE job_uid=? AND n=?", (uid, n))
+            except Exception:  # the backend was stopped: stop following
+                return True
+            return not r or r[0]["phase"] not in ACTIVE
+
+        return LocalLogStream(d / "output.log", ended, follow=follow, tail=tail,
+                              poll=min(self.poll_interval, 0.25))
+
+    def describe(self, trial: TrialKey) -> TrialDescription:
+        ns, name = trial
+        rows = self.state.query("SELECT manifest FROM jobs WHERE namespace=? AND name=?", (ns, name))
+        if not rows:
+            raise LookupError(f"job {ns}/{name} not found")
+        self.refresh(force=True)
+        t = self._store.get_trial(trial)
+        if t is None:
+            raise LookupError(f"job {ns}/{name} not found")
+        pods = self._store.pods_of(trial)
+        with self._lock:
+            evs = [e for e in self._events.values() if e.namespace == ns and e.obj == name]
+        return TrialDescription(
+            trial=t,
+            pods=tuple(PodSummary(p.name, p.phase, p.node, p.created, p.restarts, p.reason) for p in pods),
+            events=tuple(EventView(e.type, e.reason, e.message, e.count, e.last, f"{e.kind}/{e.obj}")
+                         for e in evs),
+            manifest=json.loads(rows[0]["manifest"]),
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # The loop
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:  # keep watching; a broken step is retried on the next tick
+                log.exception("local backend step failed")
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    def _poke(self) -> None:
+        self._changed = True
+        self._wake.set()
+
+    def step(self) -> None:
+        """One round: reap finished attempts, admit queued trials, finish cancellations,
+        refresh the store. The loop thread calls it; tests may too."""
+        _reap_children()
+        self._reap()
+        self._admit()
+        self._finish_kills()
+        self.refresh()
+        now = time.monotonic()
+        if now >= self._next_usage:
+            self._next_usage = now + self.usage_interval
+            self._sample_usage()
+
+    # ---- reaping
+
+    def _reap(self) -> None:
+        rows = self.state.query("SELECT * FROM attempts WHERE phase IN (?, ?)", ACTIVE)
+        now = time.time()
+        for r in rows:
+            d = Path(r["dir"])
+            outcome = _read_exit(d)
+            pid, start = r["pid"], r["pid_start"]
+            if outcome is None and pid is None:
+                pid = _read_pid(d)
+                if pid is not None:
+                    start = machine.process_start_time(pid)
+                    with self.state.write() as c:
+                        c.execute("UPDATE attempts SET pid=?, pid_start=?, rv=rv+1 WHERE job_uid=? AND n=?"
+                                  " AND pid IS NULL", (pid, start, r["job_uid"], r["n"]))
+                    self._changed = True
+                elif now - (r["created"] or now) > self.start_grace:
+                    outcome = {"lost": "the trial's process never started (ktui exited while starting it?)"}
+            if outcome is None and pid is not None and not machine.alive(pid, start):
+                outcome = _read_exit(d) or {
+                    "lost": "the trial's wrapper process ended without recording an exit code (killed?)"}
+            if outcome is not None:
+                self._finish(r["job_uid"], r["n"], outcome)
+
+    def _finish(self, job_uid: str, n: int, outcome: dict[str, Any]) -> None:
+        """Record how an attempt ended, and what that means for its job (done, or retry)."""
+        finished = float(outcome.get("finished") or time.time())
+        code = outcome.get("exit_code")
+        with self.state.write() as c:
+            a = c.execute("SELECT * FROM attempts WHERE job_uid=? AND n=?", (job_uid, n)).fetchone()
+            if a is None or a["phase"] not in ACTIVE:
+                return  # someone else (another ktui) recorded it first, or it was cancelled
+            job = c.execute("SELECT * FROM jobs WHERE uid=?", (job_uid,)).fetchone()
+            spec = _SPEC_DECODER.decode(job["spec"]) if job is not None else None
+            if "lost" in outcome:
+                phase, reason, message = "Failed", "Error", outcome["lost"]
+            elif code == 0:
+                phase, reason, message = "Succeeded", None, None
+            elif outcome.get("oom"):
+                phase, reason = "Failed", "OOMKilled"
+                limit = spec.memory_limit if spec is not None else 0
+                if outcome.get("signal") == signal.SIGKILL:
+                    message = "killed by SIGKILL (the kernel's OOM killer, most likely)"
+                else:
+                    message = f"ran out of memory under its limit of {format_bytes(limit)}" if limit else None
+            else:
+                phase, reason = "Failed", f"exit code {code}"
+                sig = outcome.get("signal")
+                message = f"killed by {signal.Signals(sig).name}" if sig else None
+            c.execute("UPDATE attempts SET phase=?, finished=?, exit_code=?, reason=?, message=?, rv=rv+1"
+                      " WHERE job_uid=? AND n=?", (phase, finished, code, reason, message, job_uid, n))
+            if job is None or job["state"] != "running":
+                return
+            key = (job["namespace"], job["name"])
+            if phase == "Succeeded":
+                c.execute("UPDATE jobs SET state='succeeded', completed=?, rv=rv+1 WHERE uid=?", (finished, job_uid))
+            elif job["failed"] + 1 > (spec.backoff_limit if spec is not None else 0):
+                c.execute("UPDATE jobs SET state='failed', completed=?, failed=failed+1, reason=?, message=?,"
+                          " rv=rv+1 WHERE uid=?",
+                          (finished, "BackoffLimitExceeded", "Job has reached the specified backoff limit",
+                           job_uid))
+            else:
+                c.execute("UPDATE jobs SET state='queued', failed=failed+1, rv=rv+1 WHERE uid=?", (job_uid,))
+                log.info("retrying %s/%s after %s", *key, reason)
+        self._changed = True
+
+    # ---- admission
+
+    def _admit(self) -> None:
+        events: dict[tuple[str, str], tuple[str, str]] = {}
+        starts: list[tuple[Any, TrialSpec, int, tuple[str, ...], Path]] = []
+        with self.state.write() as c:
+            queued = c.execute("SELECT * FROM jobs WHERE state='queued' ORDER BY seq").fetchall()
+            if queued:
+                cpu = mem = 0
+                busy: set[str] = set()
+                for a in c.execute("SELECT cpu_m, memory, gpus FROM attempts WHERE phase IN (?, ?)", ACTIVE):
+                    cpu += a["cpu_m"]
+                    mem += a["memory"]
+                    busy.update(g for g in a["gpus"].split(",") if g)
+                free_cpu, free_mem = self.cpus * 1000 - cpu, self.memory - mem
+                free_gpus = [g for g in self.gpus if g not in busy]
+                blocked = 0
+                now = time.time()
+                for job in queued:
+                    spec = _SPEC_DECODER.decode(job["spec"])
+                    key = (job["namespace"], job["name"])
+                    never = self._never_fits(spec)
+                    if never:
+                        events[key] = ("Unschedulable", never)
+                        continue
+                    lack = _lacking(spec, free_cpu, free_mem, len(free_gpus))
+                    if blocked or lack:
+                        events[key] = ("Queued", f"waiting for {lack}" if not blocked
+                                       else f"{blocked} trial{'s' if blocked > 1 else ''} ahead in the queue")
+                        blocked += 1
+                        continue
+                    gpus = tuple(free_gpus[: spec.gpu])
+                    del free_gpus[: spec.gpu]
+                    free_cpu -= spec.cpu_m
+                    free_mem -= spec.memory
+                    n = c.execute("SELECT COALESCE(MAX(n) + 1, 0) FROM attempts WHERE job_uid=?",
+                                  (job["uid"],)).fetchone()[0]
+                    d = self._job_dir(*key, job["uid"]) / f"attempt-{n}"
+                    c.execute(
+                        "INSERT INTO attempts (job_uid, n, namespace, job, dir, gpus, cpu_m, memory, gpu,"
+                        " created, phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending')",
+                        (job["uid"], n, *key, str(d), ",".join(gpus), spec.cpu_m, spec.memory, spec.gpu, now),
+                    )
+                    c.execute("UPDATE jobs SET state='running', started=COALESCE(started, ?), rv=rv+1"
+                              " WHERE uid=?", (now, job["uid"]))
+                    starts.append((job, spec, n, gpus, d))
+        self._set_events(events)
+        for job, spec, n, gpus, d in starts:
+            self._spawn(job, spec, n, gpus, d)
+        if starts:
+            self._changed = True
+
+    def _never_fits(self, spec: TrialSpec) -> str | None:
+        if spec.cpu_m > self.cpus * 1000:
+            return f"needs {format_cpu(spec.cpu_m)} cpus, this machine has {self.cpus}"
+        if spec.memory > self.memory:
+            return f"needs {format_bytes(spec.memory)} of memory, this machine has {format_bytes(self.memory)}"
+        if spec.gpu > len(self.gpus):
+            return f"needs {spec.gpu} GPUs, this machine has {len(self.gpus)}"
+        return None
+
+    def _spawn(self, job: Any, spec: TrialSpec, n: int, gpus: tuple[str, ...], d: Path) -> None:
+        ns, name, uid = job["namespace"], job["name"], job["uid"]
+        out = d / "output.log"
+        env = dict(os.environ)
+        env.update(spec.env)
+        env.update({
+            "KTUI_BACKEND": "local",
+            "KTUI_NAMESPACE": ns,
+            "KTUI_JOB": name,
+            "KTUI_ATTEMPT": str(n),
+            "CUDA_VISIBLE_DEVICES": ",".join(gpus),
+        })
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # RLIMIT_AS limits address space, which CUDA reserves by the terabyte: it would make
+        # every GPU trial fail, so GPU trials run without the memory limit (for now).
+        limit = spec.memory_limit if not gpus else 0
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "spec.json").write_text(json.dumps({
+                "argv": _resolve_argv(spec.argv, env, self.python), "env": env,
+                "cwd": job["workdir"], "memory_limit": limit, "log": str(out),
+                "kill_grace": self.kill_grace,
+            }))
+            with open(out, "ab") as f:
+                p = subprocess.Popen(
+                    [self.python, "-m", "ktui.cluster.local.wrapper", str(d)],
+                    stdin=subprocess.DEVNULL, stdout=f, stderr=f, cwd=str(d),
+                    start_new_session=True, close_fds=True,
+                )
+        except OSError as exc:
+            self._finish(uid, n, {"lost": f"could not start the trial: {exc}"})
+            return
+        with _CHILDREN_LOCK:
+            _CHILDREN[p.pid] = p
+        start = machine.process_start_time(p.pid)
+        with self.state.write() as c:
+            cur = c.execute("UPDATE attempts SET pid=?, pid_start=?, started=?, phase='Running', rv=rv+1"
+                            " WHERE job_uid=? AND n=? AND phase='Pending'", (p.pid, start, time.time(), uid, n))
+            gone = cur.rowcount == 0
+        if gone:  # cancelled while it was being started
+            _signal_group(p.pid, start, signal.SIGKILL)
+            log.info("killed %s/%s: cancelled while starting", ns, name)
+
+    # ---- cancellation
+
+    def _finish_kills(self) -> None:
+        with self._lock:
+            kills, self._kills = self._kills, []
+        keep = []
+        now = time.monotonic()
+        for pid, start, deadline, dirs in kills:
+            # The group outlives its leader if the trial ignores SIGTERM; a pgid is not
+            # reused while any member lives, so probing the group is safe.
+            if _group_alive(pid):
+                if now >= deadline:
+                    _signal_group(pid, None, signal.SIGKILL)
+                keep.append((pid, start, deadline, dirs))
+            else:
+                for d in dirs:
+                    _rmtree(d)
+        with self._lock:
+            self._kills.extend(keep)
+
+    # ---- the store
+
+    def refresh(self, force: bool = False) -> None:
+        """Feed the store from the database when it changed (here or in another process)."""
+        dv = self.state.data_version()
+        if not (force or self._changed or dv != self._data_version):
+            return
+        self._changed = False
+        self._data_version = dv
+        jobs = self.state.query("SELECT * FROM jobs")
+        attempts = self.state.query("SELECT * FROM attempts")
+        by_job: dict[str, list[Any]] = {}
+        for a in attempts:
+            by_job.setdefault(a["job_uid"], []).append(a)
+        job_recs = []
+        pod_recs = []
+        for j in jobs:
+            spec = _SPEC_DECODER.decode(j["spec"])
+            atts = by_job.get(j["uid"], [])
+            active = [a for a in atts if a["phase"] in ACTIVE]
+            state = j["state"]
+            job_recs.append(JobRec(
+                namespace=j["namespace"], name=j["name"], uid=j["uid"], rv=f"{j['uid'][:8]}.{j['rv']}",
+                created=j["created"], started=j["started"], completed=j["completed"],
+                sweep=spec.sweep, trial=spec.trial, params=spec.params, suspended=False,
+                active=len(active), ready=sum(1 for a in active if a["phase"] == "Running"),
+                succeeded=1 if state == "succeeded" else 0, failed=j["failed"],
+                outcome={"succeeded": "Complete", "failed": "Failed"}.get(state),
+                reason=j["reason"], message=j["message"], gpu=spec.gpu, metric=self._metric(spec.metric),
+            ))
+            for a in atts:
+                pod_recs.append(PodRec(
+                    namespace=j["namespace"], name=_pod_name(j["name"], j["uid"], a["n"]),
+                    rv=f"{j['uid'][:8]}.{a['rv']}", job=j["name"], job_uid=j["uid"], node=self.node,
+                    phase=a["phase"], created=a["created"], started=a["started"], finished=a["finished"],
+                    deleting=False, cpu_m=a["cpu_m"], memory=a["memory"], gpu=a["gpu"], restarts=0,
+                    reason=a["reason"], message=a["message"],
+                ))
+        st = self._store
+        st.apply("jobs", job_recs)
+        st.apply("pods", pod_recs)
+        st.retain("pods", {p.key for p in pod_recs})
+        st.retain("jobs", {j.key for j in job_recs})
+        for kind in ("jobs", "pods", "events"):
+            if not st.is_synced(kind):
+                st.mark_synced(kind)
+
+    def _set_events(self, wanted: dict[tuple[str, str], tuple[str, str]]) -> None:
+        now = time.time()
+        with self._lock:
+            upserts = []
+            for (ns, name), (reason, message) in wanted.items():
+                ev_name = f"{name}.ktui-queue"
+                old = self._events.get((ns, ev_name))
+                if old is not None and old.reason == reason and old.message == message:
+                    continue
+                rec = EventRec(namespace=ns, name=ev_name, rv=f"{reason}:{message}", kind="Job", obj=name,
+                               type="Warning", reason=reason, message=message, count=1, last=now)
+                self._events[(ns, ev_name)] = rec
+                upserts.append(rec)
+            keep = {(ns, f"{name}.ktui-queue") for ns, name in wanted}
+            gone = [k for k in self._events if k not in keep]
+            for k in gone:
+                del self._events[k]
+        if upserts or gone:
+            self._store.apply("events", upserts, gone)
+
+    def _node_rec(self) -> NodeRec:
+        return NodeRec(
+            name=self.node, rv="1", created=None, cpu_m=self.cpus * 1000, memory=self.memory,
+            gpu=len(self.gpus), max_pods=0, unschedulable=False, taints=(),
+            conditions=(NodeCondition("Ready", "True", "LocalMachine", "this machine"),),
+        )
+
+    def _sample_usage(self) -> None:
+        cpu = self._cpu.sample(self.cpus)
+        mem = machine.used_memory()
+        if cpu is None or mem is None:
+            return
+        self._store.set_usage({self.node: NodeUsage(self.node, cpu, mem)})
+
+    def _metric(self, raw: str | None) -> dict[str, str] | None:
+        if not raw:
+            return None
+        if raw not in self._metric_cache:
+            try:
+                v = json.loads(raw)
+            except ValueError:
+                v = None
+            self._metric_cache[raw] = {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else None
+        return self._metric_cache[raw]
+
+    # ---- helpers
+
+    def _job_dir(self, ns: str, name: str, uid: str) -> Path:
+        return self.log_dir / ns / f"{name}-{uid[:8]}"
+
+    def _sweep_keys(self, sweep: str, namespace: str | None) -> list[TrialKey]:
+        out = []
+        for r in self.state.query("SELECT namespace, name, spec FROM jobs"):
+            spec = _SPEC_DECODER.decode(r["spec"])
+            if spec.sweep == sweep and (namespace is None or r["namespace"] == namespace):
+                out.append((r["namespace"], r["name"]))
+        return out
+
+
+
+def _pod_name(job: str, uid: str, n: int) -> str:
+    return f"{job}-{uid[:5]}-{n}"
+
+
+def _lacking(spec: TrialSpec, free_cpu: int, free_mem: int, free_gpus: int) -> str | None:
+    if spec.cpu_m > free_cpu:
+        return f"cpu: needs {format_cpu(spec.cpu_m)}, {format_cpu(max(0, free_cpu))} free"
+    if spec.memory > free_mem:
+        return f"memory: needs {format_bytes(spec.memory)}, {format_bytes(max(0, free_mem))} free"
+    if spec.gpu > free_gpus:
+        return f"GPUs: needs {spec.gpu}, {free_gpus} free"
+    return None
+
+
+def _resolve_argv(argv: list[str], env: Mapping[str, str], python: str) -> list[str]:
+    """``python``/``python3`` that is not on PATH runs as this ktui's interpreter."""
+    head = argv[0]
+    if "/" not in head and head in ("python", "python3") and shutil.which(head, path=env.get("PATH")) is None:
+        return [python, *argv[1:]]
+    return list(argv)
+
+
+def _read_exit(d: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((d / "exit.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _read_pid(d: Path) -> int | None:
+    try:
+        return int((d / "pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _signal_group(pid: int, start: str | None, sig: int) -> None:
+    """Signal the wrapper's process group (the wrapper leads it: start_new_session)."""
+    if start is not None and not machine.alive(pid, start):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rmtree(d: Path) -> None:
+    shutil.rmtree(d, ignore_errors=True)

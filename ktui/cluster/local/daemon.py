@@ -1,0 +1,68 @@
+"""The detached queue runner: keeps admitting queued local trials while no ktui is open.
+
+    python -m ktui.cluster.local.daemon STATE_DIR
+
+``ensure_scheduler(state_dir)`` starts it (in its own session, so it outlives the caller);
+it holds ``STATE_DIR/scheduler.lock`` so at most one runs per state directory, and exits once
+nothing is running and nothing queued can ever start. A LocalBackend in an open ktui
+schedules as well: admission is one SQLite ``BEGIN IMMEDIATE`` transaction, so any number of
+schedulers never start a job twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+IDLE_EXIT = 3.0  # seconds with nothing to do before exiting
+
+
+def ensure_scheduler(state_dir: str | os.PathLike[str], python: str = sys.executable) -> None:
+    d = Path(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "scheduler.log", "ab") as out:
+        subprocess.Popen([python, "-m", "ktui.cluster.local.daemon", str(d)], stdin=subprocess.DEVNULL,
+                         stdout=out, stderr=out, cwd=str(d), start_new_session=True, close_fds=True)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m ktui.cluster.local.daemon STATE_DIR", file=sys.stderr)
+        return 2
+    d = Path(argv[0])
+    d.mkdir(parents=True, exist_ok=True)
+    lock = open(d / "scheduler.lock", "w")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another runner serves this state directory
+    import msgspec
+
+    from ktui.cluster.local.backend import LocalBackend
+    from ktui.cluster.local.spec import TrialSpec
+
+    decode = msgspec.json.Decoder(TrialSpec).decode
+    b = LocalBackend(state_dir=d, poll_interval=0.5)
+    idle_since: float | None = None
+    try:
+        while True:
+            b.step()
+            rows = b.state.query("SELECT state, spec FROM jobs WHERE state IN ('queued', 'running')")
+            busy = any(r["state"] == "running" or not b._never_fits(decode(r["spec"])) for r in rows)
+            if busy:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > IDLE_EXIT:
+                return 0
+            time.sleep(b.poll_interval)
+    finally:
+        b.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

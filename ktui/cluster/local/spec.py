@@ -1,0 +1,92 @@
+"""A Job manifest, read as a local trial: what to run and what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from ktui.cluster.quantity import cpu_millis, to_int
+
+SWEEP_LABEL = "ktui.dev/sweep"
+TRIAL_LABEL = "ktui.dev/trial"
+PARAMS_ANNOTATION = "ktui.dev/params"
+METRIC_ANNOTATION = "ktui.dev/metric"
+GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default
+DEFAULT_CPU_M = 1000  # a trial that requests nothing counts as one cpu
+
+
+class SpecError(ValueError):
+    pass
+
+
+class TrialSpec(msgspec.Struct, frozen=True):
+    namespace: str
+    name: str
+    sweep: str | None
+    trial: int | None
+    params: str | None  # the ktui.dev/params annotation text
+    metric: str | None  # the ktui.dev/metric annotation text
+    argv: list[str]
+    env: dict[str, str]
+    cpu_m: int
+    memory: int  # request, bytes
+    memory_limit: int  # limits.memory in bytes; 0: none
+    gpu: int
+    backoff_limit: int
+
+
+def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    pod = ((manifest.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = pod.get("containers") or []
+    if not containers:
+        raise SpecError("the Job has no container")
+    for c in containers:
+        if c.get("name") == "trial":
+            return c  # type: ignore[no-any-return]
+    return containers[0]  # type: ignore[no-any-return]
+
+
+def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "default") -> TrialSpec:
+    if manifest.get("kind", "Job") != "Job":
+        raise SpecError(f"not a Job: {manifest.get('kind')!r}")
+    meta = manifest.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise SpecError("the Job has no metadata.name")
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    c = _container(manifest)
+    argv = [str(a) for a in (c.get("command") or [])] + [str(a) for a in (c.get("args") or [])]
+    if not argv:
+        raise SpecError("the container has no command (a local trial cannot fall back to the image's)")
+    env: dict[str, str] = {}
+    for e in c.get("env") or []:
+        if "value" in e and e.get("name"):
+            env[str(e["name"])] = str(e["value"])
+    res = c.get("resources") or {}
+    requests = res.get("requests") or {}
+    limits = res.get("limits") or {}
+    cpu = requests.get("cpu", limits.get("cpu"))
+    mem = requests.get("memory", limits.get("memory"))
+    gpu = requests.get(GPU_RESOURCE, limits.get(GPU_RESOURCE))
+    trial = labels.get(TRIAL_LABEL)
+    spec = (manifest.get("spec") or {})
+    backoff = spec.get("backoffLimit")
+    return TrialSpec(
+        namespace=str(meta.get("namespace") or default_namespace),
+        name=str(name),
+        sweep=labels.get(SWEEP_LABEL),
+        trial=int(trial) if trial is not None and str(trial).isdigit() else None,
+        params=annotations.get(PARAMS_ANNOTATION),
+        metric=annotations.get(METRIC_ANNOTATION),
+        argv=argv,
+        env=env,
+        cpu_m=cpu_millis(cpu) if cpu is not None else DEFAULT_CPU_M,
+        memory=to_int(mem) if mem is not None else 0,
+        memory_limit=to_int(limits.get("memory")) if limits.get("memory") is not None else 0,
+        gpu=to_int(gpu) if gpu is not None else 0,
+        backoff_limit=int(backoff) if backoff is not None else DEFAULT_BACKOFF_LIMIT,
+    )
