@@ -1,0 +1,44 @@
+"""Each benchmark script runs at a tiny size, exits 0 and prints its figure lines.
+
+No timing is asserted: the figures depend on the machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+CASES = {
+    "bench_first_screen.py": (["--pods", "300"], ["FIRST FULL SCREEN", "bare GET pods+jobs+nodes", "kubectl"]),
+    "bench_keypress.py": (["--pods", "300", "--repeat", "2"],
+                          ["keypress -> frame", "down ", "pagedown", "sort ", "filter", "enter log"]),
+    "bench_terminal_bytes.py": (["--pods", "300", "--seconds", "1", "--rate", "20"],
+                                ["terminal bytes at 120x40", "xterm-256color ", "truecolor", "idle", "churn"]),
+    "bench_submit.py": (["--pods", "300", "--trials", "50"], ["ktui KubeBackend.submit", "kubectl"]),
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs(script: str) -> None:
+    args, expected = CASES[script]
+    out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
+                         text=True, cwd=ROOT, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for text in expected:
+        assert text in out.stdout, f"{text!r} missing from:\n{out.stdout}"
+
+
+def test_run_all_writes_results(tmp_path: Path) -> None:
+    dest = tmp_path / "RESULTS.md"
+    out = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--scale", "100", "--only",
+                          "bench_submit", "--out", str(dest), "--extra",
+                          "bench_submit.py:--trials=20 --pods=300"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = dest.read_text()
+    assert "## Machine" in text and "ktui KubeBackend.submit" in text
