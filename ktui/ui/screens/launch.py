@@ -218,7 +218,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             self.app.call_from_thread(self._progress, p.done)
 
         try:
-            result = self.backend.submit(manifests, progress)
+            result = self.backend.submit(manifests, progress, source_dir=str(Path(sweep.source).resolve().parent))
         except Exception as e:  # unreachable, forbidden: keep the form open and say why
             self.app.call_from_thread(self._failed, str(e))
             return
