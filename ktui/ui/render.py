@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 
-from ktui.cluster.format import human_duration, short_params
+from ktui.cluster.format import short_params
 from ktui.cluster.model import NodeView, SweepSummary, Trial
 
 PHASE_STYLE = {
@@ -24,8 +24,20 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 
 def fmt_age(seconds: float | None) -> str:
-    """kubectl-style ages, the same as the CLI tables print."""
-    return "-" if seconds is None or seconds < 0 else human_duration(seconds)
+    """Ages for the screen: 45s, 12m, 3h05m, 5d. Coarser than kubectl's "3m12s" on purpose:
+    past two minutes a cell changes once a minute, not every second, so a screen full of
+    running trials does not repaint (and send over SSH) every row every second."""
+    if seconds is None or seconds < 0:
+        return "-"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 120 * 60:
+        return f"{s // 60}m"
+    if s < 48 * 3600:
+        h, m = divmod(s // 60, 60)
+        return f"{h}h{m:02d}m" if h < 10 else f"{h}h"
+    return f"{s // 86400}d"
 
 
 def fmt_cpu(millicores: int) -> str:

@@ -102,3 +102,27 @@ def test_layout_widths_share_spare_space_by_flex():
     cols = [Column("a", "A", 10, flex=1), Column("b", "B", 5), Column("c", "C", 5, flex=3)]
     assert layout_widths(cols, 10 + 5 + 5 + 2 + 40) == [20, 5, 35]
     assert layout_widths(cols, 10) == [10, 5, 5]
+
+
+async def test_refresh_visible_repaints_only_rows_whose_text_changed():
+    app = TableApp(100)
+    async with app.run_test(size=(60, 12)) as pilot:
+        await pilot.pause()
+        t = app.query_one(VirtualTable)
+        repainted: list[int] = []
+        original = t.refresh_line
+        t.refresh_line = lambda y: (repainted.append(y), original(y))  # type: ignore[method-assign]
+        t.refresh_visible()
+        assert repainted == []  # nothing changed: nothing goes to the terminal
+        app.data["job-000003"] = ("Succeeded", 3)  # e.g. a time cell that moved on
+        t.refresh_visible()
+        assert repainted == [4]  # header is line 0, row 3 is line 4
+        await pilot.pause()
+        assert "Succeeded" in screen_lines(app)[4]
+
+
+def test_ages_change_rarely_once_past_two_minutes():
+    from ktui.ui.render import fmt_age
+
+    assert [fmt_age(x) for x in (5, 119, 125, 179, 3599, 7300, 40000, 200000)] == [
+        "5s", "119s", "2m", "2m", "59m", "2h01m", "11h", "2d"]

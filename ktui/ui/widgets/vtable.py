@@ -199,8 +199,8 @@ class VirtualTable(ScrollView, can_focus=True):
     # -- rendering ----------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
+        # Rendered rows are cached per width, so they stay valid; only the layout is redone.
         self._widths = []
-        self._cache.clear()
         self._update_virtual_size()
 
     def _layout(self) -> list[int]:
