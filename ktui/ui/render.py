@@ -21,6 +21,8 @@ PHASE_STYLE = {
     "Suspended": "magenta",
 }
 SPARK = "▁▂▃▄▅▆▇█"
+# Metric keys that count progress rather than measure quality.
+_COUNTERS = frozenset(("epoch", "step", "iter", "iteration", "batch", "global_step"))
 
 
 def fmt_age(seconds: float | None) -> str:
@@ -186,7 +188,9 @@ def trial_cells(
             # The sweep's own metric: the value alone (the sweep line names the metric).
             metric_cell = Text(fmt_number(metrics[metric_name]), style="bold")
         else:
-            metric_cell = " ".join(f"{k}={fmt_number(v)}" for k, v in list(metrics.items())[:3])
+            # No declared metric: show what the trial reports, progress counters last.
+            items = sorted(metrics.items(), key=lambda kv: kv[0].lower() in _COUNTERS)
+            metric_cell = " ".join(f"{k}={fmt_number(v)}" for k, v in items[:3])
     reason = Text(t.reason or "", style="red" if t.phase == "Failed" else "yellow")
     return (
         t.name,

@@ -126,3 +126,13 @@ def test_ages_change_rarely_once_past_two_minutes():
 
     assert [fmt_age(x) for x in (5, 119, 125, 179, 3599, 7300, 40000, 200000)] == [
         "5s", "119s", "2m", "2m", "59m", "2h01m", "11h", "2d"]
+
+
+def test_metric_cell_prefers_measures_over_counters():
+    from ktui.cluster.model import Trial
+    from ktui.ui.render import trial_cells
+
+    t = Trial("default", "t", "u", None, None, "{}", "Running", None, None, None, None, None, None, 0, None, None)
+    cells = trial_cells(t, 0.0, {"epoch": 5.0, "loss": 0.3, "accuracy": 0.9}, None)
+    assert str(cells[-1]) == "loss=0.3 accuracy=0.9 epoch=5"
+    assert str(trial_cells(t, 0.0, {"epoch": 5.0, "accuracy": 0.9}, "accuracy")[-1]) == "0.9"
