@@ -136,7 +136,7 @@ def bare_gets(kubeconfig: str) -> dict[str, Any]:
         fetch(transports[0], path, seq)
     seq_total = time.perf_counter() - t0
     par: dict[str, Any] = {}
-    threads = [threading.Thread(target=fetch, args=(t, p, par)) for t, p in zip(transports, LISTS)]
+    threads = [threading.Thread(target=fetch, args=(t, p, par)) for t, p in zip(transports, LISTS, strict=True)]
     t0 = time.perf_counter()
     for th in threads:
         th.start()

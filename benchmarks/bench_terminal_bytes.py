@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
 from _bench import ROOT, start_sim  # noqa: E402
 
 COLS, ROWS = 120, 40
@@ -131,10 +133,8 @@ def churn(kubeconfig: str, rate: float, stop: threading.Event, out: dict[str, An
             stop.wait(delay)
     out.update(ops=ops, errors=errors, seconds=time.perf_counter() - t0)
     for name in alive:
-        try:
+        with contextlib.suppress(ApiError):
             t.request("DELETE", f"{path}/{name}")
-        except ApiError:
-            pass
     t.close()
 
 
