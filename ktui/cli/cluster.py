@@ -281,10 +281,18 @@ def _local_action(args: argparse.Namespace, verb: str) -> int:
     try:
         backend.store.wait_synced(("jobs",), timeout=10)
         ns = args.namespace or "default"
+        # The same confirmation as on a cluster: destructive is destructive, wherever it runs.
         if verb == "cancel":
-            is_sweep = any(s.name == args.target for s in backend.store.sweeps())
-            result = backend.cancel(sweep=args.target, namespace=ns) if is_sweep else backend.cancel([(ns, args.target)])
-            return _report("deleted", result)
+            sweep = next((s for s in backend.store.sweeps() if s.name == args.target and s.namespace == ns), None)
+            if sweep is not None:
+                _confirm(f"Delete {sweep.total} jobs of sweep {args.target} on this machine?", args.yes)
+                return _report("deleted", backend.cancel(sweep=args.target, namespace=ns))
+            if backend.store.get_trial((ns, args.target)) is None:
+                raise CliError(f"no sweep or job named {args.target} in namespace {ns} on this machine")
+            _confirm(f"Delete job {args.target} on this machine?", args.yes)
+            return _report("deleted", backend.cancel([(ns, args.target)]))
+        if not args.failed:
+            _confirm(f"Rerun every finished trial of sweep {args.sweep}, succeeded ones included?", args.yes)
         return _report("reran", backend.rerun(args.sweep, namespace=ns, failed_only=args.failed))
     finally:
         hand_off(backend)  # rerun trials are queued: the detached runner starts them
