@@ -28,6 +28,15 @@ def make_app(tmp_path: Path) -> KtuiApp:
 
 
 async def settle(pilot) -> None:
+    """Wait for what arrives in workers (the first view build, the running trial's metrics
+    read from its log), so the picture does not depend on how busy the machine is."""
+    app = pilot.app
+    for _ in range(200):
+        screen = app.screen
+        if (getattr(screen, "_rebuilding", True) is False and app.state.trials.total == 6
+                and ("default", "mnist-001") in app.state.metrics):
+            break
+        await pilot.pause(0.05)
     await pilot.pause(0.5)
 
 
@@ -39,7 +48,7 @@ def test_main_screen(snap_compare, tmp_path, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_log_pane(snap_compare, tmp_path, size):
     async def open_log(pilot) -> None:
-        await pilot.pause(0.3)
+        await settle(pilot)
         await pilot.press("down", "enter")
         pane = pilot.app.screen.query_one(LogPane)
         for _ in range(100):  # the stream runs in a worker: wait for all of it, drained
@@ -62,7 +71,7 @@ def test_launch_form(snap_compare, tmp_path, size, monkeypatch):
     monkeypatch.chdir(ROOT)
 
     async def type_path(pilot) -> None:
-        await pilot.pause(0.3)
+        await settle(pilot)
         await pilot.press("n", *"examples/grid.yaml")
         for _ in range(100):  # the preview is built in a worker: wait for the whole file's
             screen = pilot.app.screen
