@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ktui.cluster.model import JobPhase, NodeView, Resources, Trial
-from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 
 _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 def root_cause(reason: str) -> str:
@@ -63,6 +63,7 @@ def build_trial(
     pod_events: Sequence[EventRec] = (),
     pods_known: bool = True,
     last_failure: tuple[str, str | None, str | None] | None = None,
+    usage: PodUsage | None = None,
 ) -> Trial:
     """Join a Job with its pods (already filtered by owned_pods) and warning events.
 
@@ -98,7 +99,9 @@ def build_trial(
             reason, message = pod.reason, pod.message
         elif phase == "Pending":
             warning = _latest_warning(pod_events if pod is not None else job_events)
-            if warning is None and pod is None:
+            if warning is None and (pod is None or pod.terminated):
+                # No pod, or only a finished one (a retry waits to be started): the Job's
+                # own warnings say why.
                 warning = _latest_warning(job_events)
             if warning is not None:
                 reason, message = f"{warning.reason}: {warning.message}", warning.message
@@ -125,6 +128,8 @@ def build_trial(
         message=message,
         gpu=job.gpu,
         metric=job.metric,
+        cpu_used=usage.cpu_m if usage is not None and phase == "Running" else None,
+        mem_used=usage.memory if usage is not None and phase == "Running" else None,
     )
 
 
@@ -151,4 +156,7 @@ def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage 
         taints=node.taints,
         conditions=node.conditions,
         created=node.created,
+        cores=usage.cores if usage is not None else (),
+        load=usage.load if usage is not None else None,
+        devices=usage.devices if usage is not None else (),
     )

@@ -56,6 +56,21 @@ class Taint(msgspec.Struct, frozen=True, gc=False):
     effect: str
 
 
+class GpuDevice(msgspec.Struct, frozen=True, gc=False):
+    """One GPU as NVML reports it. Readings a driver does not support are None."""
+
+    index: int
+    name: str
+    util: int | None = None  # percent of time a kernel ran, over the driver's sample period
+    mem_used: int | None = None  # bytes
+    mem_total: int | None = None
+    temperature: int | None = None  # degrees C
+    power: float | None = None  # watts
+    power_limit: float | None = None
+    # Who uses it: trial names where the process belongs to one, else "pid N".
+    processes: tuple[str, ...] = ()
+
+
 class NodeView(msgspec.Struct, frozen=True, gc=False):
     name: str
     allocatable: Resources
@@ -69,6 +84,9 @@ class NodeView(msgspec.Struct, frozen=True, gc=False):
     taints: tuple[Taint, ...]
     conditions: tuple[NodeCondition, ...]
     created: float | None
+    cores: tuple[int, ...] = ()  # per-core busy percent, where the backend measures it
+    load: float | None = None  # 1-minute load average, where known
+    devices: tuple[GpuDevice, ...] = ()  # per-GPU readings (the local backend, with NVML)
 
 
 class Trial(msgspec.Struct, frozen=True, gc=False):
@@ -97,6 +115,10 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
     # The sweep's objective from ktui.dev/metric ({"name": ..., "goal": ...}), if any:
     # which log metric ranks the trials.
     metric: dict[str, str] | None = None
+    # Measured use of the newest pod (metrics.k8s.io, or a local trial's process tree);
+    # None while unknown or when it does not run.
+    cpu_used: int | None = None  # millicores
+    mem_used: int | None = None  # bytes
 
     @property
     def key(self) -> TrialKey:
@@ -183,6 +205,8 @@ class Capability(msgspec.Struct, frozen=True):
 
 
 class Capabilities(msgspec.Struct, frozen=True):
+    # Whether a Job's container image is what runs (not on this machine: its command runs).
+    images: Capability = Capability()
     submit: Capability = Capability()
     cancel: Capability = Capability()
     rerun: Capability = Capability()

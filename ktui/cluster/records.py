@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from ktui.cluster.model import NodeCondition, Taint
+from ktui.cluster.model import GpuDevice, NodeCondition, Taint
 
 # A namespaced object's identity.
 ObjKey = tuple[str, str]
@@ -123,8 +123,26 @@ class EventRec(msgspec.Struct, frozen=True, gc=False):
 
 
 class NodeUsage(msgspec.Struct, frozen=True, gc=False):
-    """A node's measured use, from metrics.k8s.io."""
+    """A node's measured use, from metrics.k8s.io (cpu, memory) or, for this machine, from
+    psutil and NVML (all of it)."""
 
     name: str
     cpu_m: int
     memory: int
+    cores: tuple[int, ...] = ()  # per-core busy percent, where known
+    load: float | None = None  # 1-minute load average, where known
+    devices: tuple[GpuDevice, ...] = ()  # per-GPU readings, where known (NVML)
+
+
+class PodUsage(msgspec.Struct, frozen=True, gc=False):
+    """A pod's measured use: metrics.k8s.io PodMetrics summed over containers, or a local
+    trial's process tree."""
+
+    namespace: str
+    name: str
+    cpu_m: int
+    memory: int
+
+    @property
+    def key(self) -> ObjKey:
+        return (self.namespace, self.name)

@@ -34,7 +34,7 @@ from ktui.cluster.model import (
     Trial,
     TrialKey,
 )
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec
+from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
 
 KINDS = ("pods", "jobs", "nodes", "events")
 _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
@@ -56,6 +56,7 @@ class Store:
         self._nodes: dict[str, NodeRec] = {}
         self._events: dict[ObjKey, EventRec] = {}
         self._usage: dict[str, NodeUsage] | None = None
+        self._pod_usage: dict[ObjKey, PodUsage] = {}
 
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
         # (ns, name) tuple in each would cost 56 bytes per dict per trial).
@@ -163,6 +164,25 @@ class Store:
                     self._mark_node(name, v)
                 changed = True
             self._usage = new
+            if changed:
+                self._version = v
+                self._cond.notify_all()
+
+    def set_pod_usage(self, usage: Mapping[ObjKey, PodUsage]) -> None:
+        """Measured use of running pods (all of them: pods missing from ``usage`` have none);
+        only trials whose pod's reading changed are marked."""
+        with self._lock:
+            old = self._pod_usage
+            new = dict(usage)
+            v = self._version + 1
+            changed = False
+            for key in old.keys() | new.keys():
+                if old.get(key) != new.get(key):
+                    pod = self._pods.get(key)
+                    if pod is not None and pod.job:
+                        self._mark_trial((pod.namespace, pod.job), v)
+                        changed = True
+            self._pod_usage = new
             if changed:
                 self._version = v
                 self._cond.notify_all()
@@ -553,13 +573,15 @@ class Store:
             ns = key[0]
             pods = owned_pods(job, [self._pods[(ns, n)] for n in self._job_pods.get(key, ())])
             pod_events: list[EventRec] = []
+            usage: PodUsage | None = None
             if pods:
                 top = max(pods, key=lambda p: (p.created or 0.0, p.name))
                 pod_events = self._events_of(ns, "Pod", top.name)
+                usage = self._pod_usage.get((ns, top.name))
             memo = self._last_failure.get(key)
             last_failure = memo[1] if memo is not None and memo[0] in (None, job.uid) else None
             new = build_trial(job, pods, self._events_of(ns, "Job", job.name), pod_events, pods_known,
-                              last_failure)
+                              last_failure, usage)
             self._trials[key] = new
         else:
             if old is not None:

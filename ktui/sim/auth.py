@@ -14,14 +14,15 @@ ANONYMOUS = "system:anonymous"
 class DenyRule:
     user: str
     verb: str  # "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*"
-    resource: str  # "pods", "jobs", "pods/log", "*"
+    # "pods", "jobs", "pods/log", "*": in any API group; "pods.metrics.k8s.io": in that group only.
+    resource: str
     namespace: str | None = None  # None: every namespace and the cluster scope
 
-    def hits(self, user: str, verb: str, resource: str, namespace: str | None) -> bool:
+    def hits(self, user: str, verb: str, resource: str, namespace: str | None, group: str = "") -> bool:
         return (
             self.user == user
             and self.verb in ("*", verb)
-            and self.resource in ("*", resource)
+            and (self.resource in ("*", resource) or (bool(group) and self.resource == f"{resource}.{group}"))
             and (self.namespace is None or self.namespace == namespace)
         )
 
@@ -59,5 +60,5 @@ class Auth:
               name: str | None, subresource: str | None = None) -> None:
         resource = f"{plural}/{subresource}" if subresource else plural
         for rule in self.rules:
-            if rule.hits(user, verb, resource, namespace):
+            if rule.hits(user, verb, resource, namespace, group):
                 raise errors.forbidden(user, verb, plural, group, namespace, name, subresource)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from rich.text import Text
 
 from ktui.cluster.format import short_params
-from ktui.cluster.model import NodeView, SweepSummary, Trial
+from ktui.cluster.model import GpuDevice, NodeView, SweepSummary, Trial
 
 PHASE_STYLE = {
     "Pending": "yellow",
@@ -148,7 +148,50 @@ def node_cells(n: NodeView, cpu_history: Sequence[float], bar_width: int) -> tup
         gpu = Text(f"{n.requested.gpu}/{n.allocatable.gpu}", style="bold yellow" if full else "")
     else:
         gpu = Text("-", style="dim")
-    return (n.name, cpu, mem, gpu, f"{n.pods}", sparkline(cpu_history, 8), node_trouble(n))
+    status = node_trouble(n)
+    if n.cores and str(status) == "Ready":
+        # A node that measures its cores (this machine) is always Ready: the meters say more.
+        status = node_load(n)
+    return (n.name, cpu, mem, gpu, f"{n.pods}", sparkline(cpu_history, 8), status)
+
+
+def node_load(n: NodeView) -> Text:
+    """`▇▇▅▂ 1.9`: one cell per core (htop's per-core meters folded into a line, cut by the
+    column where they do not fit), then the load average."""
+    t = core_strip(n.cores)
+    if n.load is not None:
+        t.append(f" {n.load:.1f}", style="bold" if n.load > len(n.cores or (1,)) else "")
+    return t
+
+
+def core_strip(cores: Sequence[int]) -> Text:
+    t = Text(no_wrap=True, end="")
+    for pct in cores:
+        i = min(len(SPARK) - 1, max(0, int(pct / 100 * (len(SPARK) - 1) + 0.5)))
+        t.append(SPARK[i] if pct > 2 else " ", style="red" if pct >= 90 else "green" if pct >= 50 else "cyan")
+    return t
+
+
+def device_cells(d: GpuDevice, bar_width: int) -> tuple[Text | str, ...]:
+    """A GPU's row under its node, in the node columns: utilisation where CPU is, memory
+    under memory, temperature under GPU, power under PODS, then who uses it."""
+    util = Text.assemble(
+        usage_bar(d.util, d.util or 0, 100, bar_width) if d.util is not None else Text("?".center(bar_width), style="dim"),
+        " ",
+        Text(f"{d.util}%" if d.util is not None else "util ?", style="green" if d.util else "dim"),
+    )
+    if d.mem_used is not None and d.mem_total:
+        mem = Text.assemble(usage_bar(d.mem_used, d.mem_used, d.mem_total, bar_width), " ",
+                            Text(fmt_mem(d.mem_used), style="green"), Text(f"/{fmt_mem(d.mem_total)}", style="dim"))
+    else:
+        mem = Text("-", style="dim")
+    hot = d.temperature is not None and d.temperature >= 85
+    temp = Text(f"{d.temperature}°C" if d.temperature is not None else "-", style="bold red" if hot else "")
+    power = f"{d.power:.0f}W" if d.power is not None else "-"
+    # Who uses it comes first: the device's model name is the same on every row.
+    who = Text(", ".join(d.processes) if d.processes else "idle", style="" if d.processes else "dim")
+    who.append("  " + d.name.removeprefix("NVIDIA "), style="dim")
+    return (Text(f" └ gpu{d.index}", style="dim"), util, mem, temp, power, "", who)
 
 
 def _triple(used: int | None, req: int, alloc: int, fmt) -> Text:  # type: ignore[no-untyped-def]
@@ -174,6 +217,10 @@ def phase_text(t: Trial) -> Text:
     if phase == "Running" and t.pod_phase == "Pending":
         return Text("Starting", style="yellow")
     return Text(phase, style=PHASE_STYLE.get(phase, ""))
+
+
+# The order of trial_cells' cells; the job table picks the columns its width allows.
+TRIAL_CELLS = ("name", "sweep", "params", "phase", "node", "age", "retries", "reason", "metric", "cpu", "mem")
 
 
 def trial_cells(
@@ -202,6 +249,8 @@ def trial_cells(
         str(t.retries) if t.retries else "",
         reason,
         metric_cell,
+        fmt_cpu(t.cpu_used) if t.cpu_used is not None else "",
+        fmt_mem(t.mem_used) if t.mem_used is not None else "",
     )
 
 

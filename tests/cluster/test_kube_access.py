@@ -56,6 +56,33 @@ def test_metrics_used_values(sim, backend_factory):
     assert b.capabilities.metrics.available
 
 
+def test_running_trials_carry_their_pod_metrics_and_finished_ones_none(sim, backend_factory):
+    sim.create(job_manifest("busy", duration=30))
+    sim.create(job_manifest("quick", duration=0.2))
+    b = backend_factory(sim.kubeconfig)
+    b.start()
+    busy = eventually(lambda: (t := b.store.get_trial(("default", "busy"))) and t.cpu_used is not None and t,
+                      timeout=10)
+    assert busy.phase == "Running" and busy.cpu_used > 0 and busy.mem_used > 0
+    quick = eventually(lambda: (t := b.store.get_trial(("default", "quick"))) and t.phase == "Succeeded" and t,
+                       timeout=10)
+    assert quick.cpu_used is None and quick.mem_used is None
+
+
+def test_denied_pod_metrics_leave_nodes_and_report_once(sim, backend_factory):
+    sim.create(job_manifest("busy", duration=30))
+    sim.deny("viewer", "list", "pods.metrics.k8s.io")
+    kc = sim.kubeconfig_for("viewer", namespace="default")
+    b: KubeBackend = backend_factory(kc, all_namespaces=False)
+    b.start()
+    eventually(lambda: b.metrics is not None and b.metrics.pods_denied, timeout=10)
+    problems = [p for p in b.store.problems() if p.resource == "pods.metrics"]
+    assert len(problems) == 1 and "Forbidden" in problems[0].message
+    eventually(lambda: all(n.used for n in b.store.snapshot_nodes().values()), timeout=10)
+    t = eventually(lambda: b.store.get_trial(("default", "busy")), timeout=10)
+    assert t.cpu_used is None
+
+
 def _stub_server(status: int):
     """A bare HTTP server without metrics.k8s.io (the simulator always serves it)."""
     import json

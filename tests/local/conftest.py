@@ -92,6 +92,7 @@ def make_backend(state_dir: Path, work: Path) -> Iterator[Callable[..., LocalBac
         kw.setdefault("state_dir", state_dir)
         kw.setdefault("poll_interval", 0.05)
         kw.setdefault("kill_grace", 1.0)
+        kw.setdefault("retry_delay", 0.0)
         b = LocalBackend(kw.pop("workdir", work), **kw)
         made.append(b)
         b.start()

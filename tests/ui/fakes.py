@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from ktui.cluster.model import (
     ActionResult,
     Capabilities,
+    GpuDevice,
     LogLine,
     NodeCondition,
     PodSummary,
     SubmitResult,
     TrialDescription,
 )
-from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 from ktui.cluster.store import Store
 
 GiB = 2**30
@@ -126,4 +127,22 @@ def demo_backend() -> FakeBackend:
     b.add_trial("mnist", 2, "Failed", node="node-c", exit_reason="OOMKilled", reason="BackoffLimitExceeded")
     b.add_trial("mnist", 3, "Pending", node=None)
     b.logs[("default", "mnist-001")] = [f"epoch={i} loss=0.{90 - i} accuracy=0.{50 + i}" for i in range(1, 10)]
+    b.store.set_pod_usage({("default", "mnist-001-abcde"): PodUsage("default", "mnist-001-abcde", 1870, 3 * GiB)})
+    return b
+
+
+def machine_backend() -> FakeBackend:
+    """One node with per-core readings and two GPUs, like the local backend with NVML."""
+    b = FakeBackend()
+    b.add_node("workstation", cpu=8, mem_gi=64, gpu=2)
+    devices = (
+        GpuDevice(0, "NVIDIA RTX A6000", 97, 40 * GiB, 48 * GiB, 81, 287.0, 300.0, ("mnist-001",)),
+        GpuDevice(1, "NVIDIA RTX A6000", 0, 300 * 2**20, 48 * GiB, 38, None, None, ()),
+    )
+    b.store.set_usage({"workstation": NodeUsage("workstation", 5300, 21 * GiB, (98, 95, 91, 64, 40, 12, 3, 0),
+                                                5.7, devices)})
+    b.add_trial("mnist", 0, "Succeeded", node="workstation")
+    b.add_trial("mnist", 1, "Running", node="workstation", gpu=1)
+    b.add_trial("mnist", 2, "Pending", node=None, gpu=2)
+    b.store.set_pod_usage({("default", "mnist-001-abcde"): PodUsage("default", "mnist-001-abcde", 4200, 19 * GiB)})
     return b

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Static
+
 from ktui.cluster.local.backend import LocalBackend
 from ktui.ui.app import KtuiApp
 from ktui.ui.screens.launch import LaunchScreen
@@ -22,6 +24,9 @@ async def test_launch_params_json_locally_and_see_metrics(tmp_path, monkeypatch)
         await wait_until(pilot, lambda: app.state.nodes.total == 1)
         await pilot.press("n", *str(ROOT / "examples" / "params.json"))
         await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.sweep is not None)
+        preview = str(app.screen.query_one("#launch-preview", Static).render())
+        # The image plays no part here, and the form says so instead of suggesting --image.
+        assert "the image is ignored" in preview and "image python:3.11-slim" not in preview
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: not isinstance(app.screen, LaunchScreen))
         await wait_until(pilot, lambda: app.state.trials.total == 4)

@@ -12,7 +12,7 @@ from textual.widgets import Input
 
 from ktui.ui.app import KtuiApp
 from ktui.ui.widgets.logpane import LogPane
-from tests.ui.fakes import NOW, demo_backend
+from tests.ui.fakes import NOW, demo_backend, machine_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [(80, 24), (160, 48)]
@@ -83,3 +83,19 @@ def test_launch_form(snap_compare, tmp_path, size, monkeypatch):
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=type_path)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_one_machine_with_gpus(snap_compare, tmp_path, size):
+    """The local backend's picture: per-core meters and load, a row per GPU, and (one node)
+    the job table's CPU and MEM columns even at 80 columns."""
+    app = KtuiApp(machine_backend(), keymap_file=tmp_path / "none.yaml", clock=lambda: NOW)
+
+    async def wait(pilot) -> None:
+        for _ in range(200):
+            if getattr(pilot.app.screen, "_rebuilding", True) is False and pilot.app.state.trials.total == 3:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=size, run_before=wait)

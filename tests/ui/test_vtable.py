@@ -130,9 +130,23 @@ def test_ages_change_rarely_once_past_two_minutes():
 
 def test_metric_cell_prefers_measures_over_counters():
     from ktui.cluster.model import Trial
-    from ktui.ui.render import trial_cells
+    from ktui.ui.render import TRIAL_CELLS, trial_cells
 
+    m = TRIAL_CELLS.index("metric")
     t = Trial("default", "t", "u", None, None, "{}", "Running", None, None, None, None, None, None, 0, None, None)
     cells = trial_cells(t, 0.0, {"epoch": 5.0, "loss": 0.3, "accuracy": 0.9}, None)
-    assert str(cells[-1]) == "loss=0.3 accuracy=0.9 epoch=5"
-    assert str(trial_cells(t, 0.0, {"epoch": 5.0, "accuracy": 0.9}, "accuracy")[-1]) == "0.9"
+    assert str(cells[m]) == "loss=0.3 accuracy=0.9 epoch=5"
+    assert str(trial_cells(t, 0.0, {"epoch": 5.0, "accuracy": 0.9}, "accuracy")[m]) == "0.9"
+
+
+def test_cpu_and_memory_cells_show_while_measured():
+    from ktui.cluster.model import Trial
+    from ktui.ui.render import TRIAL_CELLS, trial_cells
+
+    t = Trial("default", "t", "u", None, None, "{}", "Running", None, None, None, None, None, None, 0, None, None,
+              cpu_used=1950, mem_used=3 * 2**30 // 2)
+    cells = dict(zip(TRIAL_CELLS, trial_cells(t, 0.0, None, None), strict=True))
+    assert (cells["cpu"], cells["mem"]) == ("1.9", "1.5Gi")
+    done = Trial("default", "t", "u", None, None, "{}", "Succeeded", None, None, None, None, None, None, 0, None, None)
+    bare = dict(zip(TRIAL_CELLS, trial_cells(done, 0.0, None, None), strict=True))
+    assert (bare["cpu"], bare["mem"]) == ("", "")

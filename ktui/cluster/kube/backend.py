@@ -86,7 +86,7 @@ class KubeBackend:
         }
         self.metrics: MetricsPoller | None = (
             MetricsPoller(self.transport, self._store, interval=metrics_interval,
-                          min_interval=metrics_min_interval)
+                          min_interval=metrics_min_interval, namespace=self.namespace)
             if metrics else None
         )
         self._probe = probe_capabilities

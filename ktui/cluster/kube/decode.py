@@ -26,7 +26,7 @@ import msgspec
 from ktui.cluster.gcpause import gc_paused
 from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.quantity import cpu_millis, to_int
-from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 
 GPU = "nvidia.com/gpu"
 SWEEP_LABEL = "ktui.dev/sweep"
@@ -317,6 +317,20 @@ class _Usage(msgspec.Struct, gc=False):
 class NodeMetricsWire(msgspec.Struct, gc=False):
     metadata: _NodeMeta = msgspec.field(default_factory=_NodeMeta)
     usage: _Usage | None = None
+
+
+class _PodMetricsMeta(msgspec.Struct, gc=False):
+    name: str = ""
+    namespace: str = ""
+
+
+class _ContainerMetrics(msgspec.Struct, gc=False):
+    usage: _Usage | None = None
+
+
+class PodMetricsWire(msgspec.Struct, gc=False):
+    metadata: _PodMetricsMeta = msgspec.field(default_factory=_PodMetricsMeta)
+    containers: list[_ContainerMetrics] | None = None
 
 
 W = TypeVar("W")
@@ -675,6 +689,17 @@ def usage_record(w: NodeMetricsWire) -> NodeUsage | None:
     return NodeUsage(w.metadata.name, cpu_millis(w.usage.cpu), to_int(w.usage.memory))
 
 
+def pod_usage_record(w: PodMetricsWire) -> PodUsage | None:
+    if not w.metadata.name:
+        return None
+    cpu = mem = 0
+    for c in w.containers or ():
+        if c.usage is not None:
+            cpu += cpu_millis(c.usage.cpu)
+            mem += to_int(c.usage.memory)
+    return PodUsage(w.metadata.namespace, w.metadata.name, cpu, mem)
+
+
 # ---------------------------------------------------------------------------------------------
 # Codecs: one per resource, used by the reflector
 
@@ -748,4 +773,7 @@ NODE_CODEC: Codec[NodeWire, NodeRec] = Codec("nodes", NodeWire, node_record)
 EVENT_CODEC: Codec[EventWire, EventRec] = Codec("events", EventWire, event_record)
 NODE_METRICS_CODEC: Codec[NodeMetricsWire, NodeUsage] = Codec(
     "nodes.metrics.k8s.io", NodeMetricsWire, usage_record
+)
+POD_METRICS_CODEC: Codec[PodMetricsWire, PodUsage] = Codec(
+    "pods.metrics.k8s.io", PodMetricsWire, pod_usage_record
 )

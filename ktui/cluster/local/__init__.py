@@ -4,7 +4,8 @@
   state.py     the SQLite state shared by every ktui process on this machine
   wrapper.py   the detached process each trial attempt runs under (records its exit code)
   spec.py      a Job manifest read as a local trial (command, env, requests, limits, retries)
-  machine.py   cpus, memory, usage and process identity, from /proc
+  machine.py   cpus, memory, per-core and per-process-tree use (psutil); process identity
+  gpu.py       NVIDIA GPUs through NVML: inventory and readings, absent without a driver
   logs.py      a trial's log file, followed
 
 Importing this package is cheap (the wrapper runs as ``python -m ktui.cluster.local.wrapper``);

@@ -36,12 +36,14 @@ import msgspec
 
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.local import machine
+from ktui.cluster.local.gpu import GpuProbe, visible_indices
 from ktui.cluster.local.logs import LocalLogStream
 from ktui.cluster.local.spec import SpecError, TrialSpec, parse_manifest
 from ktui.cluster.local.state import State, default_state_dir
 from ktui.cluster.model import (
     ActionResult,
     Capabilities,
+    Capability,
     EventView,
     Failure,
     NodeCondition,
@@ -52,7 +54,7 @@ from ktui.cluster.model import (
     TrialKey,
 )
 from ktui.cluster.quantity import format_bytes, format_cpu
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec
+from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 from ktui.cluster.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 ACTIVE = ("Pending", "Running")
 _SPEC_DECODER = msgspec.json.Decoder(TrialSpec)
 _SUBMIT_CHUNK = 500
+MAX_RETRY_DELAY = 360.0  # seconds; Kubernetes caps a pod's restart back-off at 5 minutes, Jobs at 6
 
 # Popen objects of wrappers this process started, kept for the life of the process so that
 # dropping a backend neither warns ("subprocess is still running") nor leaves zombies: each
@@ -87,25 +90,35 @@ class LocalBackend:
         log_dir: str | os.PathLike[str] | None = None,
         cpus: int | None = None,
         memory: int | None = None,
-        gpus: Sequence[int | str] = (),
+        gpus: Sequence[int | str] | None = None,
+        gpu_probe: GpuProbe | None = None,
         node_name: str | None = None,
         poll_interval: float = 0.25,
         usage_interval: float = 2.0,
         kill_grace: float = 5.0,
         start_grace: float = 30.0,
         python: str = sys.executable,
+        retry_delay: float = 10.0,
     ) -> None:
         """``workdir``: where submitted trials run (default: the current directory), fixed
         per trial at submit time. ``state_dir``: default $XDG_STATE_HOME/ktui, holding
         ``local.db`` and ``logs/`` (``db_path``/``log_dir`` override each). ``cpus``,
         ``memory`` (bytes), ``gpus`` (device ids for CUDA_VISIBLE_DEVICES): the inventory,
-        detected (cpus, memory) or none (GPUs: NVML is not probed yet) by default."""
+        detected by default (GPUs through NVML, narrowed by ktui's own CUDA_VISIBLE_DEVICES).
+        ``gpu_probe``: where GPU readings come from (default: NVML, when present).
+        ``retry_delay``: the first retry's delay after a failed attempt, doubled for each
+        further one up to 6 minutes (Kubernetes' pod backoff: 10 s, 20 s, 40 s, ...)."""
         self.workdir = Path(workdir or os.getcwd()).resolve()
         sdir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.db_path = Path(db_path) if db_path is not None else sdir / "local.db"
         self.log_dir = Path(log_dir) if log_dir is not None else sdir / "logs"
         self.cpus = cpus or machine.cpu_count()
         self.memory = memory or machine.total_memory()
+        if gpu_probe is None and gpus is None:
+            gpu_probe = GpuProbe.open()
+        self._gpu_probe = gpu_probe
+        if gpus is None:
+            gpus = visible_indices(gpu_probe.indices) if gpu_probe is not None else ()
         self.gpus: tuple[str, ...] = tuple(str(g) for g in gpus)
         self.node = node_name or machine.hostname()
         self.poll_interval = poll_interval
@@ -113,6 +126,7 @@ class LocalBackend:
         self.kill_grace = kill_grace
         self.start_grace = start_grace
         self.python = python
+        self.retry_delay = retry_delay
 
         self.state = State(self.db_path)
         self._store = Store()
@@ -126,7 +140,8 @@ class LocalBackend:
         self._events: dict[tuple[str, str], EventRec] = {}
         # Cancelled attempts still to be made sure of: (pid, pid start, SIGKILL deadline, dirs).
         self._kills: list[tuple[int, str | None, float, list[Path]]] = []
-        self._cpu = machine.CpuSampler()
+        self._machine = machine.MachineSampler()
+        self._trees = machine.TreeSampler()
         self._next_usage = 0.0
         self._metric_cache: dict[str, dict[str, str] | None] = {}
 
@@ -139,7 +154,8 @@ class LocalBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities()
+        return Capabilities(images=Capability(False, "the trials run here as local processes, in the sweep "
+                                                     "file's directory, so the image is ignored"))
 
     @property
     def location(self) -> str:
@@ -217,10 +233,10 @@ class LocalBackend:
                         continue
                     seq += 1
                     c.execute(
-                        "INSERT INTO jobs (namespace, name, uid, seq, spec, manifest, workdir, state, created)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                        "INSERT INTO jobs (namespace, name, uid, seq, spec, manifest, workdir, state, created,"
+                        " backoff) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
                         (spec.namespace, spec.name, str(uuid.uuid4()), seq,
-                         msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now),
+                         msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now, self.retry_delay),
                     )
                     created.append(label)
             report()
@@ -299,7 +315,7 @@ class LocalBackend:
                 c.execute("DELETE FROM attempts WHERE job_uid=?", (job["uid"],))
                 c.execute(
                     "UPDATE jobs SET uid=?, seq=?, rv=rv+1, state='queued', created=?, started=NULL,"
-                    " completed=NULL, failed=0, reason=NULL, message=NULL WHERE namespace=? AND name=?",
+                    " completed=NULL, failed=0, reason=NULL, message=NULL, not_before=NULL WHERE namespace=? AND name=?",
                     (str(uuid.uuid4()), seq, time.time(), ns, name),
                 )
                 done.append(label)
@@ -379,6 +395,19 @@ class LocalBackend:
         if now >= self._next_usage:
             self._next_usage = now + self.usage_interval
             self._sample_usage()
+            self._expire()
+
+    def _expire(self) -> None:
+        """ttlSecondsAfterFinished, as Kubernetes' TTL controller: a finished trial whose
+        Job asked for it is deleted, logs included, that long after it finished."""
+        now = time.time()
+        doomed = [(r["namespace"], r["name"]) for r in self.state.query(
+            "SELECT namespace, name FROM jobs WHERE state IN ('succeeded', 'failed') AND completed IS NOT NULL"
+            " AND json_extract(spec, '$.ttl') IS NOT NULL AND completed + json_extract(spec, '$.ttl') <= ?",
+            (now,))]
+        if doomed:
+            log.info("deleting %d finished trials past their ttlSecondsAfterFinished", len(doomed))
+            self.cancel(doomed)
 
     # ---- reaping
 
@@ -422,10 +451,13 @@ class LocalBackend:
             elif outcome.get("oom"):
                 phase, reason = "Failed", "OOMKilled"
                 limit = spec.memory_limit if spec is not None else 0
-                if outcome.get("signal") == signal.SIGKILL:
+                if outcome.get("over_limit"):
+                    message = (f"used {format_bytes(int(outcome['over_limit']))}, over its memory limit of "
+                               f"{format_bytes(limit)}: killed")
+                elif outcome.get("signal") == signal.SIGKILL:
                     message = "killed by SIGKILL (the kernel's OOM killer, most likely)"
                 else:
-                    message = f"ran out of memory under its limit of {format_bytes(limit)}" if limit else None
+                    message = "ran out of memory (its log ends with an allocation failure)"
             else:
                 phase, reason = "Failed", f"exit code {code}"
                 sig = outcome.get("signal")
@@ -443,8 +475,11 @@ class LocalBackend:
                           (finished, "BackoffLimitExceeded", "Job has reached the specified backoff limit",
                            job_uid))
             else:
-                c.execute("UPDATE jobs SET state='queued', failed=failed+1, rv=rv+1 WHERE uid=?", (job_uid,))
-                log.info("retrying %s/%s after %s", *key, reason)
+                # Like a pod's restart back-off: 10 s, 20 s, 40 s, ... up to 6 minutes.
+                delay = min(float(job["backoff"]) * 2 ** job["failed"], MAX_RETRY_DELAY)
+                c.execute("UPDATE jobs SET state='queued', failed=failed+1, not_before=?, rv=rv+1 WHERE uid=?",
+                          (finished + delay, job_uid))
+                log.info("retrying %s/%s in %.0fs after %s", *key, delay, reason)
         self._changed = True
 
     # ---- admission
@@ -468,6 +503,12 @@ class LocalBackend:
                 for job in queued:
                     spec = _SPEC_DECODER.decode(job["spec"])
                     key = (job["namespace"], job["name"])
+                    if job["not_before"] is not None and job["not_before"] > now:
+                        # Backing off gives up its place and holds nothing: others may start.
+                        delay = min(float(job["backoff"]) * 2 ** (job["failed"] - 1), MAX_RETRY_DELAY)
+                        events[key] = ("BackOff", f"back-off {format_duration(delay)} restarting failed trial "
+                                                  f"(retry {job['failed']} of {spec.backoff_limit})")
+                        continue
                     never = self._never_fits(spec)
                     if never:
                         events[key] = ("Unschedulable", never)
@@ -519,11 +560,10 @@ class LocalBackend:
             "KTUI_JOB": name,
             "KTUI_ATTEMPT": str(n),
             "CUDA_VISIBLE_DEVICES": ",".join(gpus),
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # NVML's numbering, which the inventory uses
         })
         env.setdefault("PYTHONUNBUFFERED", "1")
-        # RLIMIT_AS limits address space, which CUDA reserves by the terabyte: it would make
-        # every GPU trial fail, so GPU trials run without the memory limit (for now).
-        limit = spec.memory_limit if not gpus else 0
+        limit = spec.memory_limit
         try:
             d.mkdir(parents=True, exist_ok=True)
             (d / "spec.json").write_text(json.dumps({
@@ -646,11 +686,28 @@ class LocalBackend:
         )
 
     def _sample_usage(self) -> None:
-        cpu = self._cpu.sample(self.cpus)
-        mem = machine.used_memory()
-        if cpu is None or mem is None:
-            return
-        self._store.set_usage({self.node: NodeUsage(self.node, cpu, mem)})
+        running = self.state.query(
+            "SELECT a.pid, a.n, j.namespace, j.name, j.uid FROM attempts a JOIN jobs j ON a.job_uid = j.uid"
+            " WHERE a.phase='Running' AND a.pid IS NOT NULL")
+        by_pid = {r["pid"]: r for r in running}
+        trees = self._trees.sample(by_pid)
+        pods = {}
+        for pid, (cpu_m, rss) in trees.items():
+            r = by_pid[pid]
+            u = PodUsage(r["namespace"], _pod_name(r["name"], r["uid"], r["n"]), cpu_m, rss)
+            pods[u.key] = u
+        self._store.set_pod_usage(pods)
+
+        def owner(pid: int) -> str | None:
+            try:
+                r = by_pid.get(os.getpgid(pid))  # a trial's processes share its wrapper's group
+            except OSError:
+                return None
+            return r["name"] if r is not None else None
+
+        m = self._machine.sample()
+        devices = self._gpu_probe.read(owner) if self._gpu_probe is not None else ()
+        self._store.set_usage({self.node: NodeUsage(self.node, m.cpu_m, m.memory, m.cores, m.load, devices)})
 
     def _metric(self, raw: str | None) -> dict[str, str] | None:
         if not raw:
@@ -676,6 +733,14 @@ class LocalBackend:
                 out.append((r["namespace"], r["name"]))
         return out
 
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f}m"
 
 
 def _pod_name(job: str, uid: str, n: int) -> str:

@@ -36,6 +36,7 @@ class TrialSpec(msgspec.Struct, frozen=True):
     memory_limit: int  # limits.memory in bytes; 0: none
     gpu: int
     backoff_limit: int
+    ttl: int | None = None  # ttlSecondsAfterFinished: delete the finished trial after this
 
 
 def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -89,4 +90,5 @@ def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "defaul
         memory_limit=to_int(limits.get("memory")) if limits.get("memory") is not None else 0,
         gpu=to_int(gpu) if gpu is not None else 0,
         backoff_limit=int(backoff) if backoff is not None else DEFAULT_BACKOFF_LIMIT,
+        ttl=int(spec["ttlSecondsAfterFinished"]) if spec.get("ttlSecondsAfterFinished") is not None else None,
     )

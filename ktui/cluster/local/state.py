@@ -2,7 +2,8 @@
 this machine that uses the same state directory.
 
 ``jobs``: one row per trial (Job), with its parsed spec, manifest, working directory, FIFO
-sequence number and state (queued / running / succeeded / failed).
+sequence number and state (queued / running / succeeded / failed); a failed attempt's retry
+waits until ``not_before`` (doubling from ``backoff`` seconds).
 ``attempts``: one row per process started for a job (a Kubernetes pod), with the wrapper's
 pid and that pid's start time (so a reused pid is not mistaken for it), the attempt's
 directory (spec.json, pid, exit.json, output.log), its GPUs, and its outcome.
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     failed INTEGER NOT NULL DEFAULT 0,
     reason TEXT,
     message TEXT,
+    backoff REAL NOT NULL DEFAULT 10,
+    not_before REAL,
     PRIMARY KEY (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
@@ -66,6 +69,13 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_phase ON attempts (phase);
 """
 
+# Columns added after the first release: (table, column, declaration). A database made by an
+# older ktui gets them on open, so its queue and running trials carry over.
+MIGRATIONS = (
+    ("jobs", "backoff", "REAL NOT NULL DEFAULT 10"),
+    ("jobs", "not_before", "REAL"),
+)
+
 
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -89,6 +99,10 @@ class State:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
+            for table, column, decl in MIGRATIONS:
+                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

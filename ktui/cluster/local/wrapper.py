@@ -7,10 +7,18 @@ The backend starts this wrapper in its own session (``start_new_session=True``) 
 and stderr already pointing at the attempt's log file, so the trial outlives ktui. The wrapper:
 
 1. writes ``pid`` (its pid; it leads its own process group, which ``cancel`` signals);
-2. forks; the child applies the memory limit (``RLIMIT_AS``) to itself, changes into the
-   working directory and execs the command (stdout and stderr are inherited: the log);
-3. waits, then writes ``exit.json`` atomically (write + rename): exit code, signal, whether
-   it looks like running out of memory, and when it finished.
+2. forks; the child changes into the working directory and execs the command (stdout and
+   stderr are inherited: the log);
+3. waits; with a memory limit, it samples the resident memory of the trial's process tree
+   every 0.2 s and kills the tree when it goes over, as a cgroup's OOM killer would;
+4. writes ``exit.json`` atomically (write + rename): exit code, signal, whether it ran out
+   of memory (and the peak it reached), and when it finished.
+
+Why not ``RLIMIT_AS``: it limits address space, not memory. CUDA, JAX and the JVM reserve
+address space by the terabyte and glibc reserves 64 MiB arenas per thread, so a trial far
+under its limit would fail. Resident memory is what a Kubernetes memory limit counts. A
+spike shorter than the sampling interval can pass unseen; a cgroup (memory.max) would close
+that gap where ktui may create one.
 
 ``exit.json`` is the only way the backend learns an attempt's outcome, so a backend started
 later (after ktui exited) reads it just the same. Stdlib only; imports nothing from ktui.
@@ -21,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import signal
 import sys
 import time
@@ -30,6 +37,7 @@ from typing import Any
 # Log tail markers of a process that ran out of (address-space-limited) memory.
 _OOM_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory", b"out of memory")
 _TAIL_BYTES = 8192
+_SAMPLE = 0.2  # seconds between memory samples of a trial with a limit
 
 
 def _write_atomic(path: str, data: str) -> None:
@@ -52,11 +60,47 @@ def _log_tail(path: str) -> bytes:
         return b""
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (each thread's /proc children list; Linux 3.5+)."""
+    out = [root]
+    i = 0
+    while i < len(out):
+        out.extend(_children(out[i]))
+        i += 1
+    return out
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def _child(spec: dict[str, Any]) -> None:  # never returns
     try:
-        limit = spec.get("memory_limit")
-        if limit:
-            resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
         os.chdir(spec["cwd"])
         argv = spec["argv"]
         os.execvpe(argv[0], argv, spec["env"])
@@ -93,22 +137,43 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
+    limit = int(spec.get("memory_limit") or 0)
+    peak = 0
+    over = False
+    status = 0
     while True:
         try:
-            _, status = os.waitpid(child_pid, 0)
-            break
+            pid, status = os.waitpid(child_pid, os.WNOHANG if limit else 0)
         except InterruptedError:
             continue
+        if pid:
+            break
+        tree = _tree(child_pid)
+        rss = _resident(tree)
+        peak = max(peak, rss)
+        if rss > limit and not over:
+            over = True
+            for p in reversed(tree):  # the tree, not the group: the group includes this wrapper
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+            continue
+        time.sleep(_SAMPLE)
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + (sig or 0)
     oom = False
     if code != 0:
-        if sig == signal.SIGKILL:
+        if over:
+            oom = True
+        elif sig == signal.SIGKILL:
             oom = True  # nobody but the kernel's OOM killer sends SIGKILL to a trial we did not cancel
-        elif spec.get("memory_limit"):
+        else:
             tail = _log_tail(spec["log"])
             oom = any(m in tail for m in _OOM_MARKERS)
-    result = {"exit_code": code, "signal": sig, "oom": oom, "finished": time.time()}
+    result: dict[str, Any] = {"exit_code": code, "signal": sig, "oom": oom, "finished": time.time()}
+    if over:
+        result["over_limit"] = peak
+    elif limit:
+        result["peak"] = peak
     _write_atomic(os.path.join(d, "exit.json"), json.dumps(result))
     return 0
 

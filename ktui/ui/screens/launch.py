@@ -95,7 +95,8 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             yield Input(self.initial_path, placeholder="sweep file: examples/grid.yaml (tab completes)",
                         suggester=PathSuggester(), id="launch-path")
             with Horizontal(id="launch-overrides"):
-                yield Input(placeholder="image (file's)", id="launch-image")
+                yield Input(placeholder="image (file's)" if self.backend.capabilities.images.available
+                            else "image (ignored on this machine)", id="launch-image")
                 yield Input(placeholder=f"namespace ({self.default_namespace})", id="launch-namespace")
             with Horizontal(id="launch-resources"):
                 yield Input(placeholder="cpu", id="launch-cpu")
@@ -167,9 +168,14 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         first = render_job(sweep, sweep.trial(0), ns) if sweep.count() else None
         text = Text()
         text.append(f"{sweep.count():,} trials", style="bold")
-        text.append(f" of sweep {sweep.name} into namespace {ns}, image {sweep.image}\n")
+        images = self.backend.capabilities.images
+        text.append(f" of sweep {sweep.name} into namespace {ns}"
+                    + (f", image {sweep.image}\n" if images.available else "\n"))
         for note in sweep.notes:
-            text.append(f"note: {note}\n", style="yellow")
+            if images.available or "image" not in note:
+                text.append(f"note: {note}\n", style="yellow")
+        if not images.available:
+            text.append(f"note: {images.reason}\n", style="yellow")
         for t in (sweep.trial(i) for i in range(min(8, sweep.count()))):
             text.append(f"  {t.job_name}  ", style="cyan")
             text.append(" ".join(f"{k}={v}" for k, v in t.params.items()) + "\n")

@@ -9,15 +9,18 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from ktui.ui.render import sweep_line, trial_cells
+from ktui.ui.render import TRIAL_CELLS, sweep_line, trial_cells
 from ktui.ui.state import UiState
 from ktui.ui.widgets.vtable import Column, VirtualTable
 
 MAX_SWEEP_LINES = 4
+_CELL_INDEX = {k: i for i, k in enumerate(TRIAL_CELLS)}
 
 
-def job_columns(width: int) -> list[Column]:
-    """Columns that fit `width` (minus a scrollbar) without horizontal scrolling."""
+def job_columns(width: int, one_node: bool = False) -> list[Column]:
+    """Columns that fit `width` (minus a scrollbar) without horizontal scrolling. With one
+    node (this machine, a kind cluster) the NODE column says nothing: at 80 columns its
+    room goes to the measured CPU and memory instead."""
     if width >= 140:
         return [
             Column("name", "JOB", 16, flex=2),
@@ -26,6 +29,8 @@ def job_columns(width: int) -> list[Column]:
             Column("phase", "PHASE", 9),
             Column("node", "NODE", 13, flex=1),
             Column("age", "TIME", 6, align="right"),
+            Column("cpu", "CPU", 4, align="right"),
+            Column("mem", "MEM", 5, align="right"),
             Column("retries", "RT", 2, align="right"),
             Column("reason", "REASON", 12, flex=3),
             Column("metric", "METRIC", 8, flex=1),
@@ -36,17 +41,21 @@ def job_columns(width: int) -> list[Column]:
             Column("name", "JOB", 14, flex=2),
             Column("params", "PARAMS", 14, flex=3),
             Column("phase", "PHASE", 9),
-            Column("node", "NODE", 13, flex=1),
+            Column("node", "NODE", 13 if not one_node else 8, flex=1),
             Column("age", "TIME", 5, align="right"),
+            Column("cpu", "CPU", 4, align="right"),
+            Column("mem", "MEM", 5, align="right"),
             Column("retries", "RT", 2, align="right"),
             Column("reason", "REASON", 11, flex=2),
             Column("metric", "METRIC", 7, flex=1),
         ]
+    where = ([Column("cpu", "CPU", 3, align="right"), Column("mem", "MEM", 5, align="right")] if one_node
+             else [Column("node", "NODE", 8, flex=1)])
     return [
         Column("name", "JOB", 14, flex=2),
         Column("params", "PARAMS", 10, flex=2),
         Column("phase", "PHASE", 9),
-        Column("node", "NODE", 8, flex=1),
+        *where,
         Column("age", "TIME", 4, align="right"),
         Column("retries", "RT", 2, align="right"),
         Column("reason", "REASON", 10, flex=2),
@@ -66,6 +75,7 @@ class JobsPane(Vertical):
         super().__init__(id=id)
         self.state = state
         self._column_keys = [c.key for c in job_columns(140)]
+        self._one_node = False
 
     def on_mount(self) -> None:
         # Ages and durations move with the clock even when nothing else changes.
@@ -81,7 +91,10 @@ class JobsPane(Vertical):
         return self.query_one("#jobs-table", VirtualTable)
 
     def on_resize(self) -> None:
-        cols = job_columns(self.size.width)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        cols = job_columns(self.size.width, self._one_node)
         keys = [c.key for c in cols]
         if keys != self._column_keys or cols[0].width != self.table.columns[0].width:
             self._column_keys = keys
@@ -93,11 +106,13 @@ class JobsPane(Vertical):
             return (str(key),)
         goal = self.state.goal_of(t)
         cells = trial_cells(t, self.state.clock(), self.state.metrics.get(key), goal[0] if goal else None)  # type: ignore[arg-type]
-        if "sweep" not in self._column_keys:
-            cells = cells[:1] + cells[2:]
-        return cells
+        return [cells[_CELL_INDEX[k]] for k in self._column_keys]
 
     def refresh_from(self, changed: set, moved: bool, sweeps: bool) -> None:  # type: ignore[type-arg]
+        one_node = len(self.state.nodes.keys) == 1
+        if one_node != self._one_node:
+            self._one_node = one_node
+            self._fit_columns()
         self.table.update(self.state.trials.keys, changed, reordered=moved)
         if sweeps or changed:
             self.query_one("#sweeps", Static).update(self.sweep_summary())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ktui.ui.render import fmt_cpu, fmt_mem, node_cells
+from ktui.ui.render import device_cells, fmt_cpu, fmt_mem, node_cells
 from ktui.ui.state import UiState
 from ktui.ui.widgets.vtable import Column, VirtualTable
 
@@ -43,6 +43,7 @@ class NodesPane(Vertical):
         self.state = state
         self._bar = 6
         self._hist = False
+        self._devices: dict[str, tuple[int, ...]] = {}  # node -> GPU indices it reports
 
     def compose(self) -> ComposeResult:
         yield Static(id="nodes-summary")
@@ -61,19 +62,49 @@ class NodesPane(Vertical):
             self.table.set_columns(cols)
 
     def _render_row(self, key: Hashable) -> Sequence[Text | str]:
-        n = self.state.nodes.record(key)  # type: ignore[arg-type]
-        if n is None:
-            return (str(key),)
-        cells = node_cells(n, list(self.state.cpu_history.get(n.name, ())), self._bar)
-        if not self._hist:
+        if isinstance(key, tuple):  # (node, GPU index): a device row under its node
+            node = self.state.nodes.record(key[0])
+            dev = next((d for d in node.devices if d.index == key[1]), None) if node is not None else None
+            cells = device_cells(dev, self._bar) if dev is not None else (str(key),)
+        else:
+            n = self.state.nodes.record(key)  # type: ignore[arg-type]
+            if n is None:
+                return (str(key),)
+            cells = node_cells(n, list(self.state.cpu_history.get(n.name, ())), self._bar)
+        if not self._hist and len(cells) > 5:
             cells = cells[:5] + cells[6:]
         return cells
 
     def refresh_from(self, changed: set[str], moved: bool) -> None:
-        keys = self.state.nodes.keys
-        self.table.update(keys, changed, reordered=moved)
+        keys: Sequence[Hashable] = self.state.nodes.keys
+        # Nodes whose backend reads their GPUs (this machine, through NVML) get a row per
+        # device; a cluster's thousands of nodes get none, so the list is not copied.
+        self._track_devices(keys if len(keys) <= 200 else changed)
+        if self._devices:
+            rows: list[Hashable] = []
+            for name in keys:
+                rows.append(name)
+                rows.extend((name, i) for i in self._devices.get(name, ()))  # type: ignore[call-overload]
+            changed_rows: set[Hashable] = set(changed)
+            changed_rows.update((name, i) for name in changed for i in self._devices.get(name, ()))
+            self.table.update(rows, changed_rows, reordered=True)
+            keys = rows
+        else:
+            self.table.update(keys, changed, reordered=moved)
         self.table.styles.height = min(len(keys), 30) + 1
         self.query_one("#nodes-summary", Static).update(self.summary())
+
+    def _track_devices(self, names: Iterable[Hashable]) -> None:
+        """Learn which of ``names`` report GPU readings, and their indices."""
+        for name in names:
+            n = self.state.nodes.record(name)  # type: ignore[arg-type]
+            idx = tuple(d.index for d in n.devices) if n is not None else ()
+            if idx:
+                self._devices[name] = idx  # type: ignore[index]
+            else:
+                self._devices.pop(name, None)  # type: ignore[call-overload]
+        for name in [k for k in self._devices if self.state.nodes.record(k) is None]:
+            del self._devices[name]
 
     def summary(self) -> Text:
         nodes = [self.state.nodes.record(k) for k in self.state.nodes.keys]
@@ -106,6 +137,8 @@ class NodesPane(Vertical):
         t.append(f"/{fmt_mem(all_mem)}", style="dim")
         if gpus:
             t.append(f"  gpu {req_gpu}/{gpus}", style="bold yellow" if req_gpu >= gpus else "")
+        if len(alive) == 1 and alive[0].load is not None:
+            t.append(f"  load {alive[0].load:.1f}")
         if not used:
             t.append("  (no metrics: showing requests)", style="dim")
         return t
