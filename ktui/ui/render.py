@@ -168,7 +168,7 @@ def core_strip(cores: Sequence[int]) -> Text:
     t = Text(no_wrap=True, end="")
     for pct in cores:
         i = min(len(SPARK) - 1, max(0, int(pct / 100 * (len(SPARK) - 1) + 0.5)))
-        t.append(SPARK[i] if pct > 2 else " ", style="red" if pct >= 90 else "green" if pct >= 50 else "cyan")
+        t.append(SPARK[i], style="red" if pct >= 90 else "green" if pct >= 50 else "cyan" if pct > 2 else "dim")
     return t
 
 

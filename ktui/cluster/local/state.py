@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     PRIMARY KEY (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_uid ON jobs (uid);
 CREATE TABLE IF NOT EXISTS attempts (
     job_uid TEXT NOT NULL,
     n INTEGER NOT NULL,

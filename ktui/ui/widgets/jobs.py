@@ -32,8 +32,8 @@ def job_columns(width: int, one_node: bool = False) -> list[Column]:
             Column("cpu", "CPU", 4, align="right"),
             Column("mem", "MEM", 5, align="right"),
             Column("retries", "RT", 2, align="right"),
-            Column("reason", "REASON", 12, flex=3),
-            Column("metric", "METRIC", 8, flex=1),
+            Column("reason", "REASON", 12, flex=2),
+            Column("metric", "METRIC", 8, flex=2),
         ]
     if width >= 100:
         # The sweep is in the job name and the summary lines: its column goes first.
