@@ -161,8 +161,10 @@ def test_node_view_requests_follow_the_pods(sim, backend_factory):
     assert all(n.allocatable.gpu == 8 for n in nodes.values())
     busy = [n for n in nodes.values() if n.requested.gpu]
     assert len(busy) == 1 and busy[0].pods >= 1 and busy[0].requested.cpu_m >= 1000
-    trial = b.store.get_trial(("default", "gpu-0"))
-    assert trial is not None and trial.node == busy[0].name
+    # Pods and Jobs come from separate watches: the pod (and so the node's requests) may be
+    # seen before its Job, so the trial is waited for, not assumed.
+    eventually(lambda: (t := b.store.get_trial(("default", "gpu-0"))) is not None and t.node == busy[0].name,
+               timeout=10)
     sim.delete("jobs", "default", "gpu-0")
     eventually(lambda: sum(n.requested.gpu for n in b.store.snapshot_nodes().values()) == 0, timeout=10)
 

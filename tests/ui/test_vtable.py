@@ -150,3 +150,109 @@ def test_cpu_and_memory_cells_show_while_measured():
     done = Trial("default", "t", "u", None, None, "{}", "Succeeded", None, None, None, None, None, None, 0, None, None)
     bare = dict(zip(TRIAL_CELLS, trial_cells(done, 0.0, None, None), strict=True))
     assert (bare["cpu"], bare["mem"]) == ("", "")
+
+
+class CountingTable(VirtualTable):
+    """Records which lines are asked to repaint (what reaches the terminal)."""
+
+    def __init__(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*a, **kw)
+        self.refreshed: list[int] = []
+        self.full = 0
+
+    def refresh_line(self, y: int) -> None:
+        self.refreshed.append(y)
+        super().refresh_line(y)
+
+    def refresh(self, *regions, **kw):  # type: ignore[no-untyped-def]
+        if not regions:
+            self.full += 1
+        return super().refresh(*regions, **kw)
+
+
+class ChurnApp(TableApp):
+    def compose(self) -> ComposeResult:
+        yield CountingTable(COLUMNS, self.render_row, id="t")
+
+
+async def test_rows_added_off_screen_repaint_nothing_and_the_size_follows_lazily():
+    app = ChurnApp(1000)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        t = app.query_one(CountingTable)
+        keys = list(app.data)
+        assert t.virtual_size.height == 1001
+        t.refreshed.clear()
+        t.full = 0
+        # Churn far below the screen: a row added, one removed, one added...
+        for i in range(10):
+            app.data[f"zz-{i}"] = ("Running", i)
+            keys.append(f"zz-{i}")
+            t.update(keys, [f"zz-{i}"], reordered=True)
+        await pilot.pause()
+        assert t.refreshed == [] and t.full == 0
+        assert t.virtual_size.height == 1001  # 10 rows more: the thumb would not move
+        assert t.row_count == 1010
+        # A drift beyond ~2% resizes.
+        for i in range(10, 40):
+            app.data[f"zz-{i}"] = ("Running", i)
+            keys.append(f"zz-{i}")
+        t.update(keys, [], reordered=True)
+        assert t.virtual_size.height == 1041
+        # A row inserted on screen repaints the lines from there down, not the header.
+        t.refreshed.clear()
+        app.data["job-000000a"] = ("Pending", -1)
+        keys.insert(1, "job-000000a")
+        t.update(keys, ["job-000000a"], reordered=True)
+        assert t.refreshed and min(t.refreshed) == 2  # line 1 (row 0) is unchanged
+
+
+async def test_the_end_stays_reachable_when_the_size_lags():
+    app = ChurnApp(1000)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        t = app.query_one(CountingTable)
+        keys = list(app.data)
+        for i in range(5):
+            app.data[f"zz-{i}"] = ("Running", i)
+        keys += [f"zz-{i}" for i in range(5)]
+        t.update(keys, [], reordered=True)
+        assert t.virtual_size.height == 1001  # lagging
+        await pilot.press("end")
+        await pilot.pause()
+        assert t.cursor_key == "zz-4"
+        assert screen_lines(app)[-1].startswith("zz-4")
+        # At the end, a further row is sized at once.
+        app.data["zz-5"] = ("Running", 5)
+        keys.append("zz-5")
+        t.update(keys, ["zz-5"], reordered=True)
+        assert t.virtual_size.height == 1007
+
+
+async def test_a_line_repaints_only_when_its_text_changes():
+    from rich.text import Text
+
+    from ktui.ui.widgets.line import Line
+
+    class LineApp(App):
+        def compose(self) -> ComposeResult:
+            yield Line(id="l")
+
+    app = LineApp()
+    async with app.run_test(size=(40, 5)) as pilot:
+        line = app.query_one(Line)
+        calls: list[bool] = []
+        orig = line.update
+
+        def spy(content, *, layout=True):  # type: ignore[no-untyped-def]
+            calls.append(layout)
+            orig(content, layout=layout)
+
+        line.update = spy  # type: ignore[method-assign]
+        line.show(Text("3 running", style="bold"))
+        line.show(Text("3 running", style="bold"))
+        line.show(Text("4 running", style="bold"))
+        line.show(Text("4 running\n1 failed"))
+        await pilot.pause()
+        assert calls == [True, False, True]
+        assert "4 running" in str(line.render())

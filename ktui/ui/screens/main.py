@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,7 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.timer import Timer
+from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.logmetrics import LogMetrics
@@ -20,11 +22,13 @@ from ktui.ui.screens.describe import DescribeScreen
 from ktui.ui.screens.launch import LaunchScreen
 from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, Rebuilt, Tick, UiState
 from ktui.ui.widgets.jobs import JobsPane
+from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.nodes import NodesPane
 from ktui.ui.widgets.vtable import VirtualTable
 
 TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
+SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
 
 
 class MainScreen(Screen[None]):
@@ -55,10 +59,15 @@ class MainScreen(Screen[None]):
         self._rebuilding = False
         self._pending_reset = False  # a reset build was superseded: the next build must reset
         self._generation = 0
+        self._summary_dirty = False
+        self._summary_at = 0.0
+        self._summary_timer: Timer | None = None
+        self._pending_nodes: set[str] = set()
+        self._pending_nodes_moved = False
 
     def compose(self) -> ComposeResult:
-        yield Static(id="title")
-        yield Static(id="problems")
+        yield Line(id="title")
+        yield Line(id="problems")
         yield NodesPane(self.state, id="nodes")
         with Vertical(id="lower"):
             yield JobsPane(self.state, id="jobs")
@@ -90,11 +99,12 @@ class MainScreen(Screen[None]):
             return
         self._feed_metrics(tick)
         self._update_problems()  # capabilities can change without a store change
-        self._repaint(tick)
+        self._repaint(tick, immediate=False)
 
     def rebuild_trials(self) -> None:
         """After a sort or filter change: rebuild the job view off the UI thread."""
-        self.query_one(JobsPane).refresh_from(set(), False, True)  # the header shows the new sort now
+        self.query_one(JobsPane).refresh_from(set(), False, True)
+        self._summaries()  # the header shows the new sort now
         self._rebuild(reset=False)
 
     def _rebuild(self, reset: bool) -> None:
@@ -116,17 +126,46 @@ class MainScreen(Screen[None]):
         self._repaint(self.state.install(rebuilt))
         self._update_problems()
 
-    def _repaint(self, tick: Tick) -> None:
+    def _repaint(self, tick: Tick, immediate: bool = True) -> None:
         if not tick:
             return
         if tick.reset:
             self.query_one("#jobs-table", VirtualTable).forget_rows()
             self.query_one("#nodes-table", VirtualTable).forget_rows()
         if tick.nodes or tick.nodes_moved:
-            self.query_one(NodesPane).refresh_from(tick.nodes, tick.nodes_moved)
+            # The node pane is htop's view: it moves at the summaries' pace (htop redraws
+            # every 1.5 s, k9s every 2 s), not with every pod that lands on a node.
+            self._pending_nodes |= tick.nodes
+            self._pending_nodes_moved |= tick.nodes_moved
+            if tick.reset or tick.nodes_moved:
+                immediate = True
         if tick.trials or tick.trials_moved or tick.sweeps:
             self.query_one(JobsPane).refresh_from(tick.trials, tick.trials_moved, tick.sweeps)
+        self._summaries(immediate)
+
+    def _summaries(self, immediate: bool = True) -> None:
+        """The title, sweep and node summary lines, and the node rows. Under churn they change
+        on every tick; store-driven updates are coalesced to one per SUMMARY_SECONDS (what
+        the user did shows at once). The job rows keep the 0.25 s tick."""
+        self._summary_dirty = True
+        elapsed = time.monotonic() - self._summary_at
+        if immediate or elapsed >= SUMMARY_SECONDS:
+            self._flush_summaries()
+        elif self._summary_timer is None:
+            self._summary_timer = self.set_timer(SUMMARY_SECONDS - elapsed, self._flush_summaries)
+
+    def _flush_summaries(self) -> None:
+        self._summary_timer = None
+        if not self._summary_dirty:
+            return
+        self._summary_dirty = False
+        self._summary_at = time.monotonic()
+        if self._pending_nodes or self._pending_nodes_moved:
+            self.query_one(NodesPane).refresh_from(self._pending_nodes, self._pending_nodes_moved)
+            self._pending_nodes, self._pending_nodes_moved = set(), False
         self._update_title()
+        self.query_one(JobsPane).refresh_summary()
+        self.query_one(NodesPane).refresh_summary()
 
     def _feed_metrics(self, tick: Tick) -> None:
         """Tell the log-metrics collector what is on screen; take what it has read."""
@@ -157,7 +196,7 @@ class MainScreen(Screen[None]):
         # Where we are comes last: on a narrow terminal it is what gets cut.
         t.append(f"  {self.backend.name} ", style="bold")
         t.append(self.backend.location, style="dim")
-        self.query_one("#title", Static).update(t)
+        self.query_one("#title", Line).show(t)
 
     def _problem_lines(self) -> list[str]:
         lines = [f"! {p.message}" for p in self.state.problems]
@@ -173,9 +212,9 @@ class MainScreen(Screen[None]):
         if lines == self._shown_problems:
             return
         self._shown_problems = lines
-        box = self.query_one("#problems", Static)
+        box = self.query_one("#problems", Line)
         box.display = bool(lines)
-        box.update(Text("\n".join(lines[:3]) + (f"\n… {len(lines) - 3} more" if len(lines) > 3 else ""), style="bold red"))
+        box.show(Text("\n".join(lines[:3]) + (f"\n… {len(lines) - 3} more" if len(lines) > 3 else ""), style="bold red"))
         self.refresh_bindings()
 
     # -- selection helpers ------------------------------------------------------------------

@@ -7,10 +7,11 @@ from collections.abc import Hashable, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from ktui.ui.render import TRIAL_CELLS, sweep_line, trial_cells
 from ktui.ui.state import UiState
+from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.vtable import Column, VirtualTable
 
 MAX_SWEEP_LINES = 4
@@ -82,7 +83,7 @@ class JobsPane(Vertical):
         self.set_interval(1.0, self.table.refresh_visible)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="sweeps")
+        yield Line(id="sweeps")
         yield Input(placeholder="filter: words that must all appear (name, sweep, params, phase, node, reason)", id="job-filter")
         yield VirtualTable(job_columns(140), self._render_row, id="jobs-table")
 
@@ -114,10 +115,11 @@ class JobsPane(Vertical):
             self._one_node = one_node
             self._fit_columns()
         self.table.update(self.state.trials.keys, changed, reordered=moved)
-        if sweeps or changed:
-            self.query_one("#sweeps", Static).update(self.sweep_summary())
         self.table.sort_column = self.state.trial_sort
         self.table.sort_reverse = self.state.trials.reverse
+
+    def refresh_summary(self) -> None:
+        self.query_one("#sweeps", Line).show(self.sweep_summary())
 
     def visible_keys(self) -> list:  # type: ignore[type-arg]
         t = self.table

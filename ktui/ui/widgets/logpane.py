@@ -12,11 +12,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Input, Static
+from textual.widgets import Input
 from textual.worker import get_current_worker
 
 from ktui.cluster.backend import Backend, LogStream
 from ktui.cluster.model import TrialKey
+from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.logview import LogView
 
 TAIL = 100_000  # as many lines as the pane keeps
@@ -46,7 +47,7 @@ class LogPane(Vertical):
         self._follow_note = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), id="log-title")
+        yield Line(self._title(), id="log-title")
         yield LogView(id="log-view")
         yield Input(placeholder="search (enter: find, n/N: next/previous, esc: close)", id="log-search")
 
@@ -65,11 +66,11 @@ class LogPane(Vertical):
 
     def on_log_view_follow_changed(self, event: LogView.FollowChanged) -> None:
         self._follow_note = "" if event.follow else "  (scrolled: G follows again)"
-        self.query_one("#log-title", Static).update(self._title())
+        self.query_one("#log-title", Line).show(self._title())
 
     def set_status(self, status: str) -> None:
         self._status = status
-        self.query_one("#log-title", Static).update(self._title())
+        self.query_one("#log-title", Line).show(self._title())
 
     def open(self, trial: TrialKey) -> None:
         """Show `trial`'s log, following it; replaces whatever was shown."""

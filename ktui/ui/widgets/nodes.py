@@ -7,10 +7,10 @@ from collections.abc import Hashable, Iterable, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from ktui.ui.render import device_cells, fmt_cpu, fmt_mem, node_cells
 from ktui.ui.state import UiState
+from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.vtable import Column, VirtualTable
 
 
@@ -44,9 +44,10 @@ class NodesPane(Vertical):
         self._bar = 6
         self._hist = False
         self._devices: dict[str, tuple[int, ...]] = {}  # node -> GPU indices it reports
+        self._height = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(id="nodes-summary")
+        yield Line(id="nodes-summary")
         cols, self._bar = node_columns(80)
         yield VirtualTable(cols, self._render_row, id="nodes-table")
 
@@ -91,8 +92,13 @@ class NodesPane(Vertical):
             keys = rows
         else:
             self.table.update(keys, changed, reordered=moved)
-        self.table.styles.height = min(len(keys), 30) + 1
-        self.query_one("#nodes-summary", Static).update(self.summary())
+        height = min(len(keys), 30) + 1
+        if self._height != height:  # setting a style, even to its value, relayouts the screen
+            self._height = height
+            self.table.styles.height = height
+
+    def refresh_summary(self) -> None:
+        self.query_one("#nodes-summary", Line).show(self.summary())
 
     def _track_devices(self, names: Iterable[Hashable]) -> None:
         """Learn which of ``names`` report GPU readings, and their indices."""

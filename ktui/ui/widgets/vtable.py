@@ -107,6 +107,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self._widths: list[int] = []
         self._cursor = 0
         self._last_highlighted: Hashable | None = None
+        # What each screen line last showed: (row key, has the cursor), or None (blank).
+        self._painted: dict[int, tuple[Hashable, bool] | None] = {}
+        self._sized_rows = -1  # the row count the virtual size was last set for
         self.sort_column: str | None = None
         self.sort_reverse = False
 
@@ -147,9 +150,22 @@ class VirtualTable(ScrollView, can_focus=True):
         `reordered` says whether rows moved; by default, whether `keys` is a new sequence
         (an owner that mutates one list in place passes it explicitly)."""
         changed_set = set(changed)
+        old: dict[Hashable, Strip] = {}
         if changed_set:
+            width = self.size.width
             for ck in [ck for ck in self._cache if ck[0] in changed_set]:
-                del self._cache[ck]
+                strip = self._cache.pop(ck)
+                if ck[1] == width:
+                    old[ck[0]] = strip
+
+        def differs(key: Hashable) -> bool:
+            # A changed record often renders the same (a node's usage moved by less than
+            # the digits shown): repaint only what looks different.
+            if key not in changed_set:
+                return False
+            before = old.get(key)
+            return before is None or self._row_strip(key) != before
+
         old_key = self._last_highlighted
         if reordered is None:
             reordered = keys is not self._keys
@@ -158,13 +174,20 @@ class VirtualTable(ScrollView, can_focus=True):
             if old_key is not None:
                 self._cursor = self._find(old_key, self._cursor)
             self._cursor = min(self._cursor, max(len(keys) - 1, 0))
-            self._update_virtual_size()
-            self.refresh()
+            self._sync_rows()
+            # Rows moved somewhere, most often off screen (a trial added to another sweep):
+            # repaint only the lines that now show another row, or whose row changed.
+            top = int(self.scroll_y)
+            for y in range(1, self.size.height):
+                i = top + y - 1
+                shown = (keys[i], i == self._cursor) if i < len(keys) else None
+                if self._painted.get(y) != shown or (shown is not None and differs(shown[0])):
+                    self.refresh_line(top + y)
         else:
             top = int(self.scroll_y)
             for y in range(1, self.size.height):
                 i = top + y - 1
-                if i < len(keys) and keys[i] in changed_set:
+                if i < len(keys) and differs(keys[i]):
                     self.refresh_line(top + y)
         self._post_highlight()
 
@@ -194,7 +217,28 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         width = sum(c.width for c in self._columns) + max(len(self._columns) - 1, 0)
+        self._sized_rows = len(self._keys)
         self.virtual_size = Size(width, len(self._keys) + 1)
+
+    def _sync_rows(self) -> None:
+        """Follow a change in the number of rows, lazily. A new virtual size costs a full
+        repaint of the table and of every scrollbar on screen, and under churn the count
+        changes on every tick; yet it only matters near the end (where rows must be
+        reachable and blank ones must not show) and for the scrollbar's thumb, which a few
+        rows more or less do not move. So the size follows when the end is on screen, when
+        the count drifts by more than ~2%, or when the user moves (``move_cursor``)."""
+        n = len(self._keys)
+        sized = self._sized_rows
+        if n == sized:
+            return
+        near_end = int(self.scroll_y) + self.size.height - 1 >= min(n, sized) - 1
+        drift = abs(n - sized) > max(sized // 50, self.size.height)
+        if near_end or drift or sized < 0 or not self.is_mounted:
+            self._update_virtual_size()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._sync_rows()  # scrolled (wheel, scrollbar) towards an end the size lags behind
 
     # -- rendering ----------------------------------------------------------------------
 
@@ -258,7 +302,9 @@ class VirtualTable(ScrollView, can_focus=True):
             return self._strip(self._cells_text(labels), base + style).crop(scroll_x, scroll_x + width)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._keys):
+            self._painted[y] = None
             return Strip.blank(width, base)
+        self._painted[y] = (self._keys[index], index == self._cursor)
         strip = self._row_strip(self._keys[index])
         if index == self._cursor:
             cls = "virtual-table--cursor" if self.has_focus else "virtual-table--cursor-blurred"
@@ -271,6 +317,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def move_cursor(self, index: int) -> None:
         if not self._keys:
             return
+        if len(self._keys) != self._sized_rows:
+            self._update_virtual_size()  # the user goes somewhere: every row must be reachable
         index = max(0, min(index, len(self._keys) - 1))
         old = self._cursor
         self._cursor = index
