@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = ("bench_first_screen.py", "bench_keypress.py", "bench_terminal_bytes.py",
-           "bench_submit.py", "bench_list_decode.py")
+           "bench_submit.py", "bench_list_decode.py", "bench_watch_ui.py")
 
 
 def machine() -> list[str]:

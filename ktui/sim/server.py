@@ -82,6 +82,7 @@ class SimServer:
     async def start_http(self) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         self.api = Api(self)
+        app.router.add_post("/sim/storm", self._storm)  # not Kubernetes: a benchmark's lever
         app.router.add_route("*", "/{tail:.*}", self.api.handle)
         runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                handler_cancellation=True, shutdown_timeout=0.2)
@@ -93,6 +94,35 @@ class SimServer:
             self.port = server.sockets[0].getsockname()[1]
         self.discovery = Discovery(f"{self.config.host}:{self.port}")
         self._runner, self._site = runner, site
+
+    async def _storm(self, request: web.Request) -> web.Response:
+        """``POST /sim/storm?resource=pods&count=N``: N MODIFIED events, as fast as the
+        watchers take them, cycling over the existing objects (each gets a new
+        resourceVersion, nothing else changes; controllers are not woken). For measuring
+        how many watch events a client absorbs per second."""
+        from ktui.sim.store import WatchEvent
+
+        plural = request.query.get("resource", "pods")
+        count = int(request.query.get("count", "10000"))
+        store = self.cluster.store
+        if plural not in store.resources:
+            return web.json_response({"error": f"no resource {plural}"}, status=404)
+        rs = store.resources[plural]
+        keys = list(rs.objects)
+        if not keys:
+            return web.json_response({"events": 0, "seconds": 0.0, "resourceVersion": str(store.rv)})
+        t0 = time.perf_counter()
+        for i in range(count):
+            key = keys[i % len(keys)]
+            prev = rs.objects[key]
+            rv = store.next_rv()
+            v = prev.with_rv(rv)
+            rs.objects[key] = v
+            rs._record(WatchEvent("MODIFIED", rv, v, prev))
+            if i % 500 == 499:
+                await asyncio.sleep(0)  # let the watch streams write
+        return web.json_response({"events": count, "seconds": time.perf_counter() - t0,
+                                  "resourceVersion": str(store.rv)})
 
     async def stop_http(self) -> None:
         self.drop_watches()

@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
@@ -28,6 +27,7 @@ from ktui.ui.widgets.nodes import NodesPane
 from ktui.ui.widgets.vtable import VirtualTable
 
 TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
+AGE_TICKS = 4  # the TIME column is looked at once a second
 SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
 
 
@@ -61,7 +61,7 @@ class MainScreen(Screen[None]):
         self._generation = 0
         self._summary_dirty = False
         self._summary_at = 0.0
-        self._summary_timer: Timer | None = None
+        self._ticks = 0
         self._pending_nodes: set[str] = set()
         self._pending_nodes_moved = False
 
@@ -91,6 +91,12 @@ class MainScreen(Screen[None]):
     # -- the tick -------------------------------------------------------------------------
 
     def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % AGE_TICKS == 0:
+            # Ages and durations move with the clock even when nothing else changes.
+            self.query_one(JobsPane).table.refresh_visible()
+        if self._summary_dirty and time.monotonic() - self._summary_at >= SUMMARY_SECONDS:
+            self._flush_summaries()
         if self._rebuilding:
             return  # views are being rebuilt in a worker; changes wait in the store's feed
         tick = self.state.poll()
@@ -151,11 +157,10 @@ class MainScreen(Screen[None]):
         elapsed = time.monotonic() - self._summary_at
         if immediate or elapsed >= SUMMARY_SECONDS:
             self._flush_summaries()
-        elif self._summary_timer is None:
-            self._summary_timer = self.set_timer(SUMMARY_SECONDS - elapsed, self._flush_summaries)
+        # else: a later tick flushes them (one timer for all periodic painting, so the
+        # pieces land in the same frame: at most four frames a second under any storm)
 
     def _flush_summaries(self) -> None:
-        self._summary_timer = None
         if not self._summary_dirty:
             return
         self._summary_dirty = False

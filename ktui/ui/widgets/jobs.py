@@ -78,10 +78,6 @@ class JobsPane(Vertical):
         self._column_keys = [c.key for c in job_columns(140)]
         self._one_node = False
 
-    def on_mount(self) -> None:
-        # Ages and durations move with the clock even when nothing else changes.
-        self.set_interval(1.0, self.table.refresh_visible)
-
     def compose(self) -> ComposeResult:
         yield Line(id="sweeps")
         yield Input(placeholder="filter: words that must all appear (name, sweep, params, phase, node, reason)", id="job-filter")
