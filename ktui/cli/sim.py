@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="share of API requests answered with --error-status (fault injection)")
     p.add_argument("--error-status", type=int, default=429, help="status of injected errors")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
+    p.add_argument("--list-cost-us", type=float, default=0.0,
+                   help="microseconds a list spends per object, like a real apiserver (~100)")
     p.add_argument("--bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events on watches that allow them")
     p.add_argument("-v", "--verbose", action="store_true", help="log server errors to stderr")
@@ -61,6 +63,8 @@ async def _serve(args: argparse.Namespace) -> int:
         server.faults.set_error_rate(args.error_rate, args.error_status)
     if args.latency:
         server.faults.set_latency(args.latency)
+    if args.list_cost_us:
+        server.faults.set_list_cost(args.list_cost_us / 1e6)
     path: Path = args.kubeconfig_out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(kubeconfig_text(server.url, "admin", server.admin_token))

@@ -245,15 +245,23 @@ class Api:
         buf = [head]
         size = len(head)
         first = True
+        cost = self.server.faults.list_cost
+        pending = 0  # objects in buf whose serving cost is not yet paid
         for v in items:
             if not first:
                 buf.append(b",")
             first = False
             buf.append(v.raw)
             size += len(v.raw) + 1
+            pending += 1
             if size >= httpio.CHUNK:
+                if cost:
+                    await asyncio.sleep(pending * cost)
+                    pending = 0
                 await resp.write(b"".join(buf))
                 buf, size = [], 0
+        if cost and pending:
+            await asyncio.sleep(pending * cost)
         buf.append(b"]}\n")
         await resp.write(b"".join(buf))
         await resp.write_eof()

@@ -23,6 +23,10 @@ class Faults:
     error_status: int = 500
     retry_after: int | None = None
     latency: float = 0.0
+    # Seconds a list spends per object served, as a kube-apiserver reading etcd and
+    # encoding does (the simulator serves cached bytes ~100x faster than one). Slept, not
+    # burnt: a real server's CPU is not the client machine's.
+    list_cost: float = 0.0
     expire_next: int = 0
     # Installed by the server: closes every open watch connection abruptly.
     _drop_watches: Callable[[], int] = field(default=lambda: 0, repr=False)
@@ -39,6 +43,9 @@ class Faults:
     def set_latency(self, seconds: float) -> None:
         self.latency = max(0.0, float(seconds))
 
+    def set_list_cost(self, seconds_per_object: float) -> None:
+        self.list_cost = max(0.0, float(seconds_per_object))
+
     def expire_next_watches(self, n: int = 1) -> None:
         self.expire_next += int(n)
 
@@ -50,6 +57,7 @@ class Faults:
         self.error_status = 500
         self.retry_after = None
         self.latency = 0.0
+        self.list_cost = 0.0
         self.expire_next = 0
 
     def maybe_error(self) -> errors.ApiError | None:

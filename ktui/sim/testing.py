@@ -67,6 +67,9 @@ class FaultControl:
     def set_latency(self, seconds: float) -> None:
         self._sim.call(self._sim.server.faults.set_latency, seconds)
 
+    def set_list_cost(self, seconds_per_object: float) -> None:
+        self._sim.call(self._sim.server.faults.set_list_cost, seconds_per_object)
+
     def clear(self) -> None:
         self._sim.call(self._sim.server.faults.clear)
 

@@ -202,6 +202,20 @@ def test_stop_is_prompt_with_watches_open(sim, backend_factory):
     assert not b.store.problems()  # stopping is not a connection problem
 
 
+def test_a_slow_server_gets_the_next_page_asked_for_while_one_decodes(sim, backend_factory):
+    _churn(sim, "slow", 24)
+    eventually(lambda: len(sim.objects("pods")) >= 24, timeout=10)
+    sim.faults.set_list_cost(0.004)  # 4 ms per object: a page of 4 takes 16 ms to arrive
+    try:
+        b = _start(backend_factory, sim, page_limit=4)
+    finally:
+        sim.faults.clear()
+    refl = b.reflectors["pods"]
+    assert refl._pool is not None  # pages were fetched ahead
+    assert refl.stats.pages >= 6 and refl.stats.lists == 1
+    assert_converged(sim, b, KINDS)
+
+
 def test_continue_token_expired_mid_list_restarts_the_list(sim, backend_factory):
     _churn(sim, "p", 20)
     eventually(lambda: len(sim.objects("pods")) >= 20, timeout=10)

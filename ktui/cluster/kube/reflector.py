@@ -28,6 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,7 @@ class Reflector:
         self._rv: str | None = None  # last resourceVersion seen; None: (re)list first
         self._verb = "list"  # what the request in flight does, for error messages
         self._resp_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # the page prefetcher, made on first use
         self._thread = threading.Thread(
             target=self._run, name=f"ktui-reflector-{resource.kind}", daemon=True
         )
@@ -166,6 +168,8 @@ class Reflector:
             resp = self._resp
         if resp is not None:
             abort(resp)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive():
@@ -264,6 +268,16 @@ class Reflector:
             q.append(("fieldSelector", self.resource.field_selector))
         return q
 
+    def _timed_page(self, path: str, query: list[tuple[str, Any]]) -> tuple[bytes, float]:
+        t = time.monotonic()
+        data = self._get_page(path, query)
+        return data, time.monotonic() - t
+
+    def _prefetcher(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"ktui-list-{self.resource.kind}")
+        return self._pool
+
     def _get_page(self, path: str, query: list[tuple[str, Any]]) -> bytes:
         """One page, retried in place on transient errors: the continue token stays valid
         for minutes, and restarting a 300-page list because page 200 hiccupped is costly."""
@@ -303,9 +317,13 @@ class Reflector:
         whatever the store held that the list did not return is deleted at the end (the
         store tracks that while the resync is open, at no cost on a first list).
 
-        Pages are fetched one after the other, not prefetched in a second thread: measured
-        on 50k pods, overlapping fetch and decode was *slower* (the reader thread and the
-        decoder hand the GIL back and forth on every socket read).
+        The next page is prefetched while this one decodes when the server is the slower
+        side (a page took longer to arrive than half the time the previous one took to
+        decode): a kube-apiserver spends ~100 us per pod reading etcd, and overlapping that
+        with decoding brings a 15,000-pod first screen from 2.1 s to ~1.7 s (the floor, a
+        bare GET, being 1.7 s). Against a server that answers at memory speed (the
+        simulator) prefetching was slower (reader and decoder trade the GIL on every socket
+        read), and the rule keeps it off there.
         """
         res = self.resource
         path = res.path(self.namespace)
@@ -321,9 +339,15 @@ class Reflector:
             rv = ""
             cont: str | None = None
             restart = False
+            ahead: Future[tuple[bytes, float]] | None = None
+            fetch_s = decode_s = 0.0
             while True:
                 try:
-                    data = self._get_page(path, query + [("continue", cont)] if cont else query)
+                    if ahead is not None:
+                        pending, ahead = ahead, None
+                        data, fetch_s = pending.result()
+                    else:
+                        data, fetch_s = self._timed_page(path, query + [("continue", cont)] if cont else query)
                 except ApiError as exc:
                     if not (exc.expired and cont):
                         raise
@@ -334,13 +358,21 @@ class Reflector:
                     self.stats.expired += 1
                     restart = True
                     break
+                nxt = peek_continue(data)
+                if nxt and fetch_s > decode_s / 2 and not self._stop.is_set():
+                    ahead = self._prefetcher().submit(self._timed_page, path, query + [("continue", nxt)])
+                t_decode = time.monotonic()
                 recs, meta = codec.decode_list(data)
                 del data
                 store.apply(res.kind, recs)
+                decode_s = time.monotonic() - t_decode
                 self.stats.pages += 1
                 if not rv:
                     rv = meta.resourceVersion
                 cont = meta.continue_
+                if ahead is not None and cont != nxt:
+                    ahead.cancel()  # the token peeked at was not the list's (odd JSON): refetch
+                    ahead = None
                 if not cont or self._stop.is_set():
                     break
             if not restart:
