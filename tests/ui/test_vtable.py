@@ -174,6 +174,13 @@ class ChurnApp(TableApp):
     def compose(self) -> ComposeResult:
         yield CountingTable(COLUMNS, self.render_row, id="t")
 
+    def add(self, keys: list[str], indexes: range) -> list[str]:
+        """Append rows zz-<i> (sorting after every job-* row) to the data and to `keys`."""
+        for i in indexes:
+            self.data[f"zz-{i}"] = ("Running", i)
+            keys.append(f"zz-{i}")
+        return keys
+
 
 async def test_rows_added_off_screen_repaint_nothing_and_the_size_follows_lazily():
     app = ChurnApp(1000)
@@ -186,18 +193,13 @@ async def test_rows_added_off_screen_repaint_nothing_and_the_size_follows_lazily
         t.full = 0
         # Churn far below the screen: a row added, one removed, one added...
         for i in range(10):
-            app.data[f"zz-{i}"] = ("Running", i)
-            keys.append(f"zz-{i}")
-            t.update(keys, [f"zz-{i}"], reordered=True)
+            t.update(app.add(keys, range(i, i + 1)), [f"zz-{i}"], reordered=True)
         await pilot.pause()
         assert t.refreshed == [] and t.full == 0
         assert t.virtual_size.height == 1001  # 10 rows more: the thumb would not move
         assert t.row_count == 1010
         # A drift beyond ~2% resizes.
-        for i in range(10, 40):
-            app.data[f"zz-{i}"] = ("Running", i)
-            keys.append(f"zz-{i}")
-        t.update(keys, [], reordered=True)
+        t.update(app.add(keys, range(10, 40)), [], reordered=True)
         assert t.virtual_size.height == 1041
         # A row inserted on screen repaints the lines from there down, not the header.
         t.refreshed.clear()
@@ -212,10 +214,7 @@ async def test_the_end_stays_reachable_when_the_size_lags():
     async with app.run_test(size=(60, 20)) as pilot:
         await pilot.pause()
         t = app.query_one(CountingTable)
-        keys = list(app.data)
-        for i in range(5):
-            app.data[f"zz-{i}"] = ("Running", i)
-        keys += [f"zz-{i}" for i in range(5)]
+        keys = app.add(list(app.data), range(5))
         t.update(keys, [], reordered=True)
         assert t.virtual_size.height == 1001  # lagging
         await pilot.press("end")
@@ -223,9 +222,7 @@ async def test_the_end_stays_reachable_when_the_size_lags():
         assert t.cursor_key == "zz-4"
         assert screen_lines(app)[-1].startswith("zz-4")
         # At the end, a further row is sized at once.
-        app.data["zz-5"] = ("Running", 5)
-        keys.append("zz-5")
-        t.update(keys, ["zz-5"], reordered=True)
+        t.update(app.add(keys, range(5, 6)), ["zz-5"], reordered=True)
         assert t.virtual_size.height == 1007
 
 
