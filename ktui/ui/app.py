@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -60,6 +60,11 @@ class KtuiApp(App[None]):
         self.state = UiState(backend.store, clock)
         self.log_metrics = LogMetrics(backend)
         self.user_keymap, self._keymap_problem = load_keymap(keymap_file)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and not event.is_forwarded:
+            self.state.last_input = time.monotonic()  # background work yields to the user
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         if self.user_keymap:
@@ -126,8 +131,7 @@ class KtuiApp(App[None]):
         yield SystemCommand("Launch a sweep", "open the launch form", main.action_launch)
 
     def _sort_jobs(self, main: MainScreen, column: str) -> None:
-        self.state.sort_trials(column)
-        main.rebuild_trials()
+        main.sort_trials(column)
 
     def _sort_nodes(self, main: MainScreen, column: str) -> None:
         from ktui.ui.widgets.nodes import NodesPane
@@ -137,4 +141,4 @@ class KtuiApp(App[None]):
 
     def _filter_sweep(self, main: MainScreen, sweep: str | None) -> None:
         self.state.set_filter(self.state.filter_text, sweep)
-        main.rebuild_trials()
+        main.filter_trials()

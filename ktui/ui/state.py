@@ -7,20 +7,58 @@ typed records: no widgets here, so it is tested without a terminal."""
 
 from __future__ import annotations
 
+import operator
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from ktui.cluster.format import short_params
 from ktui.cluster.model import JOB_PHASES, NodeView, Problem, SweepSummary, Trial, TrialKey
 from ktui.cluster.store import Store
-from ktui.ui.sortedview import SortedView
+from ktui.ui.sortedview import CHUNK, SortedView
 
 HISTORY = 16  # CPU samples per node for the sparkline
 _PHASE_RANK = {"Failed": 0, "Running": 1, "Pending": 2, "Suspended": 3, "Succeeded": 4}
 _NONE_LAST = "\U0010ffff"
+_RANK_CHAR = {phase: str(rank) for phase, rank in _PHASE_RANK.items()}
+
+
+# Trial sort keys are single strs that order as tuples of their fields would: text fields
+# end in "\0" (Kubernetes names and labels never hold one), numbers are fixed-width or
+# length-prefixed, so no field's end is mistaken for the next one's start.
+def _int_key(n: int) -> str:
+    """A str per int, in the ints' order: length-prefixed digits (a negative's digits
+    complemented, its prefix falling with its length). Exact for up to 100 digits."""
+    if -_SMALL_N < n < _SMALL_N:
+        return _SMALL_INTS[n]  # negatives from the end of the list
+    d = str(n)
+    if n >= 0:
+        return _LEN_CHAR[len(d)] + d if len(d) < 100 else chr(0x80 + len(d)) + d
+    d = d[1:]
+    return chr(0x7F - min(len(d), 0x7E)) + d.translate(_NINES)
+
+
+_SMALL_N = 4096
+_LEN_CHAR = [chr(0x80 + n) for n in range(100)]
+_NINES = str.maketrans("0123456789", "9876543210")
+_SMALL_INTS = [chr(0x80 + len(str(i))) + str(i) for i in range(_SMALL_N)] + [
+    chr(0x7F - len(str(-i))) + str(-i).translate(_NINES) for i in range(-_SMALL_N + 1, 0)]
+_D, _Q = struct.Struct(">d"), struct.Struct(">Q")
+
+
+def _float_key(x: float) -> str:
+    """A str of 8 chars per float, in the floats' order (IEEE 754 bits, big-endian, the
+    sign bit flipped for positives and all bits for negatives); -0.0 as 0.0."""
+    (b,) = _Q.unpack(_D.pack(x + 0.0))
+    return _Q.pack(b ^ 0xFFFFFFFFFFFFFFFF if b >> 63 else b | 0x8000000000000000).decode("latin-1")
+# A speculative view (the next sort column) is dropped, to be built again, when a tick
+# brings more changes than this: per tick it costs what the shown view costs.
+SPEC_MAX_CHANGES = 2000
 
 
 @dataclass
@@ -82,11 +120,22 @@ class UiState:
         self.version = -1
         self.metrics: dict[TrialKey, dict[str, float]] = {}
         self.trial_sort = "sweep"
+        self.trial_reverse = False
         self.node_sort = "name"
         self.filter_text = ""
         self.sweep_filter: str | None = None
         self._search: dict[TrialKey, str] = {}
-        self.trials: SortedView[TrialKey, Trial] = SortedView(self._trial_sort_key("sweep"), self._matcher(self._search))
+        # Every trial in the current sort; `trials` (what the table shows) is it narrowed
+        # by the filter (or it, unfiltered), so a filter change never sorts.
+        self._base: SortedView[TrialKey, Trial] = SortedView(self._trial_sort_key("sweep"), tag=self._tag(self._search))
+        self.trials: SortedView[TrialKey, Trial] = self._base
+        # Speculation: `s` cycles TRIAL_SORTS in order, so every trial in the next column's
+        # order is built in the background and kept current; `s` swaps it in.
+        self._spec: SortedView[TrialKey, Trial] | None = None
+        self._spec_column: str | None = None
+        self._spec_dirty: set[TrialKey] | None = None  # changed while it is being built
+        self._spec_gen = 0
+        self.last_input = 0.0  # time.monotonic() of the last key or mouse event (set by the app)
         self.nodes: SortedView[str, NodeView] = SortedView(self._node_sort_key("name"))
         self.sweeps: list[SweepSummary] = []
         self.problems: tuple[Problem, ...] = ()
@@ -111,7 +160,7 @@ class UiState:
                 for k in ch.removed_trials:
                     self._search.pop(k, None)
                     self.metrics.pop(k, None)
-                tick.trials_moved = self.trials.update(changed, ch.removed_trials)
+                tick.trials_moved = self._apply(changed, ch.removed_trials)
                 tick.trials = set(changed)
             if ch.nodes or ch.removed_nodes:
                 changed_nodes = self.store.get_nodes(ch.nodes)
@@ -138,10 +187,32 @@ class UiState:
     def set_metrics(self, updates: Mapping[TrialKey, dict[str, float]]) -> bool:
         """New metric values read from trial logs; True when rows moved."""
         self.metrics.update(updates)
-        if self.trial_sort != "metric":
+        if "metric" not in (self.trial_sort, self._spec_column):
             return False
-        records = self.trials.records()
-        return self.trials.update({k: records[k] for k in updates if k in records})
+        records = self._base.records()
+        return self._apply({k: records[k] for k in updates if k in records}, (), metric=True)
+
+    def _apply(self, changed: Mapping[TrialKey, Trial], removed: Any, metric: bool = False) -> bool:
+        """Apply changes to the shown view, the unfiltered one and the speculative one
+        (`metric`: only metric values changed; only metric-sorted views care)."""
+        moved = False
+        if not metric or self.trial_sort == "metric":
+            if self.trials is not self._base:
+                moved = self.trials.update(changed, removed)  # narrowed: before its parent
+            moved_base = self._base.update(changed, removed)
+            if self.trials is self._base:
+                moved = moved_base
+        if metric and self._spec_column != "metric":
+            return moved
+        if self._spec_dirty is not None:
+            self._spec_dirty.update(changed)
+            self._spec_dirty.update(removed)
+        elif self._spec is not None:
+            if len(changed) + len(removed) > SPEC_MAX_CHANGES:
+                self.drop_spec()  # cheaper to build again, later, than to follow
+            else:
+                self._spec.update(changed, removed)
+        return moved
 
     # -- sorting and filtering ------------------------------------------------------------
 
@@ -150,6 +221,27 @@ class UiState:
             x for x in (t.namespace, t.name, t.sweep or "", short_params(t.params, 400), t.phase,
                         t.node or "", t.reason or "") if x
         ).lower()
+
+    def _narrow(self, base: SortedView[TrialKey, Trial]) -> SortedView[TrialKey, Trial]:
+        """`base` narrowed to the filter, in its order (no sort): C-level map()s over its
+        keys, ~10 ms at 150,000 trials."""
+        sweep, words = self.sweep_filter, self.filter_text.lower().split()
+        if sweep is None and not words:
+            return base
+        records, search = base.records(), self._search
+        selects: list[Callable[[list[TrialKey], list[Any]], Any]] = []
+        if sweep is not None:
+            selects.append(lambda keys, tags: map(operator.eq, map(attrgetter("sweep"), map(records.__getitem__, keys)),
+                                                  repeat(sweep)))
+        for w in words:  # the rows' tags are their search texts
+            selects.append(lambda keys, tags, w=w: map(operator.contains, tags, repeat(w)))
+        return base.narrowed(selects, self._matcher(search))
+
+    def _tag(self, search: dict[TrialKey, str]) -> Callable[[TrialKey, Trial], str]:
+        """A row's tag in the trial views: its search text (what the filter scans)."""
+        def tag(k: TrialKey, t: Trial) -> str:
+            return search.get(k) or self._search_text(t)
+        return tag
 
     def _matcher(self, search: dict[TrialKey, str]) -> Callable[[Trial], bool]:
         sweep, words = self.sweep_filter, self.filter_text.lower().split()
@@ -168,22 +260,23 @@ class UiState:
 
     # -- rebuilding, off the UI thread ------------------------------------------------------
 
-    def rebuild(self, reset: bool) -> Rebuilt:
-        """Build the trial view (and, on reset, everything) for the current sort and filter.
+    def rebuild(self, reset: bool, pause: Callable[[], None] | None = None) -> Rebuilt:
+        """Build the unfiltered trial view (and, on reset, everything) for the current sort;
+        `install` narrows it to the filter.
 
-        Runs in a worker: at 150,000 trials a sort takes up to a second. It only reads this
-        state; the caller pauses polling until `install`, so nothing it reads moves."""
+        Runs in a worker: at 150,000 trials a sort takes a few hundred ms; `pause` runs
+        between its steps (see SortedView.build). It only reads this state; the caller
+        pauses polling until `install`, so nothing it reads moves."""
         if reset:
             version = self.store.version  # changes after this are re-applied by the next poll
             trials = self.store.snapshot_trials()
             search = {k: self._search_text(t) for k, t in trials.items()}
         else:
             version = self.version
-            trials = dict(self.trials.records())
+            trials = dict(self._base.records())
             search = self._search
-        view: SortedView[TrialKey, Trial] = SortedView(
-            self._trial_sort_key(self.trial_sort), self._matcher(search), self.trials.reverse)
-        view.reset(trials)
+        view = SortedView.build(trials, self._trial_sort_key(self.trial_sort), self.trial_reverse,
+                                self._tag(search), pause)
         out = Rebuilt(version, view, search)
         if reset:
             out.nodes = SortedView(self._node_sort_key(self.node_sort), reverse=self.nodes.reverse)
@@ -194,8 +287,12 @@ class UiState:
         """Swap in views from `rebuild` (UI thread); returns what to repaint."""
         # A re-sort changes no record, so no cached row; a reset may change them all.
         tick = Tick(trials_moved=True, reset=rebuilt.nodes is not None)
-        self.trials = rebuilt.trials
         self._search = rebuilt.search
+        self._base = rebuilt.trials
+        self._base.reverse = self.trial_reverse
+        self.trials = self._narrow(self._base)
+        if rebuilt.nodes is not None or self._spec_column != self.next_sort():
+            self.drop_spec()
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
             for n in self.nodes.records().values():
@@ -222,28 +319,35 @@ class UiState:
             return goal[0], values[goal[0]]
         return None
 
-    def _trial_sort_key(self, column: str) -> Callable[[Trial], tuple[Any, ...]]:
-        if column == "name":
-            return lambda t: (t.namespace, t.name)
-        if column == "phase":
-            return lambda t: (_PHASE_RANK.get(t.phase, 9), t.sweep or _NONE_LAST, t.index if t.index is not None else -1, t.name)
-        if column == "node":
-            return lambda t: (t.node or _NONE_LAST, t.name)
-        if column == "age":
-            return lambda t: (-(t.created or 0.0), t.name)
-        if column == "retries":
-            return lambda t: (-t.retries, t.name)
-        if column == "reason":
-            return lambda t: (t.reason or _NONE_LAST, t.name)
-        if column == "metric":
-            def metric_key(t: Trial) -> tuple[Any, ...]:
+    def _trial_sort_key(self, column: str) -> Callable[[Trial], str]:
+        """One str per row, ordered as the tuple in the comment (see _int_key, _float_key):
+        list.sort and bisect compare one str with a memcmp, where tuples whose first
+        items are mostly equal go through generic compares (at 150,000 rows: a sort of
+        ~40 ms instead of ~110 ms)."""
+        if column == "name":  # (namespace, name)
+            return lambda t: f"{t.namespace}\0{t.name}"
+        if column == "phase":  # (phase rank, sweep or _NONE_LAST, index or -1, name)
+            return lambda t: (f"{_RANK_CHAR.get(t.phase, '9')}{t.sweep or _NONE_LAST}\0"
+                              f"{_int_key(t.index if t.index is not None else -1)}{t.name}")
+        if column == "node":  # (node or _NONE_LAST, name)
+            return lambda t: f"{t.node or _NONE_LAST}\0{t.name}"
+        if column == "age":  # (-(created or 0.0), name)
+            return lambda t: f"{_float_key(-(t.created or 0.0))}{t.name}"
+        if column == "retries":  # (-retries, name)
+            return lambda t: f"{_int_key(-t.retries)}{t.name}"
+        if column == "reason":  # (reason or _NONE_LAST, name)
+            return lambda t: f"{t.reason or _NONE_LAST}\0{t.name}"
+        if column == "metric":  # (0, -value if maximize else value, name), or (1, 0.0, name)
+            def metric_key(t: Trial) -> str:
                 m = self.metric_of(t)
                 goal = self.goal_of(t)
                 if m is None or goal is None:
-                    return (1, 0.0, t.name)
-                return (0, -m[1] if goal[1] == "maximize" else m[1], t.name)
+                    return f"1{t.name}"
+                return f"0{_float_key(-m[1] if goal[1] == 'maximize' else m[1])}{t.name}"
             return metric_key
-        return lambda t: (t.sweep or _NONE_LAST, t.namespace, t.index if t.index is not None else -1, t.name)
+        # (sweep or _NONE_LAST, namespace, index or -1, name)
+        return lambda t: (f"{t.sweep or _NONE_LAST}\0{t.namespace}\0"
+                          f"{_int_key(t.index if t.index is not None else -1)}{t.name}")
 
     def _node_sort_key(self, column: str) -> Callable[[NodeView], tuple[Any, ...]]:
         if column == "cpu":
@@ -258,10 +362,73 @@ class UiState:
             return lambda n: (n.ready is not False, not n.pressures, not n.unschedulable, n.name)
         return lambda n: (n.name,)
 
-    def sort_trials(self, column: str, reverse: bool = False) -> None:
-        """Set the sort; the caller rebuilds (`rebuild(reset=False)`, in a worker at scale)."""
-        self.trial_sort = column
-        self.trials.reverse = reverse
+    def sort_trials(self, column: str, reverse: bool = False, fast: bool = True) -> bool:
+        """Set the sort. True when it is in place now (the same column reversed, or the
+        speculative view's column); False when the caller must rebuild
+        (`rebuild(reset=False)`, in a worker at scale). `fast=False` (a rebuild is under
+        way, the views are about to be replaced): always False."""
+        same = column == self.trial_sort
+        self.trial_sort, self.trial_reverse = column, reverse
+        if fast and same:
+            self._base.reverse = self.trials.reverse = reverse
+            return True
+        if fast and column == self._spec_column and self._spec is not None:
+            self._base, self._spec = self._spec, None
+            self._spec_column = None
+            self._base.reverse = reverse
+            self.trials = self._narrow(self._base)
+            return True
+        self.drop_spec()
+        return False
+
+    def refilter(self) -> Tick:
+        """After set_filter, when no rebuild is under way: narrow the unfiltered view."""
+        self.trials = self._narrow(self._base)
+        return Tick(trials_moved=True)
+
+    # -- speculation: the next sort column, built in the background ------------------------
+
+    def next_sort(self) -> str:
+        cols = list(TRIAL_SORTS)
+        return cols[(cols.index(self.trial_sort) + 1) % len(cols)] if self.trial_sort in cols else cols[0]
+
+    def drop_spec(self) -> None:
+        self._spec = self._spec_column = self._spec_dirty = None
+        self._spec_gen += 1
+
+    def spec_wanted(self) -> bool:
+        """No speculative view, and none being built."""
+        return self._spec_column is None and self.version >= 0
+
+    def start_spec(self) -> int:
+        """UI thread: a speculative view for the next column is to be built (`build_spec`,
+        in a worker); changes from now on are noted for `install_spec`. Returns its token."""
+        self.drop_spec()
+        self._spec_column = self.next_sort()
+        self._spec_dirty = set()
+        return self._spec_gen
+
+    def build_spec(self, token: int, pause: Callable[[], None] | None = None,
+                   chunk: int = CHUNK) -> SortedView[TrialKey, Trial] | None:
+        """Worker: build the view `start_spec` asked for (None if it was dropped since)."""
+        column = self._spec_column
+        if token != self._spec_gen or column is None:
+            return None
+        records = dict(self._base.records())  # one C call: a consistent snapshot
+        return SortedView.build(records, self._trial_sort_key(column), False, self._tag(self._search), pause, chunk)
+
+    def install_spec(self, token: int, view: SortedView[TrialKey, Trial] | None) -> bool:
+        """UI thread: catch the built view up with what changed while it was built."""
+        dirty = self._spec_dirty
+        if view is None or token != self._spec_gen or dirty is None:
+            return False
+        if len(dirty) > SPEC_MAX_CHANGES:
+            self.drop_spec()
+            return False
+        records = self._base.records()
+        view.update({k: records[k] for k in dirty if k in records}, [k for k in dirty if k not in records])
+        self._spec, self._spec_dirty = view, None
+        return True
 
     def sort_nodes(self, column: str, reverse: bool = False) -> None:
         self.node_sort = column

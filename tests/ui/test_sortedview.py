@@ -65,3 +65,42 @@ def test_unchanged_sort_key_reports_no_move():
     assert view.update({"a": (1, 1)}) is False
     assert view.update({"a": (3, 0)}) is True
     assert list(view.keys) == ["b", "a"]
+
+
+def test_a_build_in_steps_equals_one_sort():
+    rng = random.Random(5)
+    records = {f"k{i}": (rng.choice("abc"), rng.randrange(50)) for i in range(1000)}
+    pauses = []
+    stepped = SortedView.build(dict(records), lambda r: r, tag=lambda k, r: k.upper(), pause=lambda: pauses.append(1), chunk=37)
+    whole = SortedView.build(dict(records), lambda r: r, tag=lambda k, r: k.upper())
+    assert len(pauses) > 27 * 3  # the work was cut up
+    stable = [k for k, _ in sorted(records.items(), key=lambda kv: kv[1])]  # ties in records' order
+    assert list(stepped.keys) == list(whole.keys) == stable
+    assert stepped._tags == whole._tags == [k.upper() for k in whole.keys]
+    assert stepped._placed == whole._placed
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 3), st.integers(0, 3), st.booleans()), max_size=60),
+       st.booleans(), st.integers(0, 3))
+def test_property_narrowed_view_follows_its_parent(ops, reverse, drop):
+    """A narrowed view (no sort, no _placed of its own) stays equal to a full sort of the
+    rows that match, as rows change, enter and leave; it is updated before its parent."""
+    records = {f"k{i}": (i % 4, i % 3) for i in range(12)}
+    parent = SortedView.build(dict(records), lambda r: (r[0], r[1]), reverse, tag=lambda k, r: r[1])
+    child = parent.narrowed([lambda keys, tags: (t != drop for t in tags)], lambda r: r[1] != drop)
+    assert list(child.keys) == expected(records, reverse, lambda r: r[1] != drop)
+    for key, a, b, delete in ops:
+        key = f"k{key}"
+        if delete:
+            child.update({}, [key])
+            parent.update({}, [key])
+            records.pop(key, None)
+        else:
+            child.update({key: (a, b)})
+            parent.update({key: (a, b)})
+            records[key] = (a, b)
+        assert [records[k] for k in child.keys] == [records[k] for k in expected(records, reverse, lambda r: r[1] != drop)]
+        assert sorted(child.keys) == sorted(expected(records, reverse, lambda r: r[1] != drop))
+        assert parent._tags == [records[k][1] for k in parent._keys]
+    assert child.total == parent.total == len(records)

@@ -29,6 +29,9 @@ from ktui.ui.widgets.vtable import VirtualTable
 TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
 AGE_TICKS = 4  # the TIME column is looked at once a second
 SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
+SPEC_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
+SPEC_QUIET = 0.05  # ... pausing while keys or mouse events come faster than this
+SPEC_CHUNK = 2048  # rows per step of that build (~1 ms of GIL each)
 
 
 class MainScreen(Screen[None]):
@@ -64,6 +67,7 @@ class MainScreen(Screen[None]):
         self._ticks = 0
         self._pending_nodes: set[str] = set()
         self._pending_nodes_moved = False
+        self._spec_at: float | None = None  # when to start building the next sort's view
 
     def compose(self) -> ComposeResult:
         yield Line(id="title")
@@ -106,9 +110,29 @@ class MainScreen(Screen[None]):
         self._feed_metrics(tick)
         self._update_problems()  # capabilities can change without a store change
         self._repaint(tick, immediate=False)
+        self._want_spec()
+
+    def sort_trials(self, column: str, reverse: bool = False) -> None:
+        """Sort the job table: at once when the state has that order (the same column
+        reversed, or the next column, built ahead), else rebuilt off the UI thread."""
+        if self.state.sort_trials(column, reverse, fast=not self._rebuilding):
+            self._generation += 1  # a new view is installed, as a rebuild's would be
+            self._repaint(Tick(trials_moved=True))
+            self._want_spec()
+        else:
+            self.rebuild_trials()
+
+    def filter_trials(self) -> None:
+        """After state.set_filter: narrow the shown rows (no sort), or let the rebuild
+        under way pick the filter up when it lands (`install` narrows)."""
+        if self._rebuilding:
+            self._summaries()  # the header shows the new filter now
+        else:
+            self._generation += 1
+            self._repaint(self.state.refilter())
 
     def rebuild_trials(self) -> None:
-        """After a sort or filter change: rebuild the job view off the UI thread."""
+        """After a sort change: rebuild the job view off the UI thread."""
         self.query_one(JobsPane).refresh_from(set(), False, True)
         self._summaries()  # the header shows the new sort now
         self._rebuild(reset=False)
@@ -116,12 +140,14 @@ class MainScreen(Screen[None]):
     def _rebuild(self, reset: bool) -> None:
         self._rebuilding = True
         self._generation += 1
+        self.state.drop_spec()
         self._build(reset or self._pending_reset, self._generation)
         self._pending_reset = reset or self._pending_reset
 
     @work(thread=True, exclusive=True, group="rebuild")
     def _build(self, reset: bool, generation: int) -> None:
-        rebuilt = self.state.rebuild(reset)
+        # Steps of a few ms; between them the UI thread takes the GIL at its next switch.
+        rebuilt = self.state.rebuild(reset, pause=lambda: None)
         self.app.call_from_thread(self._install, rebuilt, generation)
 
     def _install(self, rebuilt: Rebuilt, generation: int) -> None:
@@ -131,6 +157,34 @@ class MainScreen(Screen[None]):
         self._pending_reset = False
         self._repaint(self.state.install(rebuilt))
         self._update_problems()
+        self._want_spec()
+
+    # -- the next sort column, built ahead in the background ----------------------------------
+
+    def _want_spec(self) -> None:
+        """Build the next sort column's view soon (on a tick: the frame showing what the
+        user did is drawn first)."""
+        if self._rebuilding or not self.state.spec_wanted():
+            self._spec_at = None
+        elif self._spec_at is None:
+            self._spec_at = time.monotonic() + SPEC_DELAY
+        elif time.monotonic() >= self._spec_at:
+            self._spec_at = None
+            self._build_spec(self.state.start_spec())
+
+    @work(thread=True, exclusive=True, group="spec")
+    def _build_spec(self, token: int) -> None:
+        # Background work, in short steps with sleeps between them, and none while the
+        # user is pressing keys: the UI thread finds the GIL free for its frames.
+        def pause() -> None:
+            time.sleep(0.002)
+            for _ in range(20):  # at most 0.2 s per step: typing fast must not starve it
+                if time.monotonic() - self.state.last_input >= SPEC_QUIET:
+                    break
+                time.sleep(0.01)
+
+        view = self.state.build_spec(token, pause, SPEC_CHUNK)
+        self.app.call_from_thread(self.state.install_spec, token, view)
 
     def _repaint(self, tick: Tick, immediate: bool = True) -> None:
         if not tick:
@@ -289,7 +343,7 @@ class MainScreen(Screen[None]):
     @on(Input.Changed, "#job-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.state.set_filter(event.value)
-        self.rebuild_trials()
+        self.filter_trials()
 
     @on(Input.Submitted, "#job-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -301,7 +355,7 @@ class MainScreen(Screen[None]):
         options: list[str | None] = [None, *names]
         i = options.index(self.state.sweep_filter) if self.state.sweep_filter in options else 0
         self.state.set_filter(self.state.filter_text, options[(i + 1) % len(options)])
-        self.rebuild_trials()
+        self.filter_trials()
 
     def action_cycle_sort(self) -> None:
         if self._focused_table() == "nodes":
@@ -313,8 +367,7 @@ class MainScreen(Screen[None]):
         else:
             cols = list(TRIAL_SORTS)
             nxt = cols[(cols.index(self.state.trial_sort) + 1) % len(cols)]
-            self.state.sort_trials(nxt)
-            self.rebuild_trials()
+            self.sort_trials(nxt)
             self.notify(f"jobs sorted by {TRIAL_SORTS[nxt]}", timeout=2)
 
     def action_reverse_sort(self) -> None:
@@ -322,8 +375,7 @@ class MainScreen(Screen[None]):
             self.state.sort_nodes(self.state.node_sort, not self.state.nodes.reverse)
             self.query_one(NodesPane).refresh_from(set(), True)
         else:
-            self.state.sort_trials(self.state.trial_sort, not self.state.trials.reverse)
-            self.rebuild_trials()
+            self.sort_trials(self.state.trial_sort, not self.state.trial_reverse)
 
     def action_launch(self) -> None:
         if not self._require("submit"):

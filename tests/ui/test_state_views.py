@@ -1,0 +1,226 @@
+"""UiState's trial views: the speculative next sort, filter narrowing and the str sort keys
+must give exactly what a fresh sort of every record would."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+
+from ktui.cluster.model import Changes, Trial
+from ktui.ui.state import _NONE_LAST, _PHASE_RANK, TRIAL_SORTS, UiState
+
+PHASES = ["Pending", "Running", "Succeeded", "Failed", "Suspended", "Unknown"]
+
+
+class FakeStore:
+    """Just what UiState reads: trials with a change log."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.trials: dict = {}
+        self.log: list = []
+
+    def put(self, t: Trial) -> None:
+        self.version += 1
+        self.trials[(t.namespace, t.name)] = t
+        self.log.append((self.version, (t.namespace, t.name)))
+
+    def remove(self, key) -> None:  # type: ignore[no-untyped-def]
+        self.version += 1
+        self.trials.pop(key, None)
+        self.log.append((self.version, key))
+
+    def changes_since(self, version: int) -> Changes:
+        keys = {k for v, k in self.log if v > version}
+        return Changes(version=self.version, trials=frozenset(k for k in keys if k in self.trials),
+                       removed_trials=frozenset(k for k in keys if k not in self.trials))
+
+    def get_trials(self, keys):  # type: ignore[no-untyped-def]
+        return {k: self.trials[k] for k in keys if k in self.trials}
+
+    def snapshot_trials(self) -> dict:
+        return dict(self.trials)
+
+    def get_nodes(self, names):  # type: ignore[no-untyped-def]
+        return {}
+
+    def snapshot_nodes(self) -> dict:
+        return {}
+
+    def sweeps(self) -> list:
+        return []
+
+    def problems(self) -> tuple:
+        return ()
+
+
+def trial(rng: random.Random, i: int) -> Trial:
+    sweep = rng.choice([None, "", "alpha", "beta", "beta-2", "gamma"])
+    metric = {"name": "loss", "goal": rng.choice(["minimize", "maximize"])} if rng.random() < 0.7 else None
+    return Trial(
+        rng.choice(["default", "team-a", "team-b"]), f"{sweep or 'job'}-{i:04d}", f"u{i}", sweep,
+        rng.choice([None, -3, -1, 0, 1, 2, 9, 10, 11, 99, 100, 5000, 123456]), '{"lr": 0.1}',
+        rng.choice(PHASES), f"p{i}", "Running", rng.choice([None, "", "node-a", "node-b", "node-b2"]),
+        rng.choice([None, 0.0, 1.7e9, 1.7e9 + 0.5, 1.7e9 + 86400.25, 1.6e9]), None, None,
+        rng.choice([0, 0, 1, 2, 10, 4100]), rng.choice([None, "", "OOMKilled", "exit code 1", "exit code 137", "Évicted"]),
+        None, metric=metric)
+
+
+def legacy_key(state: UiState, column: str):  # type: ignore[no-untyped-def]
+    """The sort keys as tuples (before they became strs): the order users know."""
+    if column == "name":
+        return lambda t: (t.namespace, t.name)
+    if column == "phase":
+        return lambda t: (_PHASE_RANK.get(t.phase, 9), t.sweep or _NONE_LAST, t.index if t.index is not None else -1, t.name)
+    if column == "node":
+        return lambda t: (t.node or _NONE_LAST, t.name)
+    if column == "age":
+        return lambda t: (-(t.created or 0.0), t.name)
+    if column == "retries":
+        return lambda t: (-t.retries, t.name)
+    if column == "reason":
+        return lambda t: (t.reason or _NONE_LAST, t.name)
+    if column == "metric":
+        def metric_key(t):  # type: ignore[no-untyped-def]
+            m, goal = state.metric_of(t), state.goal_of(t)
+            if m is None or goal is None:
+                return (1, 0.0, t.name)
+            return (0, -m[1] if goal[1] == "maximize" else m[1], t.name)
+        return metric_key
+    return lambda t: (t.sweep or _NONE_LAST, t.namespace, t.index if t.index is not None else -1, t.name)
+
+
+@pytest.mark.parametrize("column", list(TRIAL_SORTS))
+def test_str_sort_keys_order_rows_as_the_tuples_did(column):
+    rng = random.Random(column)
+    state = UiState(FakeStore())  # type: ignore[arg-type]
+    trials = [trial(rng, i) for i in range(3000)]
+    trials += [msgspec.structs.replace(t, namespace="other") for t in trials[:200]]  # equal names
+    for t in trials:
+        if rng.random() < 0.6:
+            state.metrics[(t.namespace, t.name)] = {"loss": rng.choice([0.0, -0.0, 0.5, -2.25, 1e-9, 3.0, 1e6])}
+    new, old = state._trial_sort_key(column), legacy_key(state, column)
+    # Stable sorts of the same input agree iff the keys order (and tie) rows alike.
+    assert [t.key for t in sorted(trials, key=new)] == [t.key for t in sorted(trials, key=old)]
+
+
+def expected(state: UiState, store: FakeStore) -> list:
+    words = state.filter_text.lower().split()
+    rows = [t for t in store.trials.values()
+            if (state.sweep_filter is None or t.sweep == state.sweep_filter)
+            and all(w in state._search_text(t) for w in words)]
+    rows.sort(key=state._trial_sort_key(state.trial_sort))
+    keys = [(t.namespace, t.name) for t in rows]
+    return keys[::-1] if state.trial_reverse else keys
+
+
+def start(n: int, seed: int) -> tuple[UiState, FakeStore, random.Random]:
+    rng = random.Random(seed)
+    store = FakeStore()
+    for i in range(n):
+        store.put(trial(rng, i))
+    state = UiState(store)  # type: ignore[arg-type]
+    assert state.poll().reset
+    state.install(state.rebuild(True))
+    return state, store, rng
+
+
+def churn(state: UiState, store: FakeStore, rng: random.Random, n: int, metrics: bool = True) -> None:
+    keys = list(store.trials)
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.15:
+            store.remove(rng.choice(keys))
+        elif r < 0.3:
+            store.put(trial(rng, rng.randrange(10000)))  # new (or an old name again)
+        else:
+            t = store.trials.get(rng.choice(keys))
+            if t is not None:
+                store.put(msgspec.structs.replace(t, phase=rng.choice(PHASES), retries=t.retries + rng.randrange(2),
+                                                  reason=rng.choice([None, "OOMKilled"]), node=rng.choice([None, "node-c"])))
+    state.poll()
+    if metrics:
+        keys = list(store.trials)
+        state.set_metrics({rng.choice(keys): {"loss": rng.uniform(-1, 1)} for _ in range(5)})
+
+
+def test_speculative_next_sort_equals_a_fresh_sort_after_churn():
+    state, store, rng = start(400, 1)
+    for step in range(2 * len(TRIAL_SORTS)):
+        if step % 3 == 1:
+            state.set_filter(rng.choice(["", "beta", "oom", "team-a 00"]))
+            state.refilter()
+        assert state.spec_wanted()
+        token = state.start_spec()
+        view = state.build_spec(token)
+        churn(state, store, rng, 30)  # while it was being built: caught up on install
+        assert state.install_spec(token, view)
+        assert not state.spec_wanted()
+        for _ in range(3):
+            churn(state, store, rng, 20)  # kept current tick by tick
+        nxt = state.next_sort()
+        assert state.sort_trials(nxt) is True  # swapped in, no rebuild
+        assert state.trial_sort == nxt
+        assert list(state.trials.keys) == expected(state, store)
+        churn(state, store, rng, 20)
+        assert list(state.trials.keys) == expected(state, store)
+
+
+def test_a_tick_with_too_many_changes_drops_the_speculative_view():
+    state, store, rng = start(100, 2)
+    token = state.start_spec()
+    state.install_spec(token, state.build_spec(token))
+    import ktui.ui.state as mod
+    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    try:
+        churn(state, store, rng, 50, metrics=False)
+    finally:
+        mod.SPEC_MAX_CHANGES = old
+    assert state.spec_wanted()
+    assert state.sort_trials(state.next_sort()) is False  # the caller rebuilds
+    state.install(state.rebuild(False))
+    assert list(state.trials.keys) == expected(state, store)
+
+
+def test_a_stale_speculative_build_is_not_installed():
+    state, store, rng = start(100, 3)
+    token = state.start_spec()
+    view = state.build_spec(token)
+    state.sort_trials("name")  # elsewhere: the speculation is void
+    assert not state.install_spec(token, view)
+
+
+def test_filter_narrowing_equals_a_full_rebuild_as_rows_enter_and_leave():
+    state, store, rng = start(500, 4)
+    for text, sweep in [("", False), ("b", False), ("be", False), ("beta 00", False), ("be", False),
+                        ("", "alpha"), ("oom", "alpha"), ("oom", None), ("exit code", False), ("", False)]:
+        state.set_filter(text, sweep)
+        state.refilter()
+        assert list(state.trials.keys) == expected(state, store)
+        for _ in range(3):
+            churn(state, store, rng, 25)
+            assert list(state.trials.keys) == expected(state, store)
+        assert state.trials.total == len(store.trials)
+
+
+def test_reversing_the_sort_is_immediate():
+    state, store, rng = start(200, 5)
+    state.set_filter("beta")
+    state.refilter()
+    assert state.sort_trials(state.trial_sort, True) is True
+    assert list(state.trials.keys) == expected(state, store)
+    churn(state, store, rng, 30)
+    assert list(state.trials.keys) == expected(state, store)
+
+
+def test_sort_to_another_column_rebuilds_and_keeps_the_filter():
+    state, store, rng = start(300, 6)
+    state.set_filter("oom")
+    state.refilter()
+    assert state.sort_trials("reason", True) is False
+    state.install(state.rebuild(False))
+    assert list(state.trials.keys) == expected(state, store)
+    churn(state, store, rng, 40)
+    assert list(state.trials.keys) == expected(state, store)
