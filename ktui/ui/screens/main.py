@@ -172,10 +172,10 @@ class MainScreen(Screen[None]):
             self._spec_at = None
             self._build_spec(self.state.start_spec())
 
-    @work(thread=True, exclusive=True, group="spec")
+    @work(thread=True, exclusive=True, group="spec", exit_on_error=False)  # only an optimisation
     def _build_spec(self, token: int) -> None:
-        # Background work, in short steps with sleeps between them, and none while the
-        # user is pressing keys: the UI thread finds the GIL free for its frames.
+        # Background work, in short steps with sleeps between them, held back while keys
+        # come in quick succession: the UI thread finds the GIL free for its frames.
         def pause() -> None:
             time.sleep(0.002)
             for _ in range(20):  # at most 0.2 s per step: typing fast must not starve it
