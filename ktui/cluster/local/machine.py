@@ -93,7 +93,8 @@ class TreeSampler:
         self._last = time.monotonic()
 
     def sample(self, roots: Iterable[int]) -> dict[int, tuple[int, int]]:
-        """{root pid: (busy millicores, resident bytes)} for each root still alive."""
+        """{root pid: (busy millicores, resident bytes)} of each root's descendants (the
+        root is the trial's wrapper: its own ~10 MB are ktui's, not the trial's)."""
         now = time.monotonic()
         self._last = now
         seen: dict[int, psutil.Process] = {}
@@ -101,9 +102,10 @@ class TreeSampler:
         for root in roots:
             try:
                 top = self._procs.get(root) or psutil.Process(root)
-                members = [top, *top.children(recursive=True)]
+                members = top.children(recursive=True)
             except psutil.Error:
                 continue
+            seen[root] = top
             cpu = 0.0
             rss = 0
             for p in members:
