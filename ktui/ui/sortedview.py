@@ -88,6 +88,16 @@ class SortedView(Generic[K, R]):
     def total(self) -> int:
         return len(self._records)
 
+    def index(self, key: K) -> int:
+        """Where `key` is in `keys` (ValueError if it is not in the view): a bisect on its
+        sort key, not a scan."""
+        placed = self._placed if self._parent is None else self._parent._placed
+        sk = placed.get(key)
+        i = -1 if sk is None else self._find(key, sk)
+        if i < 0:
+            raise ValueError(key)
+        return len(self._keys) - 1 - i if self.reverse else i
+
     def record(self, key: K) -> R | None:
         return self._records.get(key)
 

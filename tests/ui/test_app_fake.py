@@ -128,3 +128,20 @@ async def test_broken_keymap_is_reported_not_fatal(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
         assert any(str(keys) in n.message and "invalid YAML" in n.message for n in app._notifications)
+
+
+async def test_sort_key_swaps_in_the_view_built_ahead(tmp_path):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)  # the next column's view is built in the background meanwhile
+        assert app.state._spec is not None and app.state._spec_column == "phase"
+        await pilot.press("s")
+        assert not app.screen._rebuilding  # swapped in, no rebuild
+        await pilot.pause(0.1)
+        assert app.state.trial_sort == "phase"
+        jobs = rows(app, "jobs-table")
+        assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # failures first
+        await pilot.press("S")  # reverse: immediate too
+        assert not app.screen._rebuilding
+        await pilot.pause(0.1)
+        assert rows(app, "jobs-table")[-1].split()[0] == "mnist-002"

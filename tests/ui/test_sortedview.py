@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,12 @@ def test_property_narrowed_view_follows_its_parent(ops, reverse, drop):
         assert sorted(child.keys) == sorted(expected(records, reverse, lambda r: r[1] != drop))
         assert parent._tags == [records[k][1] for k in parent._keys]
     assert child.total == parent.total == len(records)
+    for view in (child, parent):  # index: a bisect, same answer as a scan
+        shown = list(view.keys)
+        for i in range(25):
+            key = f"k{i}"
+            if key in shown:
+                assert view.index(key) == shown.index(key)
+            else:
+                with pytest.raises(ValueError):
+                    view.index(key)

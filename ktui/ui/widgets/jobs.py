@@ -110,6 +110,7 @@ class JobsPane(Vertical):
         if one_node != self._one_node:
             self._one_node = one_node
             self._fit_columns()
+        self.table.locate = self.state.trials.index
         self.table.update(self.state.trials.keys, changed, reordered=moved)
         self.table.sort_column = self.state.trial_sort
         self.table.sort_reverse = self.state.trials.reverse

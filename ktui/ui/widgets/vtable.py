@@ -112,6 +112,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self._sized_rows = -1  # the row count the virtual size was last set for
         self.sort_column: str | None = None
         self.sort_reverse = False
+        # Where a key is in `keys` (ValueError if absent), when the owner can say faster
+        # than list.index (a scan: ~20 ms over 150,000 keys).
+        self.locate: Callable[[Hashable], int] | None = None
 
     # -- data ---------------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if hint < len(keys) and keys[hint] == key:
             return hint
         try:
-            return keys.index(key)  # type: ignore[attr-defined]
+            return self.locate(key) if self.locate is not None else keys.index(key)  # type: ignore[attr-defined]
         except (ValueError, AttributeError):
             return hint
 
