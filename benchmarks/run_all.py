@@ -85,8 +85,7 @@ def main() -> int:
              "(`ktui sim`, a subprocess) at the size given and measures on 127.0.0.1; what each "
              "figure means is in the script's docstring (`--help`).", "", "## Machine", "",
              *machine(), ""]
-    if NOTES.exists():
-        lines += [NOTES.read_text().strip(), ""]
+    notes_at = len(lines)  # NOTES.md goes here, read when the file is written
     failed = 0
     for scale in a.scale:
         pods = 150_000 // scale
@@ -108,6 +107,8 @@ def main() -> int:
             title = f"{script} {' '.join(own)}".strip()
             lines += [f"### {title}", "", f"`{' '.join(cmd)}` ({took:.0f} s)", "", "```", body,
                       "```", ""]
+    if NOTES.exists():
+        lines[notes_at:notes_at] = [NOTES.read_text().strip(), ""]
     a.out.write_text("\n".join(lines))
     print(f"wrote {a.out}")
     return 1 if failed else 0

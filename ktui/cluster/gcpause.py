@@ -36,3 +36,15 @@ def gc_paused() -> Iterator[None]:
             _gc_depth -= 1
             if _gc_depth == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+def freeze_survivors() -> None:
+    """Move every object alive now out of the collector's sight (``gc.freeze``).
+
+    Called once a full load is in place: at 150,000 trials the views and indexes are
+    millions of long-lived containers, and each full collection walked them all (a 77 ms
+    pause measured in the UI at 15,000). Frozen objects are still freed by reference
+    counting when dropped; only cycles among them would leak, and a load builds none.
+    """
+    gc.collect()
+    gc.freeze()

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
+from ktui.cluster.gcpause import freeze_survivors
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
 from ktui.ui.screens.confirm import ConfirmScreen
@@ -155,9 +156,14 @@ class MainScreen(Screen[None]):
             return  # a newer sort or filter is being built; its result will land
         self._rebuilding = False
         self._pending_reset = False
+        reset = rebuilt.nodes is not None
         self._repaint(self.state.install(rebuilt))
         self._update_problems()
         self._want_spec()
+        if reset:
+            # A full load: its millions of containers leave the GC's walks (after the
+            # frame, so the first screen does not wait for the collection before it).
+            self.call_after_refresh(freeze_survivors)
 
     # -- the next sort column, built ahead in the background ----------------------------------
 
