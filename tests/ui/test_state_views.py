@@ -224,3 +224,22 @@ def test_sort_to_another_column_rebuilds_and_keeps_the_filter():
     assert list(state.trials.keys) == expected(state, store)
     churn(state, store, rng, 40)
     assert list(state.trials.keys) == expected(state, store)
+
+
+def test_a_burst_of_new_trials_is_sorted_in_one_rebuild_not_inserted_one_by_one():
+    state, store, rng = start(100, 7)
+    # A cluster still listing: thousands of trials the view has never seen.
+    for i in range(1000, 4000):
+        store.put(trial(rng, i))
+    tick = state.poll()
+    assert tick.reset  # rebuilt (in a worker), not 3,000 list inserts on the UI thread
+    state.install(state.rebuild(True))
+    assert list(state.trials.keys) == expected(state, store)
+    # Later, a few new ones and many updates of known rows stay incremental.
+    for i in range(5000, 5010):
+        store.put(trial(rng, i))
+    for t in list(store.trials.values())[:2500]:
+        store.put(msgspec.structs.replace(t, retries=t.retries + 1))
+    tick = state.poll()
+    assert not tick.reset and tick.trials
+    assert list(state.trials.keys) == expected(state, store)
