@@ -325,6 +325,13 @@ class Store:
         with self._lock:
             return kind in self._synced
 
+    def listing(self, kinds: Iterable[str] = ("jobs", "pods")) -> bool:
+        """Whether a first list of one of ``kinds`` is still arriving (neither synced nor
+        stopped by a problem)."""
+        with self._lock:
+            blocked = {r for (_, r) in self._problems}
+            return not all(k in self._synced or k in blocked for k in kinds)
+
     def wait_synced(self, kinds: Iterable[str], timeout: float | None = None) -> bool:
         """Wait until every kind has listed once, or has a problem that stops it."""
         wanted = set(kinds)

@@ -59,7 +59,6 @@ def _float_key(x: float) -> str:
 # A speculative view (the next sort column) is dropped, to be built again, when a tick
 # brings more changes than this: per tick it costs what the shown view costs.
 SPEC_MAX_CHANGES = 2000
-BULK_NEW = 2000  # new trials in one tick beyond which (and half the view) the view is rebuilt
 
 
 @dataclass
@@ -153,19 +152,6 @@ class UiState:
         if first or ch.reset:
             tick.reset = True
             return tick
-        if ch.trials:
-            # Many new rows at once (a cluster still listing, a big sweep submitted):
-            # inserting each into the sorted lists costs a memmove of the list, quadratic
-            # over a load (150,000 trials: 18 s to the first full screen, the UI thread
-            # holding the GIL the reflectors need). Sorting them in one rebuild, off this
-            # thread, is O(n log n); rebuilding only when the view would grow by half
-            # keeps the total within a few final builds. Changes to rows already shown stay
-            # incremental (a same-place update moves nothing).
-            known = self._base.records()
-            new = sum(1 for k in ch.trials if k not in known)
-            if new > max(BULK_NEW, len(known) // 2):
-                tick.reset = True
-                return tick
         if ch.trials or ch.removed_trials:
             changed = self.store.get_trials(ch.trials)
             for k, t in changed.items():

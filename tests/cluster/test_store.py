@@ -324,3 +324,17 @@ def test_resync_deletes_what_the_relist_did_not_return():
     assert s.end_resync("pods", commit=False) == 0
     assert len(s.keys("pods")) == 2
     assert s.changes_since(v).removed_nodes == {"n1"}
+
+
+def test_listing_until_jobs_and_pods_are_synced_or_blocked():
+
+    s = Store()
+    assert s.listing()
+    s.mark_synced("jobs")
+    assert s.listing()  # pods still arriving
+    s.report_problem(Problem("forbidden", "pods", "cannot list pods: Forbidden"))
+    assert not s.listing()  # pods will not come: nothing to wait for
+    s2 = Store()
+    s2.mark_synced("jobs")
+    s2.mark_synced("pods")
+    assert not s2.listing()

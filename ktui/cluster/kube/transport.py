@@ -235,7 +235,9 @@ class Transport:
             hold(resp)
         try:
             return resp.read()
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError) as exc:
+            # AttributeError/ValueError: http.client reading a response that stop() aborted
+            # from another thread (its file is gone mid-read), as in iter_batches.
             raise Unreachable(self.server, _why(exc)) from None
         finally:
             if hold is not None:

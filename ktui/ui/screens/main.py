@@ -29,6 +29,7 @@ from ktui.ui.widgets.vtable import VirtualTable
 
 TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
 AGE_TICKS = 4  # the TIME column is looked at once a second
+LISTING_TICKS = 4  # while the first list arrives, poll the store once a second
 SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
 SPEC_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
 SPEC_QUIET = 0.05  # ... pausing while keys or mouse events come faster than this
@@ -59,6 +60,8 @@ class MainScreen(Screen[None]):
         self.default_namespace = default_namespace
         self._metrics_version = 0
         self._sweep_keys: list[TrialKey] | None = None
+        self._sweep_names: set[tuple[str, str]] = set()
+        self._sweep_keys_at = 0.0
         self._shown_problems: list[str] = []
         self._rebuilding = False
         self._pending_reset = False  # a reset build was superseded: the next build must reset
@@ -104,6 +107,10 @@ class MainScreen(Screen[None]):
             self._flush_summaries()
         if self._rebuilding:
             return  # views are being rebuilt in a worker; changes wait in the store's feed
+        if self._ticks % LISTING_TICKS and self.state.version >= 0 and self.backend.store.listing():
+            # A big cluster still listing: every bit of UI-thread work slows the reflectors
+            # (each socket read waits for the GIL), so the view follows once a second.
+            return
         tick = self.state.poll()
         if tick.reset:
             self._rebuild(reset=True)
@@ -170,7 +177,9 @@ class MainScreen(Screen[None]):
     def _want_spec(self) -> None:
         """Build the next sort column's view soon (on a tick: the frame showing what the
         user did is drawn first)."""
-        if self._rebuilding or not self.state.spec_wanted():
+        if self._rebuilding or not self.state.spec_wanted() or self.backend.store.listing():
+            # (not while the first list arrives: the view built would be stale at once,
+            # and its CPU is taken from the reflectors)
             self._spec_at = None
         elif self._spec_at is None:
             self._spec_at = time.monotonic() + SPEC_DELAY
@@ -238,12 +247,22 @@ class MainScreen(Screen[None]):
     def _feed_metrics(self, tick: Tick) -> None:
         """Tell the log-metrics collector what is on screen; take what it has read."""
         jobs = self.query_one(JobsPane)
-        if tick.sweeps or tick.trials_moved or self._sweep_keys is None:
-            # The summary's sweeps need every trial's metric to name the best one.
-            names = {(s.namespace, s.name) for s in jobs.shown_sweeps()}
+        names = {(s.namespace, s.name) for s in jobs.shown_sweeps()}
+        now = time.monotonic()
+        if (self._sweep_keys is None or names != self._sweep_names
+                or ((tick.sweeps or tick.trials_moved) and now - self._sweep_keys_at >= SUMMARY_SECONDS)):
+            # The summary's sweeps need every trial's metric to name the best one. Finding
+            # their trials is a pass over all of them: when the shown sweeps change, else
+            # at the summaries' pace (on every tick it was quadratic over a big load).
             records = self.state.trials.records()
             self._sweep_keys = [k for k, t in records.items() if (t.namespace, t.sweep) in names]
-        self.log_metrics.want([*jobs.visible_keys(), *self._sweep_keys])
+            self._sweep_names, self._sweep_keys_at = names, now
+        if self.backend.store.listing():
+            # Logs are read through the same API server that is still sending the lists
+            # (150,000 pods: the first screen took 16-18 s instead of ~9): wait for them.
+            self.log_metrics.want(())
+        else:
+            self.log_metrics.want([*jobs.visible_keys(), *self._sweep_keys])
         self._metrics_version, updates = self.log_metrics.changes_since(self._metrics_version)
         if updates:
             tick.trials_moved |= self.state.set_metrics(updates)
