@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/bench_watch_ui.py --pods 1500 [--events N]
 
 The simulator (`ktui sim`, a subprocess) is asked for a storm: `POST /sim/storm` makes N
-MODIFIED pod events as fast as its watchers take them, cycling over the existing pods (each
-gets a new resourceVersion, so every event is a real change to ktui's store: decoded,
-applied, the trial marked dirty). ktui runs in this process, twice against the same server:
+MODIFIED pod events as fast as its watchers take them, cycling over the existing pods. Each
+gets a new resourceVersion and its restartCount flips between 0 and 1, so every event is a
+real change to what ktui shows (a trial's retries): decoded, applied, joined, repainted if
+on screen. (`--touch rv` moves only the resourceVersion, which ktui's store recognises as
+no change.) ktui runs in this process, twice against the same server:
 
   store only   KubeBackend alone: the reflector decodes the watch stream into the store
   with the UI  KtuiApp headless at 120x40 (app.run_test) on a KubeBackend, after its first
@@ -30,6 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import add_size_args, start_sim  # noqa: E402
 
+TOUCH = "restarts"
+
 
 def storm(kubeconfig: str, count: int) -> dict[str, Any]:
     from ktui.cluster.kube.config import load
@@ -37,7 +41,8 @@ def storm(kubeconfig: str, count: int) -> dict[str, Any]:
 
     t = Transport(load(kubeconfig).api_client)
     try:
-        return json.loads(t.request("POST", "/sim/storm", query=[("resource", "pods"), ("count", str(count))],
+        return json.loads(t.request("POST", "/sim/storm", query=[("resource", "pods"), ("count", str(count)),
+                                                                   ("touch", TOUCH)],
                                     timeout=(5.0, 3600.0)))
     finally:
         t.close()
@@ -117,8 +122,12 @@ def main() -> int:
     add_size_args(ap)
     ap.add_argument("--events", type=int, default=None, help="storm size (default: the pod count, at least 20,000)")
     ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--touch", choices=["restarts", "rv"], default="restarts",
+                    help="what each event changes (default: the pod's restartCount too)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    global TOUCH
+    TOUCH = a.touch
     count = a.events or max(a.pods, 20_000)
     sim = start_sim(a)
     try:

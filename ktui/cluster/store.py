@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
+
 from ktui.cluster.gcpause import gc_paused
 from ktui.cluster.join import build_node, build_trial, owned_pods
 from ktui.cluster.model import (
@@ -42,6 +44,14 @@ _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
 _EVENTS_PER_OBJECT = 4
 # Tombstones kept beyond the live keys before the oldest are pruned.
 _TOMBSTONE_SLACK = 20_000
+
+
+def _same_but_rv(old: Any, new: Any) -> bool:
+    """Whether two records of one object differ only in resourceVersion. Most watch events
+    change what the slim records leave out (managedFields, probe times, annotations of
+    other tools): the record is kept (its rv is current for the next relist), but no
+    trial is marked, so nothing downstream joins, searches or repaints for it."""
+    return msgspec.structs.replace(new, rv=old.rv) == old
 
 
 class Store:
@@ -433,6 +443,8 @@ class Store:
         if old is not None and rec.rv and old.rv == rec.rv:
             return 0
         self._pods[key] = rec
+        if old is not None and _same_but_rv(old, rec):
+            return 0  # what changed is nothing ktui keeps (see _same_but_rv)
         if old is not None:
             self._account(old, -1, v)
         self._account(rec, 1, v)
@@ -474,6 +486,8 @@ class Store:
         if old is not None and rec.rv and old.rv == rec.rv:
             return 0
         self._jobs[key] = rec
+        if old is not None and _same_but_rv(old, rec):
+            return 0
         self._mark_trial(key, v)
         return 1
 

@@ -96,14 +96,18 @@ class SimServer:
         self._runner, self._site = runner, site
 
     async def _storm(self, request: web.Request) -> web.Response:
-        """``POST /sim/storm?resource=pods&count=N``: N MODIFIED events, as fast as the
-        watchers take them, cycling over the existing objects (each gets a new
-        resourceVersion, nothing else changes; controllers are not woken). For measuring
-        how many watch events a client absorbs per second."""
-        from ktui.sim.store import WatchEvent
+        """``POST /sim/storm?resource=pods&count=N[&touch=restarts|rv]``: N MODIFIED events,
+        as fast as the watchers take them, cycling over the existing objects (a new
+        resourceVersion each; controllers are not woken). For measuring how many watch
+        events a client absorbs per second."""
+        from ktui.sim.store import ObjVersion, WatchEvent
 
         plural = request.query.get("resource", "pods")
         count = int(request.query.get("count", "10000"))
+        # touch=restarts (pods): each event also flips the first container's restartCount
+        # between 0 and 1, a change clients keep (a trial's retries); touch=rv: only the
+        # resourceVersion moves, which a client may recognise as no change at all.
+        flip = request.query.get("touch", "restarts") == "restarts" and plural == "pods"
         store = self.cluster.store
         if plural not in store.resources:
             return web.json_response({"error": f"no resource {plural}"}, status=404)
@@ -117,6 +121,14 @@ class SimServer:
             prev = rs.objects[key]
             rv = store.next_rv()
             v = prev.with_rv(rv)
+            if flip:
+                raw = v.raw
+                if b'"restartCount":0' in raw:
+                    raw = raw.replace(b'"restartCount":0', b'"restartCount":1', 1)
+                else:
+                    raw = raw.replace(b'"restartCount":1', b'"restartCount":0', 1)
+                v = ObjVersion(v.key, v.namespace, v.name, v.uid, v.rv, raw, v.labels, v.fields, v.owner,
+                               v.deleting)
             rs.objects[key] = v
             rs._record(WatchEvent("MODIFIED", rv, v, prev))
             if i % 500 == 499:

@@ -187,8 +187,10 @@ def test_change_feed():
     s.apply("jobs", [job("a")])  # same resourceVersion: not a change
     assert s.version == v1
 
-    s.apply("jobs", [job("a", rv="2")])
-    s.apply("jobs", [job("a", rv="3")])  # coalesces
+    s.apply("jobs", [job("a", rv="2")])  # a new resourceVersion, nothing ktui keeps changed
+    assert s.version == v1
+    s.apply("jobs", [job("a", rv="3", active=1)])
+    s.apply("jobs", [job("a", rv="4", active=1, ready=1)])  # coalesces
     s.apply("jobs", deletes=[("default", "b")])
     ch = s.changes_since(v1)
     assert ch.trials == {("default", "a")} and ch.removed_trials == {("default", "b")}
@@ -338,3 +340,18 @@ def test_listing_until_jobs_and_pods_are_synced_or_blocked():
     s2.mark_synced("jobs")
     s2.mark_synced("pods")
     assert not s2.listing()
+
+
+def test_rv_only_pod_changes_mark_nothing_but_keep_the_new_rv():
+    s = Store()
+    s.apply("jobs", [job("a")])
+    s.apply("pods", [pod("a-x", job="a", node="n1", phase="Running", cpu_m=100)])
+    s.apply("nodes", [node("n1")])
+    v = s.changes_since(0).version
+    assert s.apply("pods", [pod("a-x", job="a", node="n1", phase="Running", cpu_m=100, rv="9")]) == 0
+    assert not s.changes_since(v)
+    # The stored record has the new rv: a relist that re-delivers it is not a change.
+    assert s.apply("pods", [pod("a-x", job="a", node="n1", phase="Running", cpu_m=100, rv="9")]) == 0
+    assert s.snapshot_nodes()["n1"].requested.cpu_m == 100  # accounted once
+    assert s.apply("pods", [pod("a-x", job="a", node="n1", phase="Succeeded", cpu_m=100, rv="10")]) == 1
+    assert s.changes_since(v).trials == {("default", "a")}
