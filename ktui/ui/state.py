@@ -154,8 +154,15 @@ class UiState:
             return tick
         if ch.trials or ch.removed_trials:
             changed = self.store.get_trials(ch.trials)
+            known = self._base.records()
+            search = self._search
             for k, t in changed.items():
-                self._search[k] = self._search_text(t)
+                old = known.get(k)
+                # Most changes (phase aside) leave the searched words alone: formatting the
+                # params again was the biggest cost of a watch storm on this thread.
+                if (old is None or k not in search or old.raw_params != t.raw_params
+                        or (old.phase, old.node, old.reason, old.sweep) != (t.phase, t.node, t.reason, t.sweep)):
+                    search[k] = self._search_text(t)
             for k in ch.removed_trials:
                 self._search.pop(k, None)
                 self.metrics.pop(k, None)
