@@ -8,6 +8,7 @@ for ``-o json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -236,6 +237,26 @@ class SubmitResult(msgspec.Struct, frozen=True):
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+class SubmitTally:
+    """What a submit has done so far, told to its progress callback: the one place both
+    backends count created / existing / failed Jobs."""
+
+    def __init__(self, total: int, progress: Callable[[SubmitProgress], None] | None) -> None:
+        self.total = total
+        self.progress = progress
+        self.created: list[str] = []
+        self.existing: list[str] = []
+        self.failed: list[Failure] = []
+
+    def report(self) -> None:
+        if self.progress is not None:
+            c, e, f = len(self.created), len(self.existing), len(self.failed)
+            self.progress(SubmitProgress(self.total, c + e + f, c, e, f))
+
+    def result(self) -> SubmitResult:
+        return SubmitResult(tuple(self.created), tuple(self.existing), tuple(self.failed))
 
 
 class ActionResult(msgspec.Struct, frozen=True):

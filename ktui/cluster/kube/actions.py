@@ -26,7 +26,7 @@ import msgspec
 from ktui.cluster.kube.decode import JOB_CODEC, SWEEP_LABEL, TRIAL_LABEL
 from ktui.cluster.kube.reflector import Backoff
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
-from ktui.cluster.model import ActionResult, Failure, SubmitProgress, SubmitResult, TrialKey
+from ktui.cluster.model import ActionResult, Failure, SubmitProgress, SubmitResult, SubmitTally, TrialKey
 
 T = TypeVar("T")
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
@@ -161,15 +161,7 @@ class Actions:
         progress: Callable[[SubmitProgress], None] | None = None,
     ) -> SubmitResult:
         lock = threading.Lock()
-        created: list[str] = []
-        existing: list[str] = []
-        failed: list[Failure] = []
-        total = len(manifests)
-
-        def report() -> None:
-            if progress is not None:
-                progress(SubmitProgress(total, len(created) + len(existing) + len(failed),
-                                        len(created), len(existing), len(failed)))
+        tally = SubmitTally(len(manifests), progress)
 
         def one(manifest: Mapping[str, Any]) -> None:
             meta = manifest.get("metadata") or {}
@@ -184,16 +176,16 @@ class Actions:
                 outcome = Failure(label, str(exc))
             with lock:
                 if outcome == "created":
-                    created.append(label)
+                    tally.created.append(label)
                 elif outcome == "existing":
-                    existing.append(label)
+                    tally.existing.append(label)
                 else:
-                    failed.append(outcome)  # type: ignore[arg-type]
-                report()
+                    tally.failed.append(outcome)  # type: ignore[arg-type]
+                tally.report()
 
-        report()
+        tally.report()
         self._map(one, list(manifests))
-        return SubmitResult(tuple(created), tuple(existing), tuple(failed))
+        return tally.result()
 
     def _create(self, ns: str, manifest: Mapping[str, Any]) -> str | Failure:
         path = JOBS.format(ns=ns)

@@ -48,8 +48,8 @@ from ktui.cluster.model import (
     Failure,
     NodeCondition,
     PodSummary,
-    SubmitProgress,
     SubmitResult,
+    SubmitTally,
     TrialDescription,
     TrialKey,
 )
@@ -208,18 +208,10 @@ class LocalBackend:
         source_dir: str | None = None,
     ) -> SubmitResult:
         workdir = str(Path(source_dir).resolve()) if source_dir else str(self.workdir)
-        created: list[str] = []
-        existing: list[str] = []
-        failed: list[Failure] = []
-        total = len(manifests)
-
-        def report() -> None:
-            if progress is not None:
-                progress(SubmitProgress(total, len(created) + len(existing) + len(failed),
-                                        len(created), len(existing), len(failed)))
-
-        report()
-        for start in range(0, total, _SUBMIT_CHUNK):
+        tally = SubmitTally(len(manifests), progress)
+        created, existing, failed = tally.created, tally.existing, tally.failed
+        tally.report()
+        for start in range(0, len(manifests), _SUBMIT_CHUNK):
             chunk = manifests[start : start + _SUBMIT_CHUNK]
             now = time.time()
             with self.state.write() as c:
@@ -251,9 +243,9 @@ class LocalBackend:
                          msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now, self.retry_delay),
                     )
                     created.append(label)
-            report()
+            tally.report()
         self._poke()
-        return SubmitResult(tuple(created), tuple(existing), tuple(failed))
+        return tally.result()
 
     def cancel(
         self,
