@@ -31,6 +31,11 @@ class LogStream(Protocol):
 
     def __iter__(self) -> Iterator[LogLine]: ...
 
+    def batches(self) -> Iterator[list[LogLine]]:
+        """The same lines, one list per read: a reader that shows lines can show each list
+        at once, without waiting for a next line that may come minutes later."""
+        ...
+
     def close(self) -> None: ...
 
 

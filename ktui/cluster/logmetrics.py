@@ -125,22 +125,17 @@ class LogMetrics:
             if follow:
                 with self._lock:
                     self._following[key] = stream
-            last_publish = 0.0
-            pending = False
-            for line in stream:
+            for batch in stream.batches():
                 if self._stop.is_set():
                     break
-                found = parse_metrics(line.text)
+                found = [m for m in map(parse_metrics, (line.text for line in batch)) if m]
                 if found:
                     with self._lock:
-                        merge_metrics(entry.latest, found)
-                    pending = True
-                    now = time.monotonic()
-                    if now - last_publish > 0.2:  # live values, but not a version per line
-                        self._publish(key)
-                        last_publish, pending = now, False
-            if pending:
-                self._publish(key)
+                        for m in found:
+                            merge_metrics(entry.latest, m)
+                    # A version per read, not per line; and never held back for a next
+                    # read that may be an epoch away.
+                    self._publish(key)
             # A follow also ends when the container restarts: only a finished trial is done.
             now_t = self.backend.store.get_trial(key)
             entry.done = not self._stop.is_set() and (not follow or (now_t is not None and now_t.phase in TERMINAL_PHASES))

@@ -20,7 +20,7 @@ from typing import Any
 from ktui.cluster.format import short_params
 from ktui.cluster.model import JOB_PHASES, NodeView, Problem, SweepSummary, Trial, TrialKey
 from ktui.cluster.store import Store
-from ktui.ui.sortedview import CHUNK, SortedView
+from ktui.ui.sortedview import CHUNK, Narrowing, SortedView
 
 HISTORY = 16  # CPU samples per node for the sparkline
 _PHASE_RANK = {"Failed": 0, "Running": 1, "Pending": 2, "Suspended": 3, "Succeeded": 4}
@@ -59,6 +59,10 @@ def _float_key(x: float) -> str:
 # A speculative view (the next sort column) is dropped, to be built again, when a tick
 # brings more changes than this: per tick it costs what the shown view costs.
 SPEC_MAX_CHANGES = 2000
+# A filter is scanned from the top of the display: the first frame needs only the rows on
+# screen (and the cursor's row); the rest is scanned in steps after it (~5 ms each at 150k).
+NARROW_STEP = 20_000
+NARROW_BUDGET = 0.010  # s: the first scan may stop here, once past the cursor's row
 
 
 @dataclass
@@ -135,6 +139,10 @@ class UiState:
         self._spec_column: str | None = None
         self._spec_dirty: set[TrialKey] | None = None  # changed while it is being built
         self._spec_gen = 0
+        self._narrowing: Narrowing[TrialKey, Trial] | None = None  # a filter scan under way
+        self._narrow_rows = 0
+        self.narrow_step_rows = NARROW_STEP
+        self.narrow_budget = NARROW_BUDGET
         self.last_input = 0.0  # time.monotonic() of the last key or mouse event (set by the app)
         self.nodes: SortedView[str, NodeView] = SortedView(self._node_sort_key("name"))
         self.sweeps: list[SweepSummary] = []
@@ -201,6 +209,7 @@ class UiState:
     def _apply(self, changed: Mapping[TrialKey, Trial], removed: Any, metric: bool = False) -> bool:
         """Apply changes to the shown view, the unfiltered one and the speculative one
         (`metric`: only metric values changed; only metric-sorted views care)."""
+        self._settle()
         moved = False
         if not metric or self.trial_sort == "metric":
             if self.trials is not self._base:
@@ -230,10 +239,19 @@ class UiState:
 
     def _narrow(self, base: SortedView[TrialKey, Trial]) -> SortedView[TrialKey, Trial]:
         """`base` narrowed to the filter, in its order (no sort): C-level map()s over its
-        keys, ~10 ms at 150,000 trials."""
+        keys, ~35 ms at 150,000 trials."""
+        self._narrowing = None
+        scan = self._scan(base)
+        if scan is None:
+            return base
+        scan.step(len(base))
+        return scan.view
+
+    def _scan(self, base: SortedView[TrialKey, Trial]) -> Narrowing[TrialKey, Trial] | None:
+        """A scan of `base` for the filter (None: no filter, `base` as it is)."""
         sweep, words = self.sweep_filter, self.filter_text.lower().split()
         if sweep is None and not words:
-            return base
+            return None
         records, search = base.records(), self._search
         selects: list[Callable[[list[TrialKey], list[Any]], Any]] = []
         if sweep is not None:
@@ -241,7 +259,7 @@ class UiState:
                                                   repeat(sweep)))
         for w in words:  # the rows' tags are their search texts
             selects.append(lambda keys, tags, w=w: map(operator.contains, tags, repeat(w)))
-        return base.narrowed(selects, self._matcher(search))
+        return base.narrowing(selects, self._matcher(search))
 
     def _tag(self, search: dict[TrialKey, str]) -> Callable[[TrialKey, Trial], str]:
         """A row's tag in the trial views: its search text (what the filter scans)."""
@@ -373,6 +391,7 @@ class UiState:
         speculative view's column); False when the caller must rebuild
         (`rebuild(reset=False)`, in a worker at scale). `fast=False` (a rebuild is under
         way, the views are about to be replaced): always False."""
+        self._settle()
         same = column == self.trial_sort
         self.trial_sort, self.trial_reverse = column, reverse
         if fast and same:
@@ -387,10 +406,59 @@ class UiState:
         self.drop_spec()
         return False
 
-    def refilter(self) -> Tick:
-        """After set_filter, when no rebuild is under way: narrow the unfiltered view."""
-        self.trials = self._narrow(self._base)
+    def refilter(self, rows: int = 0, anchor: TrialKey | None = None) -> Tick:
+        """After set_filter, when no rebuild is under way: narrow the unfiltered view.
+
+        Only as much is scanned at once as the screen needs: the rows down to `anchor`
+        (the cursor's row, so the cursor keeps it), and `rows` matches more, or what
+        NARROW_BUDGET allows past the anchor. `narrow_step` scans the rest; until then
+        `narrowing` is true and `trials` holds the top of the final view, exactly."""
+        scan = self._scan(self._base)
+        self._narrowing = None
+        if scan is None:
+            self.trials = self._base
+            return Tick(trials_moved=True)
+        must = 0
+        if anchor is not None and anchor in self._base.records():
+            try:
+                must = self._base.index(anchor) + 1
+            except ValueError:
+                must = 0
+        step = max(self.narrow_step_rows, 1)
+        t0 = time.perf_counter()
+        found_at_anchor: int | None = None
+        while not scan.step(min(step, max(must - scan.scanned, 0) or step)):
+            if scan.scanned < must:
+                continue
+            if found_at_anchor is None:
+                found_at_anchor = scan.found
+            if scan.found - found_at_anchor >= rows or time.perf_counter() - t0 >= self.narrow_budget:
+                break
+        self.trials = scan.view
+        if not scan.done:
+            self._narrowing, self._narrow_rows = scan, (found_at_anchor or 0) + rows
         return Tick(trials_moved=True)
+
+    @property
+    def narrowing(self) -> bool:
+        """A filter scan is under way (see refilter)."""
+        return self._narrowing is not None
+
+    def narrow_step(self) -> Tick:
+        """Scan on; what to repaint: rows the screen may show, or the finished count."""
+        scan = self._narrowing
+        if scan is None:
+            return Tick()
+        before = scan.found
+        if scan.step(self.narrow_step_rows):
+            self._narrowing = None
+            return Tick(trials_moved=True)
+        return Tick(trials_moved=before < self._narrow_rows)
+
+    def _settle(self) -> None:
+        """Finish a filter scan before the views change under it."""
+        while self._narrowing is not None:
+            self.narrow_step()
 
     # -- speculation: the next sort column, built in the background ------------------------
 

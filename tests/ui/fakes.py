@@ -32,10 +32,13 @@ class FakeStream:
         self.follow_until = follow_until
 
     def __iter__(self) -> Iterator[LogLine]:
-        for line in self.lines:
-            if self.closed.is_set():
-                return
-            yield LogLine(None, line)
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[LogLine]]:
+        if self.closed.is_set():
+            return
+        yield [LogLine(None, line) for line in self.lines]
         if self.follow_until is not None:
             while not self.closed.is_set() and not self.follow_until.is_set():
                 time.sleep(0.01)
@@ -52,6 +55,10 @@ class FakeBackend:
         self.store = Store()
         self.capabilities = capabilities or Capabilities()
         self.logs: dict[tuple[str, str], list[str]] = {}
+        # Set: streams end after their lines. Clear: they stay open, as a running trial's
+        # follow stream does between lines.
+        self.follow_until = threading.Event()
+        self.follow_until.set()
         self.started = False
         self.cancelled: list[object] = []
         self.submitted: list[dict] = []
@@ -110,7 +117,7 @@ class FakeBackend:
     def stream_logs(self, trial, *, follow=True, tail=None) -> FakeStream:  # type: ignore[no-untyped-def]
         if trial not in self.logs:
             raise LookupError(f"job {trial[1]} has no pod (yet)")
-        return FakeStream(self.logs[trial])
+        return FakeStream(self.logs[trial], self.follow_until)
 
     def describe(self, trial) -> TrialDescription:  # type: ignore[no-untyped-def]
         t = self.store.get_trial(trial)

@@ -44,6 +44,41 @@ async def test_enter_opens_the_log_and_metrics_reach_the_table(tmp_path):
         assert "loss=0.81" in rows(app, "jobs-table")[1]  # measures before counters
 
 
+async def test_a_quiet_running_trial_shows_its_log_tail_at_once(tmp_path):
+    # The stream delivers the tail and then nothing for a long time (a trial between
+    # epochs): the lines already read must show, not wait for the next one.
+    backend = demo_backend()
+    backend.follow_until.clear()
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("down", "enter")
+            pane = app.screen.query_one(LogPane)
+            for _ in range(20):
+                await pilot.pause(0.05)
+                if pane.view.line_count == 9:
+                    break
+            assert pane.view.line_count == 9
+            assert "following" in str(pane.query_one("#log-title").render())
+    finally:
+        backend.follow_until.set()
+
+
+async def test_a_filter_scanned_in_steps_ends_with_every_match(tmp_path):
+    backend = demo_backend()
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        # One row per step and no time for more: the screen must scan on by itself.
+        app.state.narrow_step_rows, app.state.narrow_budget = 1, 0.0
+        await pilot.press("slash", *"mnist-00")
+        await pilot.pause(0.3)
+        assert not app.state.narrowing
+        assert [r.split()[0] for r in rows(app, "jobs-table")] == ["mnist-000", "mnist-001", "mnist-002", "mnist-003"]
+        assert "4 of 4 jobs" in str(app.screen.query_one("#sweeps").render())
+
+
 async def test_filter_cancel_with_confirmation(tmp_path):
     backend = demo_backend()
     app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")

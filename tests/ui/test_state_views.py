@@ -247,3 +247,47 @@ def test_a_burst_of_new_trials_is_merged_in_order():
     # And the incremental path after it still agrees.
     churn(state, store, rng, 40, metrics=False)
     assert list(state.trials.keys) == expected(state, store)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_filter_scanned_in_steps_shows_the_top_of_the_final_view_at_once(reverse):
+    state, store, rng = start(2000, 8)
+    state.sort_trials(state.trial_sort, reverse)
+    state.narrow_step_rows, state.narrow_budget = 97, 600.0  # rows, not time, decide here
+    anchor = list(state.trials.keys)[1200]  # the cursor's row, deep down
+    for text in ["beta", "a", "node-b 00", "zzz-nothing"]:
+        state.set_filter(text)
+        want = expected(state, store)
+        state.refilter(rows=10, anchor=anchor)
+        first = list(state.trials.keys)
+        if state.narrowing:
+            assert len(first) < len(want)
+        assert first == want[:len(first)]  # exactly the top of the final view
+        if anchor in want:
+            assert anchor in first  # the cursor keeps its row
+        assert len(first) >= min(len(want), want.index(anchor) + 1 + 10 if anchor in want else 10)
+        steps = 0
+        while state.narrowing:
+            state.narrow_step()
+            steps += 1
+            shown = list(state.trials.keys)
+            assert shown == want[:len(shown)]
+        assert list(state.trials.keys) == want
+        assert steps <= 2000 // 97 + 1
+
+
+def test_changes_during_a_filter_scan_finish_it_first():
+    state, store, rng = start(1500, 9)
+    state.narrow_step_rows = 50
+    state.set_filter("beta")
+    state.refilter(rows=5)
+    assert state.narrowing
+    churn(state, store, rng, 40)  # poll applies changes: the scan is finished before
+    assert not state.narrowing
+    assert list(state.trials.keys) == expected(state, store)
+    state.set_filter("a")
+    state.refilter(rows=5)
+    assert state.narrowing
+    assert state.sort_trials(state.trial_sort, True) is True  # reversing mid-scan
+    assert not state.narrowing
+    assert list(state.trials.keys) == expected(state, store)

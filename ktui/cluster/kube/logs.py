@@ -176,6 +176,10 @@ class KubeLogStream:
         return rec is None or rec.terminated
 
     def __iter__(self) -> Iterator[LogLine]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[LogLine]]:
         dedup = _Dedup()
         follow = self.follow
         final = False  # the last, non-follow fetch after the container ended
@@ -218,10 +222,13 @@ class KubeLogStream:
                 else:
                     try:
                         for batch in Transport.iter_batches(resp, self.transport.server):
+                            out: list[LogLine] = []
                             for raw in batch:
                                 ts, ns, text = split_line(raw)
                                 if dedup.accept(ns, ts or ""):
-                                    yield LogLine(ts, text)
+                                    out.append(LogLine(ts, text))
+                            if out:
+                                yield out
                         ended_cleanly = True
                     except PartialLine as cut:
                         # Without a newline the line may be incomplete (a drop), unless this
@@ -229,7 +236,7 @@ class KubeLogStream:
                         if not live and not self._closed.is_set():
                             ts, ns, text = split_line(cut.data)
                             if dedup.accept(ns, ts or ""):
-                                yield LogLine(ts, text)
+                                yield [LogLine(ts, text)]
                             ended_cleanly = True
                     except Unreachable:
                         if not live:

@@ -71,6 +71,10 @@ class LocalLogStream:
                     return None
 
     def __iter__(self) -> Iterator[LogLine]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[LogLine]]:
         f = self._open()
         if f is None:
             return
@@ -87,13 +91,11 @@ class LocalLogStream:
                 if chunk:
                     data = partial + chunk
                     *lines, partial = data.split(b"\n")
-                    for raw in lines:
-                        yield LogLine(None, raw.decode("utf-8", "replace"))
-                        if self._closed.is_set():
-                            return
+                    if lines:
+                        yield [LogLine(None, raw.decode("utf-8", "replace")) for raw in lines]
                     continue
                 if done:
                     if partial:
-                        yield LogLine(None, partial.decode("utf-8", "replace"))
+                        yield [LogLine(None, partial.decode("utf-8", "replace"))]
                     return
                 self._closed.wait(self.poll)

@@ -107,6 +107,9 @@ class MainScreen(Screen[None]):
             self._flush_summaries()
         if self._rebuilding:
             return  # views are being rebuilt in a worker; changes wait in the store's feed
+        if self.state.narrowing:
+            self._repaint(self.state.narrow_step())  # (its steps go on anyway; see filter_trials)
+            return
         if self._ticks % LISTING_TICKS and self.state.version >= 0 and self.backend.store.listing():
             # A big cluster still listing: every bit of UI-thread work slows the reflectors
             # (each socket read waits for the GIL), so the view follows once a second.
@@ -137,7 +140,18 @@ class MainScreen(Screen[None]):
             self._summaries()  # the header shows the new filter now
         else:
             self._generation += 1
-            self._repaint(self.state.refilter())
+            table = self.query_one("#jobs-table", VirtualTable)
+            self._repaint(self.state.refilter(rows=table.size.height, anchor=table.cursor_key))  # type: ignore[arg-type]
+            if self.state.narrowing:
+                # The rest of the scan, after this frame, in steps between which keys get in.
+                self.call_after_refresh(self._narrow_on, self._generation)
+
+    def _narrow_on(self, generation: int) -> None:
+        if generation != self._generation or not self.state.narrowing:
+            return  # a newer filter or sort took over
+        self._repaint(self.state.narrow_step())
+        if self.state.narrowing:
+            self.call_later(self._narrow_on, generation)
 
     def rebuild_trials(self) -> None:
         """After a sort change: rebuild the job view off the UI thread."""

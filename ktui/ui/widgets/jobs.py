@@ -133,7 +133,8 @@ class JobsPane(Vertical):
         shown = [s for s in sweeps if self.state.sweep_filter in (None, s.name)]
         header = Text(no_wrap=True)
         total = sum(s.total for s in sweeps)
-        header.append(f"{len(self.state.trials)} of {self.state.trials.total} jobs", style="bold")
+        more = "+" if self.state.narrowing else ""  # a filter scan under way: more may come
+        header.append(f"{len(self.state.trials)}{more} of {self.state.trials.total} jobs", style="bold")
         if self.state.sweep_filter:
             header.append(f"  sweep={self.state.sweep_filter}", style="bold cyan")
         if self.state.filter_text:

@@ -113,21 +113,15 @@ class LogPane(Vertical):
                     return
                 self._stream = stream
             self.app.call_from_thread(self.set_status, "following")
-            batch: list[str] = []
-            last = time.monotonic()
+            # Each read is fed as it comes: the view's timer already coalesces repaints, and
+            # holding lines back for a next one would hide a quiet trial's tail until it
+            # prints again.
             try:
-                for line in stream:
-                    batch.append(line.text)
-                    now = time.monotonic()
-                    if len(batch) >= 512 or now - last > 0.05:
-                        buffer.feed(batch)
-                        batch = []
-                        last = now
+                for batch in stream.batches():
+                    buffer.feed([line.text for line in batch])
             except Exception as e:
-                buffer.feed(batch)
                 self.app.call_from_thread(self.set_status, f"stream broke: {e}")
                 return
-            buffer.feed(batch)
             if self.trial == trial:
                 self.app.call_from_thread(self.set_status, "ended (the container finished)")
             return
