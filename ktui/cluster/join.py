@@ -30,6 +30,8 @@ def owned_pods(job: JobRec, pods: Sequence[PodRec]) -> list[PodRec]:
 def newest(pods: Sequence[PodRec]) -> PodRec | None:
     if not pods:
         return None
+    if len(pods) == 1:
+        return pods[0]
     return max(pods, key=lambda p: (p.created or 0.0, p.name))
 
 

@@ -408,11 +408,6 @@ class Store:
         self._dirty_trials.add(key)
         ver.pop(key, None)
         ver[key] = v
-        if self._sweeps_ver != v:
-            job = self._jobs.get(key)
-            old = self._trials.get(key)
-            if (job is not None and job.sweep) or (old is not None and old.sweep):
-                self._sweeps_ver = v
 
     def _mark_node(self, name: str, v: int) -> None:
         ver = self._node_ver
@@ -596,7 +591,7 @@ class Store:
             pod_events: list[EventRec] = []
             usage: PodUsage | None = None
             if pods:
-                top = max(pods, key=lambda p: (p.created or 0.0, p.name))
+                top = pods[0] if len(pods) == 1 else max(pods, key=lambda p: (p.created or 0.0, p.name))
                 pod_events = self._events_of(ns, "Pod", top.name)
                 usage = self._pod_usage.get((ns, top.name))
             memo = self._last_failure.get(key)
@@ -609,12 +604,18 @@ class Store:
                 del self._trials[key]
             if key not in self._job_pods:
                 self._tkeys.pop(key, None)
+        if (old is not None and new is not None and old.phase == new.phase and old.sweep == new.sweep
+                and old.namespace == new.namespace):
+            return  # the sweep's counts stand (most of a watch storm)
         if old is not None and old.sweep:
             self._count_sweep(old, -1)
         if new is not None and new.sweep:
             self._count_sweep(new, 1)
 
     def _count_sweep(self, trial: Trial, sign: int) -> None:
+        # The summaries are these counts: they change here or not at all (at flush time,
+        # which every reader runs before it looks at _sweeps_ver).
+        self._sweeps_ver = self._version
         skey = (trial.namespace, trial.sweep or "")
         counts = self._sweep_counts.get(skey)
         if counts is None:

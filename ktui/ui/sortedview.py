@@ -197,8 +197,10 @@ class SortedView(Generic[K, R]):
         """`narrowed`, in steps from the top of the display: see Narrowing."""
         return Narrowing(self, list(selects), matches)
 
-    def update(self, changed: Mapping[K, R], removed: Iterable[K] = ()) -> bool:
+    def update(self, changed: Mapping[K, R], removed: Iterable[K] = (),
+               retagged: set[K] | frozenset[K] | None = None) -> bool:
         """Apply changed and removed records; True when the order of rows changed.
+        `retagged`: the changed rows whose tag may differ (None: any of them).
 
         Rows that move are taken out and put back in by bisect, one list insert each: a
         memmove of the whole list. For a few rows that is nothing; for thousands (a cluster
@@ -221,6 +223,10 @@ class SortedView(Generic[K, R]):
             new = sk(rec) if ok is None or ok(rec) else None
             old = placed.get(key)
             if old is not None and new is not None and old == new:
+                if parent is None and (tags is None or (retagged is not None and key not in retagged)):
+                    # In place, and placed says the row is here: no bisect. Most of a watch
+                    # storm is this (a retry count, a status that sorts the same).
+                    continue
                 i = self._find(key, old)
                 if i >= 0:
                     if tags is not None:

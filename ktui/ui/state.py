@@ -76,6 +76,8 @@ class Tick:
     trials_moved: bool = False
     sweeps: bool = False
     problems: bool = False
+    # Trials came or went, or one changed sweep: who belongs to which sweep moved.
+    members: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.reset or self.nodes or self.nodes_moved or self.trials or self.trials_moved
@@ -164,6 +166,7 @@ class UiState:
             changed = self.store.get_trials(ch.trials)
             known = self._base.records()
             search = self._search
+            retagged: set[TrialKey] = set()
             for k, t in changed.items():
                 old = known.get(k)
                 # Most changes (phase aside) leave the searched words alone: formatting the
@@ -171,10 +174,15 @@ class UiState:
                 if (old is None or k not in search or old.raw_params != t.raw_params
                         or (old.phase, old.node, old.reason, old.sweep) != (t.phase, t.node, t.reason, t.sweep)):
                     search[k] = self._search_text(t)
+                    retagged.add(k)
+                    if old is None or old.sweep != t.sweep:
+                        tick.members = True
+            if ch.removed_trials:
+                tick.members = True
             for k in ch.removed_trials:
                 self._search.pop(k, None)
                 self.metrics.pop(k, None)
-            tick.trials_moved = self._apply(changed, ch.removed_trials)
+            tick.trials_moved = self._apply(changed, ch.removed_trials, retagged=retagged)
             tick.trials = set(changed)
         if ch.nodes or ch.removed_nodes:
             changed_nodes = self.store.get_nodes(ch.nodes)
@@ -206,15 +214,19 @@ class UiState:
         records = self._base.records()
         return self._apply({k: records[k] for k in updates if k in records}, (), metric=True)
 
-    def _apply(self, changed: Mapping[TrialKey, Trial], removed: Any, metric: bool = False) -> bool:
+    def _apply(self, changed: Mapping[TrialKey, Trial], removed: Any, metric: bool = False,
+               retagged: set[TrialKey] | None = None) -> bool:
         """Apply changes to the shown view, the unfiltered one and the speculative one
-        (`metric`: only metric values changed; only metric-sorted views care)."""
+        (`metric`: only metric values changed; only metric-sorted views care; `retagged`:
+        the changed trials whose search text changed, None: any)."""
         self._settle()
+        if metric:
+            retagged = set()
         moved = False
         if not metric or self.trial_sort == "metric":
             if self.trials is not self._base:
-                moved = self.trials.update(changed, removed)  # narrowed: before its parent
-            moved_base = self._base.update(changed, removed)
+                moved = self.trials.update(changed, removed, retagged)  # narrowed: before its parent
+            moved_base = self._base.update(changed, removed, retagged)
             if self.trials is self._base:
                 moved = moved_base
         if metric and self._spec_column != "metric":
@@ -226,7 +238,7 @@ class UiState:
             if len(changed) + len(removed) > SPEC_MAX_CHANGES:
                 self.drop_spec()  # cheaper to build again, later, than to follow
             else:
-                self._spec.update(changed, removed)
+                self._spec.update(changed, removed, retagged)
         return moved
 
     # -- sorting and filtering ------------------------------------------------------------
