@@ -10,7 +10,7 @@ from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.launch import LaunchScreen
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.vtable import VirtualTable
-from tests.ui.fakes import demo_backend
+from tests.ui.fakes import NOW, demo_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,3 +180,46 @@ async def test_sort_key_swaps_in_the_view_built_ahead(tmp_path):
         assert not app.screen._rebuilding
         await pilot.pause(0.1)
         assert rows(app, "jobs-table")[-1].split()[0] == "mnist-002"
+
+
+def screen_text(app) -> list[str]:
+    """What the terminal shows: the compositor's picture, as export_screenshot takes it."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text().splitlines()
+
+
+async def _settled(pilot) -> list[str]:
+    """The screen once the views are built and the running trial's metrics are in."""
+    app = pilot.app
+    for _ in range(100):
+        if getattr(app.screen, "_rebuilding", True) is False and ("default", "mnist-001") in app.state.metrics:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+    return screen_text(app)
+
+
+async def test_a_resize_repaints_the_tables_for_the_new_width(tmp_path):
+    # Between 80 and 99 columns both tables keep their column sets, so nothing but the
+    # width tells them to lay their columns out again: the header and the idle rows once
+    # kept the previous width's layout (cut off when shrinking, short when growing).
+    def make() -> KtuiApp:
+        return KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml", clock=lambda: NOW)
+
+    async with make().run_test(size=(80, 24)) as pilot:
+        fresh_80 = await _settled(pilot)
+    async with make().run_test(size=(99, 30)) as pilot:
+        fresh_99 = await _settled(pilot)
+        await pilot.resize_terminal(80, 24)
+        shrunk = await _settled(pilot)
+        await pilot.resize_terminal(99, 30)
+        grown = await _settled(pilot)
+    assert shrunk == fresh_80
+    assert grown == fresh_99

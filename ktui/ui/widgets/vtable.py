@@ -105,6 +105,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._keys: Sequence[Hashable] = ()
         self._cache: OrderedDict[tuple[Hashable, int], Strip] = OrderedDict()
         self._widths: list[int] = []
+        self._widths_for = -1  # the width `_widths` was laid out for
         self._cursor = 0
         self._last_highlighted: Hashable | None = None
         # What each screen line last showed: (row key, has the cursor), or None (blank).
@@ -246,13 +247,18 @@ class VirtualTable(ScrollView, can_focus=True):
     # -- rendering ----------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
-        # Rendered rows are cached per width, so they stay valid; only the layout is redone.
-        self._widths = []
+        # Rows are cached per width, so the cache is kept: a resize back reuses them.
         self._update_virtual_size()
 
     def _layout(self) -> list[int]:
-        if not self._widths:
-            self._widths = layout_widths(self._columns, max(self.size.width, self.virtual_size.width))
+        # The layout follows the width here, not in on_resize: Textual paints a resized
+        # widget at its new size before the Resize event is handled, and a row rendered in
+        # that paint is cached under the new width. Laid out with the old width's columns it
+        # would stay on screen (header and idle rows) until its data changed.
+        total = max(self.size.width, self.virtual_size.width)
+        if not self._widths or self._widths_for != total:
+            self._widths = layout_widths(self._columns, total)
+            self._widths_for = total
         return self._widths
 
     def _cells_text(self, cells: Sequence[Cell]) -> Text:
