@@ -25,6 +25,9 @@ after that). At each frame a predicate decides whether the result is on screen:
   enter       the log pane is shown (`enter log`), and the first log line is in the view
               (`enter +log`, includes the log request to the server)   (reset: escape)
 
+`--profile ACTION` (down, pagedown, end, filter, enter) runs pyinstrument on the UI thread
+from each of that action's key presses to its frame, and prints the summed profile.
+
 Between samples the state is reset and the app is let idle for a moment; the 0.25 s store
 tick keeps running (the cluster is live), so a sample may share its frame with a tick's
 repaint, as a user's would.
@@ -86,15 +89,30 @@ async def wait(pilot: Any, cond: Callable[[], bool], timeout: float, what: str) 
         await pilot.pause(0.002)
 
 
+PROFILE: dict[str, Any] = {"action": None, "profiler": None}
+
+
+def profiling(what: str, on: bool) -> None:
+    prof = PROFILE["profiler"]
+    if prof is None or PROFILE["action"] != what:
+        return
+    if on:
+        prof.start()
+    else:
+        prof.stop()
+
+
 async def sample(pilot: Any, fw: FrameWatch, keys: list[str], predicate: Callable[[], bool],
                  timeout: float, what: str) -> float:
     """Press keys[:-1] untimed, then time keys[-1] until a frame satisfies predicate."""
     if keys[:-1]:
         await pilot.press(*keys[:-1])
     fw.arm(predicate)
+    profiling(what, True)
     t0 = time.perf_counter()
     await pilot.press(keys[-1])
     await wait(pilot, lambda: fw.hit is not None, timeout, what)
+    profiling(what, False)
     fw.predicate = None
     assert fw.hit is not None
     return fw.hit - t0
@@ -163,9 +181,11 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
             await pilot.pause(settle)
             pane = screen.query_one(LogPane)
             fw.arm(lambda: screen.has_class("-logs"), line=lambda: pane.view.line_count > 0)  # noqa: B023 (called within this iteration)
+            profiling("enter", True)
             t0 = time.perf_counter()
             await pilot.press("enter")
             await wait(pilot, lambda: fw.hit is not None, timeout, "log pane")
+            profiling("enter", False)
             add("enter log", fw.hit - t0)  # type: ignore[operator]
             try:
                 await wait(pilot, lambda: "line" in fw.hits, min(timeout, 10.0), "log line")
@@ -189,7 +209,13 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--no-kubectl", action="store_true", help=argparse.SUPPRESS)  # for run_all
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--profile", choices=["down", "pagedown", "end", "filter", "enter"],
+                    help="profile this action's samples (pyinstrument, UI thread)")
     a = ap.parse_args()
+    if a.profile:
+        from pyinstrument import Profiler
+
+        PROFILE["action"], PROFILE["profiler"] = a.profile, Profiler(interval=0.0005, async_mode="disabled")
     sim = start_sim(a)
     try:
         res = asyncio.run(run(sim.kubeconfig, sim.n_jobs, a.repeat, a.timeout))
@@ -203,6 +229,8 @@ def main() -> int:
               f"{max(vals) * 1000:7.1f}ms")
     if a.json:
         print(json.dumps({"rows": sim.n_jobs, "samples": res}))
+    if PROFILE["profiler"] is not None:
+        print(PROFILE["profiler"].output_text(unicode=False, color=False))
     return 0
 
 

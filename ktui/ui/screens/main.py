@@ -109,7 +109,7 @@ class MainScreen(Screen[None]):
         if self._rebuilding:
             return  # views are being rebuilt in a worker; changes wait in the store's feed
         if self.state.narrowing:
-            self._repaint(self.state.narrow_step())  # (its steps go on anyway; see filter_trials)
+            self._repaint(self.state.narrow_step(), jobs_only=True)  # (its steps go on anyway; see filter_trials)
             return
         if self._ticks % LISTING_TICKS and self.state.version >= 0 and self.backend.store.listing():
             # A big cluster still listing: every bit of UI-thread work slows the reflectors
@@ -129,7 +129,7 @@ class MainScreen(Screen[None]):
         reversed, or the next column, built ahead), else rebuilt off the UI thread."""
         if self.state.sort_trials(column, reverse, fast=not self._rebuilding):
             self._generation += 1  # a new view is installed, as a rebuild's would be
-            self._repaint(Tick(trials_moved=True))
+            self._repaint(Tick(trials_moved=True), jobs_only=True)
             self._want_spec()
         else:
             self.rebuild_trials()
@@ -138,11 +138,12 @@ class MainScreen(Screen[None]):
         """After state.set_filter: narrow the shown rows (no sort), or let the rebuild
         under way pick the filter up when it lands (`install` narrows)."""
         if self._rebuilding:
-            self._summaries()  # the header shows the new filter now
+            self._summaries(jobs_only=True)  # the header shows the new filter now
         else:
             self._generation += 1
             table = self.query_one("#jobs-table", VirtualTable)
-            self._repaint(self.state.refilter(rows=table.size.height, anchor=table.cursor_key))  # type: ignore[arg-type]
+            self._repaint(self.state.refilter(rows=table.size.height, anchor=table.cursor_key),  # type: ignore[arg-type]
+                          jobs_only=True)
             if self.state.narrowing:
                 # The rest of the scan, after this frame, in steps between which keys get in.
                 self.call_after_refresh(self._narrow_on, self._generation)
@@ -150,14 +151,14 @@ class MainScreen(Screen[None]):
     def _narrow_on(self, generation: int) -> None:
         if generation != self._generation or not self.state.narrowing:
             return  # a newer filter or sort took over
-        self._repaint(self.state.narrow_step())
+        self._repaint(self.state.narrow_step(), jobs_only=True)
         if self.state.narrowing:
             self.call_later(self._narrow_on, generation)
 
     def rebuild_trials(self) -> None:
         """After a sort change: rebuild the job view off the UI thread."""
         self.query_one(JobsPane).refresh_from(set(), False, True)
-        self._summaries()  # the header shows the new sort now
+        self._summaries(jobs_only=True)  # the header shows the new sort now
         self._rebuild(reset=False)
 
     def _rebuild(self, reset: bool) -> None:
@@ -220,7 +221,7 @@ class MainScreen(Screen[None]):
         view = self.state.build_spec(token, pause, SPEC_CHUNK)
         self.app.call_from_thread(self.state.install_spec, token, view)
 
-    def _repaint(self, tick: Tick, immediate: bool = True) -> None:
+    def _repaint(self, tick: Tick, immediate: bool = True, jobs_only: bool = False) -> None:
         if not tick:
             return
         if tick.reset:
@@ -235,13 +236,20 @@ class MainScreen(Screen[None]):
                 immediate = True
         if tick.trials or tick.trials_moved or tick.sweeps:
             self.query_one(JobsPane).refresh_from(tick.trials, tick.trials_moved, tick.sweeps)
-        self._summaries(immediate)
+        self._summaries(immediate, jobs_only)
 
-    def _summaries(self, immediate: bool = True) -> None:
+    def _summaries(self, immediate: bool = True, jobs_only: bool = False) -> None:
         """The title, sweep and node summary lines, and the node rows. Under churn they change
         on every tick; store-driven updates are coalesced to one per SUMMARY_SECONDS (what
-        the user did shows at once). The job rows keep the 0.25 s tick."""
+        the user did shows at once). The job rows keep the 0.25 s tick.
+
+        `jobs_only`: the user changed the job view (a filter, a sort): its header shows now,
+        the rest keeps its pace. At 5,000 nodes the node summary and the node rows waiting
+        to be repainted cost a keypress several ms."""
         self._summary_dirty = True
+        if jobs_only:
+            self.query_one(JobsPane).refresh_summary()
+            return
         elapsed = time.monotonic() - self._summary_at
         if immediate or elapsed >= SUMMARY_SECONDS:
             self._flush_summaries()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -24,6 +26,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 Cell = str | Text
+_PLAIN = Style()
+# C0, DEL and C1 controls in a cell: whitespace becomes a space, the rest a visible mark.
+_CONTROLS = {c: (" " if chr(c) in "\t\n\r\x0b\x0c" else "\ufffd") for c in [*range(32), *range(127, 160)]}
 RenderRow = Callable[[Hashable], Sequence[Cell]]
 
 
@@ -265,18 +270,9 @@ class VirtualTable(ScrollView, can_focus=True):
         line = Text(no_wrap=True, overflow="ellipsis", end="")
         for i, (col, width) in enumerate(zip(self._columns, self._layout(), strict=False)):
             cell = cells[i] if i < len(cells) else ""
-            t = cell.copy() if isinstance(cell, Text) else Text(cell)
-            t.no_wrap = True
-            t.truncate(width, overflow="ellipsis")
-            pad = width - t.cell_len
-            if pad > 0:
-                if col.align == "right":
-                    t = Text(" " * pad) + t
-                else:
-                    t.append(" " * pad)
             if i:
                 line.append(" ")
-            line.append_text(t)
+            line.append_text(self._cells_text_one(cell if isinstance(cell, Text) else Text(cell), col, width))
         return line
 
     def _strip(self, text: Text, style: Style) -> Strip:
@@ -284,11 +280,67 @@ class VirtualTable(ScrollView, can_focus=True):
         total = max(self.size.width, self.virtual_size.width)
         return Strip(segments).adjust_cell_length(total, style).apply_style(style)
 
+    def _cells_strip(self, cells: Sequence[Cell]) -> Strip:
+        """A row's cells laid out as `_strip(_cells_text(cells), Style())` does, straight to
+        segments: through rich's Text a row cost ~150 us, and a filter or a page shows
+        dozens of rows never rendered before. Cells with spans take the Text path."""
+        segments: list[Segment] = []
+        get_style = self.app.console.get_style
+        used = 0
+        for i, (col, width) in enumerate(zip(self._columns, self._layout(), strict=False)):
+            cell = cells[i] if i < len(cells) else ""
+            if isinstance(cell, Text):
+                if cell.spans or cell.end != "\n":
+                    part = Text(no_wrap=True, overflow="ellipsis", end="")
+                    part.append_text(self._cells_text_one(cell, col, width))  # its style, as a span
+                    if i:
+                        segments.append(Segment(" ", _PLAIN))
+                    segments.extend(part.render(self.app.console, end=""))
+                    used += (1 if i else 0) + part.cell_len
+                    continue
+                plain, style = cell.plain, get_style(cell.style, default=_PLAIN) if cell.style else _PLAIN
+            else:
+                plain, style = cell, _PLAIN
+            if not plain.isprintable():
+                # (a termination message may hold anything: no escape reaches the terminal)
+                plain = plain.translate(_CONTROLS)
+            n = cell_len(plain)
+            if n > width:
+                plain = set_cell_size(plain, width - 1) + "…" if width > 0 else ""
+                n = width
+            if i:
+                segments.append(Segment(" ", _PLAIN))
+                used += 1
+            pad = width - n
+            if pad > 0 and col.align == "right":
+                segments.append(Segment(" " * pad, _PLAIN))
+                segments.append(Segment(plain, style))
+            else:
+                # Left-aligned padding carries the cell's style, as Text.append does.
+                segments.append(Segment(plain + " " * pad if pad > 0 else plain, style))
+            used += max(n, width)
+        total = max(self.size.width, self.virtual_size.width)
+        # Merged as Text.render merges them: the same segments, so the same output.
+        return Strip(Segment.simplify(segments), used).adjust_cell_length(total, _PLAIN)
+
+    def _cells_text_one(self, cell: Text, col: Column, width: int) -> Text:
+        t = cell.copy()
+        t.no_wrap = True
+        t.end = ""
+        t.truncate(width, overflow="ellipsis")
+        pad = width - t.cell_len
+        if pad > 0:
+            if col.align == "right":
+                t = Text(" " * pad, end="") + t
+            else:
+                t.append(" " * pad)
+        return t
+
     def _row_strip(self, key: Hashable) -> Strip:
         ck = (key, self.size.width)
         strip = self._cache.get(ck)
         if strip is None:
-            strip = self._strip(self._cells_text(self._render_row(key)), Style())
+            strip = self._cells_strip(self._render_row(key))
             self._cache[ck] = strip
             if len(self._cache) > self.CACHE_ROWS:
                 self._cache.popitem(last=False)
