@@ -79,6 +79,18 @@ async def test_a_filter_scanned_in_steps_ends_with_every_match(tmp_path):
         assert "4 of 4 jobs" in str(app.screen.query_one("#sweeps").render())
 
 
+async def test_a_filter_puts_the_cursor_on_its_first_match(tmp_path):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        table = app.screen.query_one("#jobs-table", VirtualTable)
+        await pilot.press("end")
+        assert table.cursor_key == ("default", "mnist-003")
+        await pilot.press("slash", *"mnist-00")
+        await pilot.pause(0.2)
+        assert table.cursor_index == 0 and table.cursor_key == ("default", "mnist-000")
+
+
 async def test_filter_cancel_with_confirmation(tmp_path):
     backend = demo_backend()
     app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
