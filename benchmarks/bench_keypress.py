@@ -180,7 +180,7 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
             table.focus()
             await pilot.pause(settle)
             pane = screen.query_one(LogPane)
-            fw.arm(lambda: screen.has_class("-logs"), line=lambda: pane.view.line_count > 0)  # noqa: B023 (called within this iteration)
+            fw.arm(lambda: screen.logs_open, line=lambda: pane.view.line_count > 0)  # noqa: B023 (called within this iteration)
             profiling("enter", True)
             t0 = time.perf_counter()
             await pilot.press("enter")
@@ -194,7 +194,7 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
                 pass  # a trial without a log (pending): no line to wait for
             fw.arm(lambda: False)
             await pilot.press("escape")
-            await wait(pilot, lambda: not screen.has_class("-logs"), timeout, "log closed")
+            await wait(pilot, lambda: not screen.logs_open, timeout, "log closed")
             table.focus()
             await pilot.pause(settle)
     return res
