@@ -91,6 +91,32 @@ async def test_a_filter_puts_the_cursor_on_its_first_match(tmp_path):
         assert table.cursor_index == 0 and table.cursor_key == ("default", "mnist-000")
 
 
+async def test_keys_read_with_the_slash_go_to_the_filter_box(tmp_path):
+    # Fast typing, a paste or one SSH packet: "/oom" arrives in one read, before the app
+    # has handled the "/". The letters must be typed into the box, not act on the table.
+    from textual import events
+
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        for key, char in [("slash", "/"), ("o", "o"), ("s", "s"), ("o", "o")]:  # "s" would sort
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#job-filter").value == "oso"
+        assert app.state.trial_sort == "sweep"
+        # In the box, "/" is a character; in the log, it searches.
+        app.post_message(events.Key("slash", "/"))
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#job-filter").value == "oso/"
+        await pilot.press("enter", "down", "enter")  # leave the box; open a log
+        await pilot.pause(0.3)
+        app.screen.query_one(LogPane).view.focus()
+        await pilot.pause()
+        await pilot.press("slash")
+        assert app.screen.query_one("#log-search").has_class("-active")
+        assert app.screen.query_one("#job-filter").value == "oso/"
+
+
 async def test_filter_cancel_with_confirmation(tmp_path):
     backend = demo_backend()
     app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")

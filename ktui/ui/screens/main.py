@@ -40,7 +40,9 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_logs", "Logs", id="jobs.logs", show=False),
         Binding("l", "open_logs", "Logs", id="jobs.logs-key"),
-        Binding("slash", "filter", "Filter", id="jobs.filter"),
+        # priority: handled as the key is read, so the keys that came in the same read (fast
+        # typing, a paste, one SSH packet) reach the filter box, not the table (check_action)
+        Binding("slash", "filter", "Filter", id="jobs.filter", priority=True),
         Binding("f", "cycle_sweep", "Sweep", id="jobs.sweep-filter"),
         Binding("s", "cycle_sort", "Sort", id="view.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="view.sort-reverse"),
@@ -381,6 +383,8 @@ class MainScreen(Screen[None]):
     }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and self.focused is not None and not isinstance(self.focused, VirtualTable):
+            return False  # "/" is the filter box's own character, or the log's search
         need = self._NEEDS.get(action)
         if need is not None and not getattr(self.backend.capabilities, need).available:
             return None
@@ -418,7 +422,8 @@ class MainScreen(Screen[None]):
         box = self.query_one("#job-filter", Input)
         box.add_class("-active")
         box.value = self.state.filter_text
-        box.focus()
+        # At once (box.focus() waits for call_later, behind the keys already read).
+        self.set_focus(box)
 
     @on(Input.Changed, "#job-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
