@@ -59,6 +59,7 @@ def _float_key(x: float) -> str:
 # A speculative view (the next sort column) is dropped, to be built again, when a tick
 # brings more changes than this: per tick it costs what the shown view costs.
 SPEC_MAX_CHANGES = 2000
+SPEC_CALM = 2.0  # s without a tick of more than SPEC_MAX_CHANGES before building ahead again
 # A filter is scanned from the top of the display: the first frame needs only the rows on
 # screen (and the cursor's row); the rest is scanned in steps after it (~5 ms each at 150k).
 NARROW_STEP = 20_000
@@ -141,6 +142,7 @@ class UiState:
         self._spec_column: str | None = None
         self._spec_dirty: set[TrialKey] | None = None  # changed while it is being built
         self._spec_gen = 0
+        self._churn_at = -SPEC_CALM  # time.monotonic() of the last tick too big to follow
         self._narrowing: Narrowing[TrialKey, Trial] | None = None  # a filter scan under way
         self._narrow_rows = 0
         self.narrow_step_rows = NARROW_STEP
@@ -231,14 +233,19 @@ class UiState:
                 moved = moved_base
         if metric and self._spec_column != "metric":
             return moved
-        if self._spec_dirty is not None:
+        if len(changed) + len(removed) > SPEC_MAX_CHANGES:
+            # A storm (or a big load): cheaper to build the next column again, once it
+            # is calm, than to follow it, or to build it now and drop it at the next tick.
+            self._churn_at = time.monotonic()
+            if self._spec is not None or self._spec_dirty is not None:
+                self.drop_spec()
+        elif self._spec_dirty is not None:
             self._spec_dirty.update(changed)
             self._spec_dirty.update(removed)
+            if len(self._spec_dirty) > SPEC_MAX_CHANGES:
+                self.drop_spec()
         elif self._spec is not None:
-            if len(changed) + len(removed) > SPEC_MAX_CHANGES:
-                self.drop_spec()  # cheaper to build again, later, than to follow
-            else:
-                self._spec.update(changed, removed, retagged)
+            self._spec.update(changed, removed, retagged)
         return moved
 
     # -- sorting and filtering ------------------------------------------------------------
@@ -483,8 +490,13 @@ class UiState:
         self._spec_gen += 1
 
     def spec_wanted(self) -> bool:
-        """No speculative view, and none being built."""
-        return self._spec_column is None and self.version >= 0
+        """No speculative view, none being built, and no storm lately."""
+        return (self._spec_column is None and self.version >= 0
+                and time.monotonic() - self._churn_at >= SPEC_CALM)
+
+    def spec_current(self, token: int) -> bool:
+        """The speculative build `token` is still wanted (a worker stops when it is not)."""
+        return token == self._spec_gen
 
     def start_spec(self) -> int:
         """UI thread: a speculative view for the next column is to be built (`build_spec`,

@@ -178,10 +178,29 @@ def test_a_tick_with_too_many_changes_drops_the_speculative_view():
         churn(state, store, rng, 50, metrics=False)
     finally:
         mod.SPEC_MAX_CHANGES = old
+    # Not built again while the storm may go on: it would be dropped at the next tick.
+    assert not state.spec_wanted()
+    state._churn_at -= mod.SPEC_CALM
     assert state.spec_wanted()
     assert state.sort_trials(state.next_sort()) is False  # the caller rebuilds
     state.install(state.rebuild(False))
     assert list(state.trials.keys) == expected(state, store)
+
+
+def test_a_storm_while_the_speculative_view_is_built_abandons_it():
+    state, store, rng = start(300, 10)
+    token = state.start_spec()
+    import ktui.ui.state as mod
+    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    try:
+        churn(state, store, rng, 8, metrics=False)  # a few changes: noted for the install
+        assert state.spec_current(token)
+        churn(state, store, rng, 30, metrics=False)  # then too many: the build is void
+    finally:
+        mod.SPEC_MAX_CHANGES = old
+    assert not state.spec_current(token)
+    assert not state.install_spec(token, state.build_spec(token))
+    assert not state.spec_wanted()
 
 
 def test_a_stale_speculative_build_is_not_installed():

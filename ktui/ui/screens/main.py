@@ -36,6 +36,10 @@ SPEC_QUIET = 0.05  # ... pausing while keys or mouse events come faster than thi
 SPEC_CHUNK = 2048  # rows per step of that build (~1 ms of GIL each)
 
 
+class _Abandoned(Exception):
+    """A speculative build no longer wanted."""
+
+
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_logs", "Logs", id="jobs.logs", show=False),
@@ -236,13 +240,18 @@ class MainScreen(Screen[None]):
             # Asleep two thirds of the time: a thread that takes the GIL often (a log
             # stream reading its socket) must not wait behind every step. (Running at full
             # speed while nobody typed made the first log line of `enter` come 5x later.)
+            if not self.state.spec_current(token):
+                raise _Abandoned  # dropped (a storm, a sort): stop spending on it
             time.sleep(0.002)
             for _ in range(20):  # at most 0.2 s per step: typing fast must not starve it
                 if time.monotonic() - self.state.last_input >= SPEC_QUIET:
                     break
                 time.sleep(0.01)
 
-        view = self.state.build_spec(token, pause, SPEC_CHUNK)
+        try:
+            view = self.state.build_spec(token, pause, SPEC_CHUNK)
+        except _Abandoned:
+            return
         self.app.call_from_thread(self.state.install_spec, token, view)
 
     def _repaint(self, tick: Tick, immediate: bool = True, jobs_only: bool = False) -> None:
