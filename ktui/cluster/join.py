@@ -73,8 +73,11 @@ def build_trial(
     """
     phase = job_phase(job, pods, pods_known)
     pod = newest(pods)
-    restarts = sum(p.restarts for p in pods)
-    failed_pods = sum(1 for p in pods if p.phase == "Failed")
+    if len(pods) == 1:  # most trials: no generators (a watch storm joins ~20k a second)
+        restarts, failed_pods = pods[0].restarts, 1 if pods[0].phase == "Failed" else 0
+    else:
+        restarts = sum(p.restarts for p in pods)
+        failed_pods = sum(1 for p in pods if p.phase == "Failed")
     retries = restarts + max(job.failed, failed_pods)
 
     reason: str | None = None
