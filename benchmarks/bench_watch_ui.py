@@ -53,7 +53,10 @@ def wait_absorbed(backend: Any, before: int, count: int, timeout: float) -> floa
     deadline = time.perf_counter() + timeout
     while refl.stats.events < before + count:
         if time.perf_counter() > deadline:
-            raise SystemExit(f"only {refl.stats.events - before:,} of {count:,} events absorbed in {timeout}s")
+            st = refl.stats
+            raise SystemExit(f"only {st.events - before:,} of {count:,} events absorbed in {timeout}s "
+                             f"(reflector: {st.expired} relists after an expired watch, {st.errors} errors, "
+                             f"last: {st.last_error})")
         time.sleep(0.005)
     return time.perf_counter()
 
