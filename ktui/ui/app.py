@@ -28,6 +28,9 @@ STYLES = Path(__file__).resolve().parent / "styles"
 Switch = Callable[[str | None, str | None, bool], Backend]
 
 
+INPUT_HOLD = 0.5  # s after a key or mouse event before background log reads start again
+
+
 class KtuiApp(App[None]):
     CSS_PATH = STYLES / "ktui.tcss"
     TITLE = "ktui"
@@ -64,6 +67,9 @@ class KtuiApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent) and not event.is_forwarded:
             self.state.last_input = time.monotonic()  # background work yields to the user
+            # Metric reads from logs too: they share the API server with what the user
+            # asked for (a log, a describe), and the GIL with the frame that answers a key.
+            self.log_metrics.hold(INPUT_HOLD)
         await super().on_event(event)
 
     def on_mount(self) -> None:

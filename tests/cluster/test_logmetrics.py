@@ -33,3 +33,25 @@ def test_finished_trials_are_read_once_and_running_ones_followed(sim, backend_fa
         assert ("default", "unwanted") not in lm.changes_since(0)[1]
     finally:
         lm.stop()
+
+
+def test_a_hold_starts_no_read_until_it_ends():
+    # The user opened a log: background reads wait, so that log's request goes first.
+    import time
+
+    from tests.ui.fakes import demo_backend
+
+    b = demo_backend()
+    b.start()
+    key = ("default", "mnist-001")
+    lm = LogMetrics(b, poll_seconds=0.02)
+    lm.hold(60.0)
+    lm.start()
+    try:
+        lm.want([key])
+        time.sleep(0.3)
+        assert lm.changes_since(0)[1] == {}  # held: nothing read
+        lm._hold_until = 0.0  # the hold ends
+        eventually(lambda: key in lm.changes_since(0)[1], timeout=5)
+    finally:
+        lm.stop()

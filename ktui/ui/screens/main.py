@@ -31,6 +31,7 @@ TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
 AGE_TICKS = 4  # the TIME column is looked at once a second
 LISTING_TICKS = 4  # while the first list arrives, poll the store once a second
 SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
+LOG_FIRST_SECONDS = 2.0  # at most this long, background metric reads wait for an opened log
 SPEC_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
 SPEC_QUIET = 0.05  # ... pausing while keys or mouse events come faster than this
 SPEC_CHUNK = 2048  # rows per step of that build (~1 ms of GIL each)
@@ -411,7 +412,10 @@ class MainScreen(Screen[None]):
             return
         self.logs_open = True
         self._place_logs()
+        # The log asked for comes first: background metric reads wait for its answer.
+        self.log_metrics.hold(LOG_FIRST_SECONDS)
         pane = self.query_one(LogPane)
+        pane.on_answer = self.log_metrics.release
         pane.open(t.key)
 
     def action_back(self) -> None:

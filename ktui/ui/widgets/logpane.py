@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -45,6 +46,9 @@ class LogPane(Vertical):
         self._stream_lock = threading.Lock()
         self._status = "select a job and press enter"
         self._follow_note = ""
+        # Called (from the stream's thread) once the log has answered: with its first lines,
+        # or with an error. Background reads that held back for it may go on.
+        self.on_answer: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Line(self._title(), id="log-title")
@@ -101,10 +105,12 @@ class LogPane(Vertical):
             try:
                 stream = self.backend.stream_logs(trial, follow=True, tail=TAIL)
             except LookupError as e:
+                self._answered()  # no pod yet: nothing to wait for
                 self.app.call_from_thread(self.set_status, f"{e}; waiting")
                 time.sleep(RETRY_SECONDS)
                 continue
             except Exception as e:  # a forbidden or broken call must not kill the UI
+                self._answered()
                 self.app.call_from_thread(self.set_status, f"cannot read the log: {e}")
                 return
             with self._stream_lock:
@@ -116,15 +122,25 @@ class LogPane(Vertical):
             # Each read is fed as it comes: the view's timer already coalesces repaints, and
             # holding lines back for a next one would hide a quiet trial's tail until it
             # prints again.
+            answered = False
             try:
                 for batch in stream.batches():
                     buffer.feed([line.text for line in batch])
+                    if not answered:
+                        answered = True
+                        self._answered()
             except Exception as e:
+                self._answered()
                 self.app.call_from_thread(self.set_status, f"stream broke: {e}")
                 return
+            self._answered()
             if self.trial == trial:
                 self.app.call_from_thread(self.set_status, "ended (the container finished)")
             return
+
+    def _answered(self) -> None:
+        if self.on_answer is not None:
+            self.on_answer()
 
     # -- search and save ----------------------------------------------------------------
 
