@@ -166,12 +166,9 @@ class MainScreen(Screen[None]):
             table = self.query_one("#jobs-table", VirtualTable)
             # A new filter shows its matches from the first, cursor on it (as fzf and k9s
             # do), so only a screenful is scanned before the frame; without a filter the
-            # cursor keeps its row.
-            filtered = bool(self.state.filter_text or self.state.sweep_filter)
-            anchor = None if filtered else table.cursor_key
-            self._repaint(self.state.refilter(rows=table.size.height, anchor=anchor),  # type: ignore[arg-type]
-                          jobs_only=True)
-            if filtered:
+            # table finds the cursor's row again.
+            self._repaint(self.state.refilter(rows=table.size.height), jobs_only=True)
+            if self.state.filter_text or self.state.sweep_filter:
                 table.move_cursor(0)
             if self.state.narrowing:
                 # The rest of the scan, after this frame, in steps between which keys get in.

@@ -101,16 +101,26 @@ class LogPane(Vertical):
     def _follow(self, trial: TrialKey) -> None:
         worker = get_current_worker()
         buffer = self.view.buffer
+        answered = False
+
+        def answer() -> None:
+            # Once, and only while this trial is still the one shown: a stream ending after
+            # the user opened another log must not end that log's hold.
+            nonlocal answered
+            if not answered and self.trial == trial and self.on_answer is not None:
+                answered = True
+                self.on_answer()
+
         while not worker.is_cancelled and self.trial == trial:
             try:
                 stream = self.backend.stream_logs(trial, follow=True, tail=TAIL)
             except LookupError as e:
-                self._answered()  # no pod yet: nothing to wait for
+                answer()  # no pod yet: nothing to wait for
                 self.app.call_from_thread(self.set_status, f"{e}; waiting")
                 time.sleep(RETRY_SECONDS)
                 continue
             except Exception as e:  # a forbidden or broken call must not kill the UI
-                self._answered()
+                answer()
                 self.app.call_from_thread(self.set_status, f"cannot read the log: {e}")
                 return
             with self._stream_lock:
@@ -122,25 +132,18 @@ class LogPane(Vertical):
             # Each read is fed as it comes: the view's timer already coalesces repaints, and
             # holding lines back for a next one would hide a quiet trial's tail until it
             # prints again.
-            answered = False
             try:
                 for batch in stream.batches():
                     buffer.feed([line.text for line in batch])
-                    if not answered:
-                        answered = True
-                        self._answered()
+                    answer()
             except Exception as e:
-                self._answered()
+                answer()
                 self.app.call_from_thread(self.set_status, f"stream broke: {e}")
                 return
-            self._answered()
+            answer()
             if self.trial == trial:
                 self.app.call_from_thread(self.set_status, "ended (the container finished)")
             return
-
-    def _answered(self) -> None:
-        if self.on_answer is not None:
-            self.on_answer()
 
     # -- search and save ----------------------------------------------------------------
 
