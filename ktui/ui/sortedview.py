@@ -147,7 +147,9 @@ class SortedView(Generic[K, R]):
             return out
 
         sks = steps(lambda a, b: map(sk, recs[a:b]))
-        tags = steps(lambda a, b: map(tag, keys[a:b], recs[a:b])) if tag is not None else None
+        many = getattr(tag, "many", None)  # a batch form of `tag`, if it has one
+        tags = (None if tag is None else steps(lambda a, b: many(keys[a:b], recs[a:b])) if many is not None
+                else steps(lambda a, b: map(tag, keys[a:b], recs[a:b])))
         # Sort chunks, then merge them pairwise: list.sort finds the two sorted runs and
         # merges them in linear time. Stable: equal sort keys keep the records' order.
         runs = [sorted(range(a, min(a + step, n)), key=sks.__getitem__) for a in range(0, n, step)] or [[]]
@@ -237,6 +239,7 @@ class SortedView(Generic[K, R]):
                 incoming.append((new, key, rec))
         if len(gone) + len(incoming) > BATCH:
             moved |= self._take_out_many(gone)
+            tags = self._tags  # new lists: the inserts below go into them
         else:
             for key, old in gone:
                 moved |= self._unplace(key, old)

@@ -114,3 +114,22 @@ def test_property_narrowed_view_follows_its_parent(ops, reverse, drop):
             else:
                 with pytest.raises(ValueError):
                     view.index(key)
+
+
+def test_tags_stay_with_their_rows_through_batched_updates():
+    # Many rows out and a few in (past BATCH): the rows are taken out in one pass into
+    # new lists, and the few inserted after that must go into those lists, tags included.
+    rng = random.Random(8)
+    records = {f"k{i}": (rng.randrange(50), i) for i in range(600)}
+    view = SortedView.build(dict(records), lambda r: r, tag=lambda k, r: f"{k}={r}")
+    for _ in range(40):
+        removed = rng.sample(sorted(records), min(len(records), rng.choice([0, 3, 70, 150])))
+        changed = {f"k{rng.randrange(900)}": (rng.randrange(50), rng.randrange(9)) for _ in range(rng.choice([1, 5, 80]))}
+        removed = [k for k in removed if k not in changed]
+        view.update(changed, removed)
+        for k in removed:
+            del records[k]
+        records.update(changed)
+        assert view._tags == [f"{k}={records[k]}" for k in view._keys]
+        assert [records[k] for k in view.keys] == sorted(records.values())  # (ties: any order)
+        assert sorted(view.keys) == sorted(records)
