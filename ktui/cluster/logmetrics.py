@@ -69,6 +69,10 @@ class LogMetrics:
         with self._lock:
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
 
+    def held(self) -> bool:
+        """A hold is on: the user is busy (a key, a log opened), background work yields."""
+        return time.monotonic() < self._hold_until
+
     def release(self) -> None:
         """End a hold (the log asked for has started to arrive)."""
         with self._lock:

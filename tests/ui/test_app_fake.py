@@ -220,6 +220,24 @@ async def test_sort_key_swaps_in_the_view_built_ahead(tmp_path):
         assert rows(app, "jobs-table")[-1].split()[0] == "mnist-002"
 
 
+async def test_sort_key_awaits_the_view_being_built_ahead(tmp_path):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)
+        screen, state = app.screen, app.state
+        token = state.start_spec()  # a build of the next column under way (this test builds it)
+        await pilot.press("s")
+        assert screen._rebuilding and state.spec_promoted  # it is awaited, not started over
+        assert state.trial_sort == "phase"
+        screen._spec_built(token, state.build_spec(token))
+        assert not screen._rebuilding
+        await pilot.pause(0.1)
+        jobs = rows(app, "jobs-table")
+        assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # failures first
+        # The column after it is built ahead right after that frame, not a tick later.
+        assert state._spec_column == "metric"
+
+
 def screen_text(app) -> list[str]:
     """What the terminal shows: the compositor's picture, as export_screenshot takes it."""
     import io

@@ -168,18 +168,46 @@ def test_speculative_next_sort_equals_a_fresh_sort_after_churn():
         assert list(state.trials.keys) == expected(state, store)
 
 
-def test_a_tick_with_too_many_changes_drops_the_speculative_view():
-    state, store, rng = start(100, 2)
+def test_a_tick_with_too_many_changes_leaves_the_speculative_view_to_catch_up():
+    import ktui.ui.state as mod
+    for via in ("key", "worker"):
+        state, store, rng = start(300, 2)
+        token = state.start_spec()
+        assert state.install_spec(token, state.build_spec(token))
+        old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+        try:
+            churn(state, store, rng, 50, metrics=False)  # one big tick: noted, not applied
+            assert state._spec is not None and state._spec_dirty
+            churn(state, store, rng, 5)  # small ones after it are noted too (they follow it)
+        finally:
+            mod.SPEC_MAX_CHANGES = old
+        # Not caught up while the storm may go on.
+        assert not state.spec_wanted()
+        state._churn_at -= mod.SPEC_CALM
+        if via == "worker":  # calm: a worker catches it up, from the same view
+            assert state.spec_wanted()
+            view = state._spec
+            token = state.start_spec()
+            churn(state, store, rng, 10)  # meanwhile: applied at install
+            assert state.build_spec(token) is view
+            assert state.install_spec(token, view) and not state.spec_wanted()
+        assert state.sort_trials(state.next_sort()) is True  # `s` catches up what is left
+        assert list(state.trials.keys) == expected(state, store)
+
+
+def test_a_long_storm_drops_the_speculative_view():
+    state, store, rng = start(300, 9)
     token = state.start_spec()
     state.install_spec(token, state.build_spec(token))
     import ktui.ui.state as mod
-    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    old = mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX
+    mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = 10, 60
     try:
-        churn(state, store, rng, 50, metrics=False)
+        for _ in range(4):
+            churn(state, store, rng, 30, metrics=False)
     finally:
-        mod.SPEC_MAX_CHANGES = old
-    # Not built again while the storm may go on: it would be dropped at the next tick.
-    assert not state.spec_wanted()
+        mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = old
+    assert state._spec is None and state._spec_column is None
     state._churn_at -= mod.SPEC_CALM
     assert state.spec_wanted()
     assert state.sort_trials(state.next_sort()) is False  # the caller rebuilds
@@ -191,16 +219,58 @@ def test_a_storm_while_the_speculative_view_is_built_abandons_it():
     state, store, rng = start(300, 10)
     token = state.start_spec()
     import ktui.ui.state as mod
-    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    old = mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX
+    mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = 10, 20
     try:
         churn(state, store, rng, 8, metrics=False)  # a few changes: noted for the install
         assert state.spec_current(token)
         churn(state, store, rng, 30, metrics=False)  # then too many: the build is void
     finally:
-        mod.SPEC_MAX_CHANGES = old
+        mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = old
     assert not state.spec_current(token)
     assert not state.install_spec(token, state.build_spec(token))
     assert not state.spec_wanted()
+
+
+def test_sorting_to_the_column_being_built_ahead_lands_that_build():
+    state, store, rng = start(400, 11)
+    state.set_filter("beta")
+    state.refilter()
+    token = state.start_spec()
+    nxt = state.next_sort()
+    assert state.sort_trials(nxt, reverse=True) is False  # not built yet: it is awaited
+    assert state.spec_promoted and state.spec_current(token)
+    assert state.trial_sort == nxt and state.trial_reverse
+    view = state.build_spec(token)
+    assert state.install_spec(token, view)
+    assert not state.spec_promoted and state.trials.reverse
+    assert list(state.trials.keys) == expected(state, store)
+    churn(state, store, rng, 20)
+    assert list(state.trials.keys) == expected(state, store)
+
+
+def test_another_sort_while_a_build_is_awaited_voids_it():
+    state, store, rng = start(200, 12)
+    token = state.start_spec()
+    assert state.sort_trials(state.next_sort()) is False and state.spec_promoted
+    assert state.sort_trials("name", fast=False) is False  # a rebuild is under way
+    assert not state.spec_promoted and not state.spec_current(token)
+    assert not state.install_spec(token, state.build_spec(token))
+    state.install(state.rebuild(False))
+    assert state.trial_sort == "name" and list(state.trials.keys) == expected(state, store)
+
+
+def test_the_end_of_the_first_list_is_not_a_storm():
+    state, store, rng = start(100, 13)
+    import ktui.ui.state as mod
+    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    try:
+        churn(state, store, rng, 50, metrics=False)  # a list arriving looks like a storm
+    finally:
+        mod.SPEC_MAX_CHANGES = old
+    assert not state.spec_wanted()
+    state.end_churn()
+    assert state.spec_wanted()
 
 
 def test_a_stale_speculative_build_is_not_installed():

@@ -20,6 +20,7 @@ from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
 from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.describe import DescribeScreen
 from ktui.ui.screens.launch import LaunchScreen
+from ktui.ui.sortedview import SortedView
 from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, Rebuilt, Tick, UiState
 from ktui.ui.widgets.jobs import JobsPane
 from ktui.ui.widgets.line import Line
@@ -81,6 +82,8 @@ class MainScreen(Screen[None]):
         self._pending_nodes: set[str] = set()
         self._pending_nodes_moved = False
         self._spec_at: float | None = None  # when to start building the next sort's view
+        self._listed = False  # the first list was seen in (see _want_spec)
+        self._promoted: int | None = None  # the generation a promoted spec build lands as
 
     def compose(self) -> ComposeResult:
         yield Line(id="title")
@@ -152,7 +155,15 @@ class MainScreen(Screen[None]):
         if self.state.sort_trials(column, reverse, fast=not self._rebuilding):
             self._generation += 1  # a new view is installed, as a rebuild's would be
             self._repaint(Tick(trials_moved=True), jobs_only=True)
-            self._want_spec()
+            self._want_spec(soon=True)
+        elif self.state.spec_promoted:
+            # The view being built ahead is this column's: it is the rebuild (the spec
+            # worker stops yielding and lands it through _spec_built).
+            self._rebuilding = True
+            self._generation += 1
+            self._promoted = self._generation
+            self.query_one(JobsPane).refresh_from(set(), False, True)
+            self._summaries(jobs_only=True)
         else:
             self.rebuild_trials()
 
@@ -209,7 +220,7 @@ class MainScreen(Screen[None]):
         self._sweep_members_stale |= reset
         self._repaint(self.state.install(rebuilt))
         self._update_problems()
-        self._want_spec()
+        self._want_spec(soon=True)
         if reset:
             # A full load: its millions of containers leave the GC's walks (after the
             # frame, so the first screen does not wait for the collection before it).
@@ -217,40 +228,75 @@ class MainScreen(Screen[None]):
 
     # -- the next sort column, built ahead in the background ----------------------------------
 
-    def _want_spec(self) -> None:
-        """Build the next sort column's view soon (on a tick: the frame showing what the
-        user did is drawn first)."""
-        if self._rebuilding or not self.state.spec_wanted() or self.backend.store.listing():
+    def _want_spec(self, soon: bool = False) -> None:
+        """Build the next sort column's view: `soon`, right after the frame showing what
+        the user did (a sort, a rebuild), else on a later tick."""
+        listing = self.backend.store.listing()
+        if listing:
+            self._listed = False
+        elif not self._listed:
+            # The first list is in: its big ticks were a load, not a storm (the user's
+            # first `s` comes seconds after the first screen: be ready for it).
+            self._listed = soon = True
+            self.state.end_churn()
+        if self._rebuilding or not self.state.spec_wanted() or listing:
             # (not while the first list arrives: the view built would be stale at once,
             # and its CPU is taken from the reflectors)
             self._spec_at = None
+        elif soon:
+            self._spec_at = None
+            self.call_after_refresh(self._start_spec)
         elif self._spec_at is None:
             self._spec_at = time.monotonic() + SPEC_DELAY
         elif time.monotonic() >= self._spec_at:
             self._spec_at = None
+            self._start_spec()
+
+    def _start_spec(self) -> None:
+        if not self._rebuilding and self.state.spec_wanted():
             self._build_spec(self.state.start_spec())
 
     @work(thread=True, exclusive=True, group="spec", exit_on_error=False)  # only an optimisation
     def _build_spec(self, token: int) -> None:
-        # Background work, in short steps with sleeps between them, held back while keys
-        # come in quick succession: the UI thread finds the GIL free for its frames.
+        # Background work in short steps, each ending with the GIL let go: the UI thread
+        # takes it for its frames within ~1 ms.
         def pause() -> None:
-            # Asleep two thirds of the time: a thread that takes the GIL often (a log
-            # stream reading its socket) must not wait behind every step. (Running at full
-            # speed while nobody typed made the first log line of `enter` come 5x later.)
             if not self.state.spec_current(token):
                 raise _Abandoned  # dropped (a storm, a sort): stop spending on it
-            time.sleep(0.002)
+            if self.state.spec_promoted:
+                return  # the user asked for this view: no yielding
+            if self.log_metrics.held():
+                # The user just pressed a key, or opened a log and waits for its first
+                # line: asleep two thirds of the time, so a thread that takes the GIL
+                # often (the log stream reading its socket) does not wait behind every
+                # step. (At full speed the first log line came 5x later.)
+                time.sleep(0.002)
+            else:
+                time.sleep(0)
             for _ in range(20):  # at most 0.2 s per step: typing fast must not starve it
-                if time.monotonic() - self.state.last_input >= SPEC_QUIET:
+                if time.monotonic() - self.state.last_input >= SPEC_QUIET or self.state.spec_promoted:
                     break
                 time.sleep(0.01)
 
         try:
             view = self.state.build_spec(token, pause, SPEC_CHUNK)
         except _Abandoned:
+            view = None
+        self.app.call_from_thread(self._spec_built, token, view)
+
+    def _spec_built(self, token: int, view: SortedView[TrialKey, Trial] | None) -> None:
+        promoted = self._promoted == self._generation and self.state.spec_promoted
+        installed = self.state.install_spec(token, view)
+        if not promoted:
             return
-        self.app.call_from_thread(self.state.install_spec, token, view)
+        self._promoted = None
+        if not installed:  # too much changed while it was built: sort from scratch
+            self.rebuild_trials()
+            return
+        self._rebuilding = False
+        self._generation += 1
+        self._repaint(Tick(trials_moved=True), jobs_only=True)
+        self._want_spec(soon=True)
 
     def _repaint(self, tick: Tick, immediate: bool = True, jobs_only: bool = False) -> None:
         if not tick:
