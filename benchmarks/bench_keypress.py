@@ -25,7 +25,7 @@ after that). At each frame a predicate decides whether the result is on screen:
   enter       the log pane is shown (`enter log`), and the first log line is in the view
               (`enter +log`, includes the log request to the server)   (reset: escape)
 
-`--profile ACTION` (down, pagedown, end, sort, filter, enter) runs pyinstrument on the UI thread
+`--profile ACTION` (down, pagedown, end, sort, open (`/`), filter, enter) runs pyinstrument on the UI thread
 from each of that action's key presses to its frame, and prints the summed profile.
 
 Between samples the state is reset and the app is let idle for a moment; the 0.25 s store
@@ -94,7 +94,7 @@ PROFILE: dict[str, Any] = {"action": None, "profiler": None}
 
 def profiling(what: str, on: bool) -> None:
     prof = PROFILE["profiler"]
-    if prof is None or PROFILE["action"] != what:
+    if prof is None or {"open": "filter box"}.get(PROFILE["action"], PROFILE["action"]) != what:
         return
     if on:
         prof.start()
@@ -217,7 +217,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--no-kubectl", action="store_true", help=argparse.SUPPRESS)  # for run_all
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--profile", choices=["down", "pagedown", "end", "sort", "filter", "enter"],
+    ap.add_argument("--profile", choices=["down", "pagedown", "end", "sort", "open", "filter", "enter"],
                     help="profile this action's samples (pyinstrument, UI thread)")
     a = ap.parse_args()
     if a.profile:

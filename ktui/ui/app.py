@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
+from ktui.cluster.gcpause import IdleCollector
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.ui.commands import ClusterCommands
 from ktui.ui.keymap import load_keymap
@@ -28,6 +29,7 @@ STYLES = Path(__file__).resolve().parent / "styles"
 Switch = Callable[[str | None, str | None, bool], Backend]
 
 
+GC_CHECK_SECONDS = 0.5  # how often a full collection is considered (see IdleCollector)
 INPUT_HOLD = 0.5  # s after a key or mouse event before background log reads start again
 
 
@@ -63,6 +65,7 @@ class KtuiApp(App[None]):
         self.state = UiState(backend.store, clock)
         self.log_metrics = LogMetrics(backend)
         self.user_keymap, self._keymap_problem = load_keymap(keymap_file)
+        self.idle_gc = IdleCollector()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent) and not event.is_forwarded:
@@ -80,8 +83,11 @@ class KtuiApp(App[None]):
         self.backend.start()
         self.log_metrics.start()
         self.push_screen(MainScreen(self.backend, self.state, self.log_metrics, self.default_namespace))
+        self.idle_gc.start()
+        self.set_interval(GC_CHECK_SECONDS, lambda: self.idle_gc.maybe_collect(self.state.last_input))
 
     def on_unmount(self) -> None:
+        self.idle_gc.stop()
         self.log_metrics.stop()
         self.backend.stop()
 

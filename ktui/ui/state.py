@@ -123,6 +123,11 @@ def _share(a: int, b: int) -> float:
     return a / b if b else 0.0
 
 
+# What any trial sort key or search text reads (see _trial_sort_key, _search_text): a
+# change elsewhere (usage, times, messages) moves no row and changes no tag.
+_SORTED_BY = attrgetter("phase", "node", "reason", "sweep", "retries", "created", "index", "raw_params", "metric")
+
+
 class _SearchTag:
     """A row's tag in the trial views: its search text (what the filter scans). `many`
     tags a batch with one C-level map (a build of 150,000 rows: ~25 ms less than calling
@@ -198,8 +203,11 @@ class UiState:
             known = self._base.records()
             search = self._search
             retagged: set[TrialKey] = set()
+            resorted: set[TrialKey] = set()
             for k, t in changed.items():
                 old = known.get(k)
+                if old is None or _SORTED_BY(old) != _SORTED_BY(t):
+                    resorted.add(k)
                 # Most changes (phase aside) leave the searched words alone: formatting the
                 # params again was the biggest cost of a watch storm on this thread.
                 if (old is None or k not in search or old.raw_params != t.raw_params
@@ -213,7 +221,7 @@ class UiState:
             for k in ch.removed_trials:
                 self._search.pop(k, None)
                 self.metrics.pop(k, None)
-            tick.trials_moved = self._apply(changed, ch.removed_trials, retagged=retagged)
+            tick.trials_moved = self._apply(changed, ch.removed_trials, retagged=retagged, resorted=resorted)
             tick.trials = set(changed)
         if ch.nodes or ch.removed_nodes:
             changed_nodes = self.store.get_nodes(ch.nodes)
@@ -246,10 +254,11 @@ class UiState:
         return self._apply({k: records[k] for k in updates if k in records}, (), metric=True)
 
     def _apply(self, changed: Mapping[TrialKey, Trial], removed: Any, metric: bool = False,
-               retagged: set[TrialKey] | None = None) -> bool:
+               retagged: set[TrialKey] | None = None, resorted: set[TrialKey] | None = None) -> bool:
         """Apply changes to the shown view, the unfiltered one and the speculative one
         (`metric`: only metric values changed; only metric-sorted views care; `retagged`:
-        the changed trials whose search text changed, None: any)."""
+        the changed trials whose search text changed, None: any; `resorted`: those whose
+        sort keys may have changed, None: any)."""
         self._settle()
         if metric:
             retagged = set()
@@ -262,6 +271,10 @@ class UiState:
                 moved = moved_base
         if metric and self._spec_column != "metric":
             return moved
+        if resorted is not None and len(resorted) < len(changed):
+            # The speculative view shares the records: it needs only the rows that may
+            # move (usage readings of every running trial come in bursts of thousands).
+            changed = {k: changed[k] for k in resorted}
         big = len(changed) + len(removed) > SPEC_MAX_CHANGES
         if big:
             self._churn_at = time.monotonic()  # a storm, or a big load: no new build yet
@@ -365,6 +378,8 @@ class UiState:
         self.trials = self._narrow(self._base)
         if rebuilt.nodes is not None or self._spec_column != self.next_sort():
             self.drop_spec()
+        elif self._spec is not None:
+            self._spec._records = self._base._records
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
             for n in self.nodes.records().values():
@@ -576,6 +591,7 @@ class UiState:
         records = dict(self._base.records())  # one C call: a consistent snapshot
         if view is not None:
             keys = self._spec_catchup
+            view._records = records  # its own, while the UI thread updates the shared one
             view.update({k: records[k] for k in keys if k in records}, [k for k in keys if k not in records])
             return view
         return SortedView.build(records, self._trial_sort_key(column), False, self._tag(self._search), pause, chunk)
@@ -587,6 +603,9 @@ class UiState:
         self._spec_busy, self._spec_catchup = False, set()
         self._catch_up(view)
         self._spec = view
+        # From now on it shares the records of the shown view, which every change updates:
+        # only the changes that may move rows need applying to it.
+        view._records = self._base._records
         if self.spec_promoted:  # `s` asked for it while it was built: it is the sort now
             self.spec_promoted = False
             self._take_spec()

@@ -195,6 +195,29 @@ def test_a_tick_with_too_many_changes_leaves_the_speculative_view_to_catch_up():
         assert list(state.trials.keys) == expected(state, store)
 
 
+def test_usage_bursts_leave_the_speculative_view_current_and_its_records_fresh():
+    state, store, rng = start(300, 14)
+    token = state.start_spec()
+    view = state.build_spec(token)
+    for t in list(store.trials.values())[:50]:  # while it is built: not a sort change
+        store.put(msgspec.structs.replace(t, cpu_used=7, message="built"))
+    state.poll()
+    assert state.install_spec(token, view)
+    import ktui.ui.state as mod
+    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    try:
+        for t in list(store.trials.values()):  # every trial's usage: one burst
+            store.put(msgspec.structs.replace(t, cpu_used=(t.cpu_used or 0) + 250))
+        state.poll()
+    finally:
+        mod.SPEC_MAX_CHANGES = old
+    assert state._spec_dirty is None and state.spec_current(token)  # nothing to catch up
+    assert state.sort_trials(state.next_sort()) is True
+    assert list(state.trials.keys) == expected(state, store)
+    for k, t in store.trials.items():  # what the rows show is the latest record
+        assert state.trials.record(k) is t
+
+
 def test_a_long_storm_drops_the_speculative_view():
     state, store, rng = start(300, 9)
     token = state.start_spec()

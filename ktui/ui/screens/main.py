@@ -82,7 +82,7 @@ class MainScreen(Screen[None]):
         self._pending_nodes: set[str] = set()
         self._pending_nodes_moved = False
         self._spec_at: float | None = None  # when to start building the next sort's view
-        self._listed = False  # the first list was seen in (see _want_spec)
+        self._listed = False  # the store's first lists are in, as of the last tick
         self._promoted: int | None = None  # the generation a promoted spec build lands as
 
     def compose(self) -> ComposeResult:
@@ -147,7 +147,22 @@ class MainScreen(Screen[None]):
         self._feed_metrics(tick)
         self._update_problems()  # capabilities can change without a store change
         self._repaint(tick, immediate=False)
+        listed = not self.backend.store.listing()
+        if listed and not self._listed:
+            self._list_ended()
+        self._listed = listed
         self._want_spec()
+
+    def _list_ended(self) -> None:
+        """The first list is in the views (or a list after a reset)."""
+        # Its big ticks were a load, not a storm: the next sort column is built at once
+        # (the user's first `s` comes seconds after the first screen).
+        self.state.end_churn()
+        self._want_spec(soon=True)
+        # Its millions of containers leave the GC's walks, after the frame. (Frozen when
+        # the views were first built instead, which at scale is before the list has come
+        # in, full collections walked them all: 45-77 ms stalls every ~4 s at 150,000.)
+        self.call_after_refresh(freeze_survivors)
 
     def sort_trials(self, column: str, reverse: bool = False) -> None:
         """Sort the job table: at once when the state has that order (the same column
@@ -220,26 +235,17 @@ class MainScreen(Screen[None]):
         self._sweep_members_stale |= reset
         self._repaint(self.state.install(rebuilt))
         self._update_problems()
+        if reset and not self.backend.store.listing():
+            self._list_ended()  # (a reset while listing: the tick that sees the list in)
+        self._listed = not self.backend.store.listing()
         self._want_spec(soon=True)
-        if reset:
-            # A full load: its millions of containers leave the GC's walks (after the
-            # frame, so the first screen does not wait for the collection before it).
-            self.call_after_refresh(freeze_survivors)
 
     # -- the next sort column, built ahead in the background ----------------------------------
 
     def _want_spec(self, soon: bool = False) -> None:
         """Build the next sort column's view: `soon`, right after the frame showing what
         the user did (a sort, a rebuild), else on a later tick."""
-        listing = self.backend.store.listing()
-        if listing:
-            self._listed = False
-        elif not self._listed:
-            # The first list is in: its big ticks were a load, not a storm (the user's
-            # first `s` comes seconds after the first screen: be ready for it).
-            self._listed = soon = True
-            self.state.end_churn()
-        if self._rebuilding or not self.state.spec_wanted() or listing:
+        if self._rebuilding or not self.state.spec_wanted() or self.backend.store.listing():
             # (not while the first list arrives: the view built would be stale at once,
             # and its CPU is taken from the reflectors)
             self._spec_at = None
