@@ -238,7 +238,7 @@ def main() -> int:
     if a.json:
         print(json.dumps({"rows": sim.n_jobs, "samples": res}))
     if PROFILE["profiler"] is not None:
-        print(PROFILE["profiler"].output_text(unicode=False, color=False))
+        print(PROFILE["profiler"].output_text(unicode=False, color=False, show_all=bool(__import__("os").environ.get("KP_ALL"))))
     return 0
 
 

@@ -84,6 +84,9 @@ class Store:
         self._trials: dict[TrialKey, Trial] = {}
         self._views: dict[str, NodeView] = {}
         self._sweep_counts: dict[TrialKey, list[int]] = {}
+        # (ns, sweep) -> its trials' keys (a dict as an ordered set): the UI reads the
+        # metrics of the sweeps it shows without a pass over every trial (30 ms at 150k).
+        self._sweep_members: dict[TrialKey, dict[TrialKey, None]] = {}
         self._dirty_trials: set[TrialKey] = set()
         self._dirty_nodes: set[str] = set()
 
@@ -290,6 +293,15 @@ class Store:
             self._flush()
             views = self._views
             return {n: views[n] for n in names if n in views}
+
+    def sweep_members(self, sweeps: Iterable[tuple[str, str]]) -> list[TrialKey]:
+        """The keys of the trials of these (namespace, sweep) pairs."""
+        with self._lock:
+            self._flush()
+            out: list[TrialKey] = []
+            for s in sweeps:
+                out.extend(self._sweep_members.get(s, ()))
+            return out
 
     def sweeps(self) -> list[SweepSummary]:
         with self._lock:
@@ -607,6 +619,16 @@ class Store:
         if (old is not None and new is not None and old.phase == new.phase and old.sweep == new.sweep
                 and old.namespace == new.namespace):
             return  # the sweep's counts stand (most of a watch storm)
+        was = (old.namespace, old.sweep) if old is not None and old.sweep else None
+        now = (new.namespace, new.sweep) if new is not None and new.sweep else None
+        if was != now:
+            if was is not None:
+                members = self._sweep_members[was]
+                del members[key]
+                if not members:
+                    del self._sweep_members[was]
+            if now is not None:
+                self._sweep_members.setdefault(now, {})[key] = None
         if old is not None and old.sweep:
             self._count_sweep(old, -1)
         if new is not None and new.sweep:

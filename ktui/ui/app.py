@@ -84,7 +84,13 @@ class KtuiApp(App[None]):
         self.log_metrics.start()
         self.push_screen(MainScreen(self.backend, self.state, self.log_metrics, self.default_namespace))
         self.idle_gc.start()
-        self.set_interval(GC_CHECK_SECONDS, lambda: self.idle_gc.maybe_collect(self.state.last_input))
+        self.set_interval(GC_CHECK_SECONDS, self._idle_gc)
+
+    def _idle_gc(self) -> None:
+        # Not while the first lists arrive: a full collection would walk all of it (seconds
+        # at 150,000 pods); the load is frozen out of the collector's sight once it is in.
+        if not self.backend.store.listing():
+            self.idle_gc.maybe_collect(self.state.last_input)
 
     def on_unmount(self) -> None:
         self.idle_gc.stop()

@@ -213,6 +213,24 @@ def test_change_feed_sweeps_and_problems():
     assert s.problems() == ()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["a", "b"]), st.sampled_from([None, "", "s1", "s2"]),
+                          st.sampled_from([None, "Complete", "Failed"]), st.booleans()), max_size=40))
+def test_sweep_members_follow_every_change(ops):
+    s = synced_store()
+    for i, (n, ns, sweep, outcome, delete) in enumerate(ops):
+        if delete:
+            s.apply("jobs", deletes=[(ns, f"j{n}")])
+        else:
+            s.apply("jobs", [job(f"j{n}", ns=ns, rv=str(i + 2), sweep=sweep, outcome=outcome)])
+        trials = s.snapshot_trials()
+        for pair in [(x, y) for x in ("a", "b") for y in ("s1", "s2")]:
+            want = sorted(k for k, t in trials.items() if (t.namespace, t.sweep) == pair)
+            assert sorted(s.sweep_members([pair])) == want
+    assert sorted(s.sweep_members([("a", "s1"), ("b", "s2")])) == sorted(
+        k for k, t in s.snapshot_trials().items() if (t.namespace, t.sweep) in {("a", "s1"), ("b", "s2")})
+
+
 def test_change_feed_reset_after_pruning():
     s = Store()
     v0 = s.version

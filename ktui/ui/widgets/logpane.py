@@ -132,10 +132,14 @@ class LogPane(Vertical):
             # Each read is fed as it comes: the view's timer already coalesces repaints, and
             # holding lines back for a next one would hide a quiet trial's tail until it
             # prints again.
+            first = True
             try:
                 for batch in stream.batches():
                     buffer.feed([line.text for line in batch])
                     answer()
+                    if first and batch:  # shown now, not at the view's next drain (<= 100 ms)
+                        first = False
+                        self.app.call_from_thread(self.view.drain)
             except Exception as e:
                 answer()
                 self.app.call_from_thread(self.set_status, f"stream broke: {e}")
