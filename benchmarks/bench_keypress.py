@@ -219,6 +219,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", choices=["down", "pagedown", "end", "sort", "open", "filter", "enter"],
                     help="profile this action's samples (pyinstrument, UI thread)")
+    ap.add_argument("--profile-all", action="store_true", help="with --profile: no frames hidden (Textual's own)")
     a = ap.parse_args()
     if a.profile:
         from pyinstrument import Profiler
@@ -238,7 +239,7 @@ def main() -> int:
     if a.json:
         print(json.dumps({"rows": sim.n_jobs, "samples": res}))
     if PROFILE["profiler"] is not None:
-        print(PROFILE["profiler"].output_text(unicode=False, color=False, show_all=bool(__import__("os").environ.get("KP_ALL"))))
+        print(PROFILE["profiler"].output_text(unicode=False, color=False, show_all=a.profile_all))
     return 0
 
 

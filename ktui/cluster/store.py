@@ -622,9 +622,9 @@ class Store:
         was = (old.namespace, old.sweep) if old is not None and old.sweep else None
         now = (new.namespace, new.sweep) if new is not None and new.sweep else None
         if was != now:
-            if was is not None:
-                members = self._sweep_members[was]
-                del members[key]
+            members = self._sweep_members.get(was) if was is not None else None
+            if members is not None:
+                members.pop(key, None)
                 if not members:
                     del self._sweep_members[was]
             if now is not None:

@@ -378,7 +378,7 @@ class UiState:
         self.trials = self._narrow(self._base)
         if rebuilt.nodes is not None or self._spec_column != self.next_sort():
             self.drop_spec()
-        elif self._spec is not None:
+        elif self._spec is not None and not self._spec_busy:  # (a worker catching it up has its own)
             self._spec._records = self._base._records
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
