@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ktui.cli.clusterargs import speed
 from ktui.sim.config import SimConfig
 
 
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--gpus-per-node", type=int, default=8, help="nvidia.com/gpu per node")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: pick a free one)")
     p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("--speed", type=speed, default=1.0,
                    help="simulated seconds per wall second (workloads, controller delays)")
     p.add_argument("--pods", type=int, default=0,
                    help="pre-populate this many sweep trial pods (mostly finished) with Jobs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ktui.cli.clusterargs import add_cluster_args
+from ktui.cli.clusterargs import add_cluster_args, speed
 from ktui.cli.local import add_local_arg
 
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="the UI on a simulated 8-node GPU cluster with example sweeps")
     p.add_argument("--nodes", type=int, default=8)
     p.add_argument("--gpus-per-node", type=int, default=8)
-    p.add_argument("--speed", type=float, default=4.0, help="simulated seconds per second (default 4)")
+    p.add_argument("--speed", type=speed, default=4.0, help="simulated seconds per second (default 4)")
     p.set_defaults(func=run_demo)
 
 

@@ -25,6 +25,22 @@ def test_register_adds_the_sim_subcommand() -> None:
     assert args.port == 0 and args.pods == 0
 
 
+def test_a_speed_of_zero_or_less_is_refused_with_the_reason(capsys) -> None:  # type: ignore[no-untyped-def]
+    parser = argparse.ArgumentParser()
+    sim_cli.register(parser.add_subparsers())
+    for bad, why in (("0", "must be above 0"), ("-2", "must be above 0"), ("nan", "must be above 0"),
+                     ("fast", "not a number")):
+        try:
+            parser.parse_args(["sim", "--speed", bad])
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError(f"--speed {bad} was accepted")
+        err = capsys.readouterr().err
+        assert "--speed" in err and why in err, err
+    assert parser.parse_args(["sim", "--speed", "0.5"]).speed == 0.5
+
+
 def test_ktui_sim_serves_until_interrupted(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kc"
     proc = subprocess.Popen(
