@@ -54,3 +54,16 @@ def test_an_idle_collection_frees_cycles():
         assert ref() is None
     finally:
         c.stop()
+
+
+def test_age_young_moves_a_new_big_container_out_of_the_young_walks():
+    from ktui.cluster.gcpause import age_young
+
+    gc.disable()  # (building it must not trigger the young collections under test)
+    try:
+        rows = [(f"ns-{i}", f"job-{i}") for i in range(10_000)]  # a view's list, just built
+        assert not any(o is rows for o in gc.get_objects(2))
+    finally:
+        gc.enable()
+    age_young()
+    assert any(o is rows for o in gc.get_objects(2))  # young collections no longer walk it

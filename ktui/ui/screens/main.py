@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
-from ktui.cluster.gcpause import freeze_survivors
+from ktui.cluster.gcpause import age_young, freeze_survivors
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
 from ktui.ui.screens.confirm import ConfirmScreen
@@ -224,6 +224,7 @@ class MainScreen(Screen[None]):
     def _build(self, reset: bool, generation: int) -> None:
         # Steps of a few ms; between them the UI thread takes the GIL at its next switch.
         rebuilt = self.state.rebuild(reset, pause=lambda: None)
+        age_young()
         self.app.call_from_thread(self._install, rebuilt, generation)
 
     def _install(self, rebuilt: Rebuilt, generation: int) -> None:
@@ -286,6 +287,7 @@ class MainScreen(Screen[None]):
 
         try:
             view = self.state.build_spec(token, pause, SPEC_CHUNK)
+            age_young()
         except _Abandoned:
             view = None
         self.app.call_from_thread(self._spec_built, token, view)
