@@ -203,10 +203,11 @@ class UiState:
             known = self._base.records()
             search = self._search
             retagged: set[TrialKey] = set()
-            resorted: set[TrialKey] = set()
+            # (only the speculative view reads it: in a storm there is mostly none)
+            resorted: set[TrialKey] | None = set() if self._spec_column is not None else None
             for k, t in changed.items():
                 old = known.get(k)
-                if old is None or _SORTED_BY(old) != _SORTED_BY(t):
+                if resorted is not None and (old is None or _SORTED_BY(old) != _SORTED_BY(t)):
                     resorted.add(k)
                 # Most changes (phase aside) leave the searched words alone: formatting the
                 # params again was the biggest cost of a watch storm on this thread.
