@@ -238,6 +238,28 @@ async def test_sort_key_awaits_the_view_being_built_ahead(tmp_path):
         assert state._spec_column == "metric"
 
 
+async def test_a_failed_build_ahead_falls_back_to_a_sort_from_scratch(tmp_path, monkeypatch):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)
+        screen, state = app.screen, app.state
+
+        def broken(*a, **k):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(state, "build_spec", broken)
+        state.drop_spec()
+        screen._start_spec()  # a build of the next column that fails
+        await pilot.press("s")  # asked for while it runs, or after it failed
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if not screen._rebuilding and state.trial_sort == "phase":
+                break
+        assert not screen._rebuilding and state.trial_sort == "phase"
+        jobs = rows(app, "jobs-table")
+        assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # sorted all the same
+
+
 def screen_text(app) -> list[str]:
     """What the terminal shows: the compositor's picture, as export_screenshot takes it."""
     import io

@@ -290,11 +290,15 @@ class MainScreen(Screen[None]):
             age_young()
         except _Abandoned:
             view = None
+        except Exception:  # noqa: BLE001 (a sort awaiting it falls back to a rebuild, which reports)
+            view = None
         self.app.call_from_thread(self._spec_built, token, view)
 
     def _spec_built(self, token: int, view: SortedView[TrialKey, Trial] | None) -> None:
         promoted = self._promoted == self._generation and self.state.spec_promoted
         installed = self.state.install_spec(token, view)
+        if view is None and self.state.spec_current(token):
+            self.state.drop_spec()  # it failed: free the slot for the next build
         if not promoted:
             return
         self._promoted = None
