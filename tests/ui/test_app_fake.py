@@ -260,6 +260,22 @@ async def test_a_failed_build_ahead_falls_back_to_a_sort_from_scratch(tmp_path, 
         assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # sorted all the same
 
 
+async def test_keys_read_with_the_enter_that_leaves_the_filter_go_to_the_table(tmp_path):
+    # "/mni", enter (keep the filter), enter (open the log) typed fast, or in one SSH
+    # packet: the second enter must reach the table, not the box it just left.
+    from textual import events
+
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        for key, char in [("slash", "/"), ("m", "m"), ("n", "n"), ("i", "i"), ("enter", "\r"), ("enter", "\r")]:
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.5)
+        assert app.state.filter_text == "mni"
+        assert app.screen.logs_open
+        assert app.screen.query_one(LogPane).trial is not None
+
+
 def screen_text(app) -> list[str]:
     """What the terminal shows: the compositor's picture, as export_screenshot takes it."""
     import io

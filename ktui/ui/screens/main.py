@@ -49,6 +49,8 @@ class MainScreen(Screen[None]):
         # priority: handled as the key is read, so the keys that came in the same read (fast
         # typing, a paste, one SSH packet) reach the filter box, not the table (check_action)
         Binding("slash", "filter", "Filter", id="jobs.filter", priority=True),
+        # ... and leaving it: the keys after enter (in the same read) reach the table
+        Binding("enter", "filter_done", "Keep the filter (in its box)", id="jobs.filter-done", show=False, priority=True),
         Binding("f", "cycle_sweep", "Sweep", id="jobs.sweep-filter"),
         Binding("s", "cycle_sort", "Sort", id="view.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="view.sort-reverse"),
@@ -449,6 +451,8 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter" and self.focused is not None and not isinstance(self.focused, VirtualTable):
             return False  # "/" is the filter box's own character, or the log's search
+        if action == "filter_done" and (self.focused is None or self.focused.id != "job-filter"):
+            return False  # enter elsewhere: the table's select, the log search's find
         need = self._NEEDS.get(action)
         if need is not None and not getattr(self.backend.capabilities, need).available:
             return None
@@ -476,7 +480,7 @@ class MainScreen(Screen[None]):
         box = self.query_one("#job-filter", Input)
         if box.has_class("-active"):
             box.remove_class("-active")
-            self.query_one("#jobs-table").focus()
+            self.set_focus(self.query_one("#jobs-table", VirtualTable))  # at once, as above
             return
         if self.logs_open:
             self.logs_open = False
@@ -497,10 +501,15 @@ class MainScreen(Screen[None]):
         self.state.set_filter(event.value)
         self.filter_trials()
 
+    def action_filter_done(self) -> None:
+        """Leave the filter box, the filter kept. At once (`focus()` waits for call_later,
+        behind the keys already read: "/gpu", enter, enter in one read must open a log)."""
+        self.query_one("#job-filter", Input).remove_class("-active")
+        self.set_focus(self.query_one("#jobs-table", VirtualTable))
+
     @on(Input.Submitted, "#job-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-active")
-        self.query_one("#jobs-table").focus()
+        self.action_filter_done()
 
     def action_cycle_sweep(self) -> None:
         names = sorted({s.name for s in self.state.sweeps})
