@@ -143,6 +143,12 @@ class LogMetrics:
             stream = self.backend.stream_logs(key, follow=follow, tail=None if follow else TAIL_LINES)
             if follow:
                 with self._lock:
+                    # stop() sets _stop, then closes what it finds here, under this lock: a
+                    # stream opened meanwhile is closed by this check, or found by stop().
+                    # (Missed, it followed a stopped server for minutes, and the process
+                    # could not exit until it gave up.)
+                    if self._stop.is_set():
+                        return
                     self._following[key] = stream
             for batch in stream.batches():
                 if self._stop.is_set():

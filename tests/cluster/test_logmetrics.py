@@ -55,3 +55,38 @@ def test_a_hold_starts_no_read_until_it_ends():
         eventually(lambda: key in lm.changes_since(0)[1], timeout=5)
     finally:
         lm.stop()
+
+
+def test_a_follow_opened_while_stopping_is_closed_not_left_running():
+    # stop() closes the streams it finds; one opened at that moment must not be missed
+    # (it followed a stopped server, and the process could not exit until it gave up).
+    import threading
+
+    from ktui.cluster.model import Trial
+
+    class Stream:
+        def __init__(self) -> None:
+            self.closed = threading.Event()
+
+        def batches(self):  # type: ignore[no-untyped-def]
+            self.closed.wait(30)  # a follow: blocks until closed
+            return iter(())
+
+        def close(self) -> None:
+            self.closed.set()
+
+    stream = Stream()
+
+    class Backend:
+        store = None
+
+        def stream_logs(self, key, follow, tail):  # type: ignore[no-untyped-def]
+            lm.stop()  # the app stops while this stream is being opened
+            return stream
+
+    lm = LogMetrics(Backend())  # type: ignore[arg-type]
+    t = Trial("default", "j", "u", None, None, None, "Running", "p", "Running", None, None, None, None, 0, None, None)
+    done = threading.Event()
+    threading.Thread(target=lambda: (lm._read(("default", "j"), t, None, True), done.set()), daemon=True).start()  # type: ignore[arg-type]
+    assert done.wait(5), "the read kept following after stop()"
+    assert stream.closed.is_set()
