@@ -128,6 +128,11 @@ def _share(a: int, b: int) -> float:
 _SORTED_BY = attrgetter("phase", "node", "reason", "sweep", "retries", "created", "index", "raw_params", "metric")
 
 
+def _replay(view: SortedView[TrialKey, Trial], keys: set[TrialKey], records: Mapping[TrialKey, Trial]) -> None:
+    """Bring `view` up to `records` for `keys` (changed, or gone when not in `records`)."""
+    view.update({k: records[k] for k in keys if k in records}, [k for k in keys if k not in records])
+
+
 class _SearchTag:
     """A row's tag in the trial views: its search text (what the filter scans). `many`
     tags a batch with one C-level map (a build of 150,000 rows: ~25 ms less than calling
@@ -331,15 +336,14 @@ class UiState:
 
     def _matcher(self, search: dict[TrialKey, str]) -> Callable[[Trial], bool]:
         sweep, words = self.sweep_filter, self.filter_text.lower().split()
+        tag = self._tag(search)
 
         def matches(t: Trial) -> bool:
             if sweep is not None and t.sweep != sweep:
                 return False
             if not words:
                 return True
-            hay = search.get((t.namespace, t.name))
-            if hay is None:
-                hay = self._search_text(t)
+            hay = tag((t.namespace, t.name), t)
             return all(word in hay for word in words)
 
         return matches
@@ -477,7 +481,7 @@ class UiState:
         dirty, self._spec_dirty = self._spec_dirty, None
         if dirty:
             records = self._base.records()
-            view.update({k: records[k] for k in dirty if k in records}, [k for k in dirty if k not in records])
+            _replay(view, dirty, records)
 
     def _take_spec(self) -> None:
         assert self._spec is not None and self._spec_dirty is None
@@ -593,7 +597,7 @@ class UiState:
         if view is not None:
             keys = self._spec_catchup
             view._records = records  # its own, while the UI thread updates the shared one
-            view.update({k: records[k] for k in keys if k in records}, [k for k in keys if k not in records])
+            _replay(view, keys, records)
             return view
         return SortedView.build(records, self._trial_sort_key(column), False, self._tag(self._search), pause, chunk)
 
