@@ -388,7 +388,7 @@ class Api:
         if target.plural == "nodes":
             if target.namespace is not None:
                 raise _NOT_FOUND_PAGE
-            body = m.node_list(target.name)
+            body = await m.node_list(target.name)
         else:
-            body = m.pod_list(target.namespace, target.name)
+            body = await m.pod_list(target.namespace, target.name)
         return await httpio.chunked(request, 200, httpio.encode(body, httpio.is_pretty(request)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 
@@ -72,3 +73,39 @@ def test_node_and_pod_metrics(sim: Sim) -> None:
     one = request(sim, "GET", f"/apis/metrics.k8s.io/v1beta1/nodes/{node}").json()
     assert one["kind"] == "NodeMetrics" and int(one["usage"]["cpu"].rstrip("n")) > cpu_n
     assert request(sim, "GET", "/apis/metrics.k8s.io/v1beta1/nodes/nope").status == 404
+
+
+def test_metrics_lists_let_other_requests_in_while_they_are_built(monkeypatch) -> None:
+    # A kube-apiserver serves concurrently and metrics-server is its own process: a log
+    # request must not wait behind a metrics list of thousands of running pods.
+    from ktui.sim import metrics as sim_metrics
+
+    monkeypatch.setattr(sim_metrics, "STEP_S", 0.0)
+    with running_sim(nodes=20, gpus_per_node=8, speed=1, pods=2000, seed=7) as sim:
+        m = sim.server.metrics
+
+        async def overlapping(make_list) -> tuple[int, int]:
+            listing = asyncio.ensure_future(make_list())
+            seen_running = 0
+            while not listing.done():
+                await asyncio.sleep(0)
+                seen_running += not listing.done()
+            return seen_running, len((await listing)["items"])
+
+        pods_running, n_pods = sim.run(lambda: overlapping(lambda: m.pod_list(None)))
+        nodes_running, n_nodes = sim.run(lambda: overlapping(lambda: m.node_list()))
+        assert n_pods > 64 and pods_running >= 1
+        assert n_nodes == 20 and nodes_running >= 1
+
+
+def test_pod_metrics_follow_pods_that_stop_running(sim: Sim) -> None:
+    sim.create(job("short", annotations={"sim.ktui.dev/duration": "600"}))
+    sim.wait_for(lambda s: [p["status"]["phase"] for p in pods_of(s, "short")] == ["Running"])
+    path = "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"
+    assert [i["metadata"]["name"] for i in request(sim, "GET", path).json()["items"]] == [
+        pods_of(sim, "short")[0]["metadata"]["name"]]
+    sim.delete("jobs", "default", "short", propagation="Foreground")
+    sim.wait_for(lambda s: not pods_of(s, "short"))
+    assert request(sim, "GET", path).json()["items"] == []
+    # What the simulator read of the pod is let go with it.
+    assert sim.server.metrics._pods == {}
