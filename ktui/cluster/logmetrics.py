@@ -113,6 +113,8 @@ class LogMetrics:
             if time.monotonic() < self._hold_until:
                 return
             want = list(self._want)
+        if not want:
+            return  # (reading the store joins what is pending: a big first list's trials)
         trials = self.backend.store.get_trials(want)
         now = time.monotonic()
         for key in want:

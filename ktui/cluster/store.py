@@ -98,6 +98,9 @@ class Store:
         self._floor = 0
 
         self._synced: set[str] = set()
+        # kind -> (records listed so far, what the server said the list holds or None),
+        # while its first list arrives.
+        self._progress: dict[str, tuple[int, int | None]] = {}
         self._resync: dict[str, set[Any]] = {}
         self._problems: dict[tuple[str, str], Problem] = {}
 
@@ -206,13 +209,17 @@ class Store:
                 return
             if synced:
                 self._synced.add(kind)
+                self._progress.pop(kind, None)
             else:
                 self._synced.discard(kind)
             if kind == "pods":
-                # Trial phases depend on whether pods are visible at all.
+                # Trial phases depend on whether pods are visible at all: for a Job that
+                # counts active pods (see job_phase). Marking every trial here joined all
+                # 150,000 again at the end of a big first list.
                 v = self._version + 1
-                for key in self._jobs:
-                    self._mark_trial(key, v)
+                for key, job in self._jobs.items():
+                    if job.active > 0:
+                        self._mark_trial(key, v)
                 self._version = v
             self._cond.notify_all()
 
@@ -260,6 +267,17 @@ class Store:
                 problems=self._problems_ver > version,
             )
 
+    def node_changes_since(self, version: int) -> tuple[int, frozenset[str], frozenset[str]] | None:
+        """(version, changed, removed) for the node views alone, None when ``version`` is
+        too old to tell (take a snapshot). It joins no trial: while a big first list
+        arrives the UI follows the nodes with this and leaves the trials to the list's end."""
+        with self._lock:
+            self._flush_nodes()
+            if version < self._floor:
+                return None
+            nodes, removed = self._walk(self._node_ver, self._views, version)
+            return self._version, nodes, removed
+
     def wait(self, version: int, timeout: float | None = None) -> int:
         """Block until the store is newer than ``version`` (or timeout); return the version."""
         with self._cond:
@@ -274,7 +292,7 @@ class Store:
 
     def snapshot_nodes(self) -> dict[str, NodeView]:
         with self._lock:
-            self._flush()
+            self._flush_nodes()
             return dict(self._views)
 
     def get_trial(self, key: TrialKey) -> Trial | None:
@@ -290,7 +308,7 @@ class Store:
 
     def get_nodes(self, names: Iterable[str]) -> dict[str, NodeView]:
         with self._lock:
-            self._flush()
+            self._flush_nodes()
             views = self._views
             return {n: views[n] for n in names if n in views}
 
@@ -342,6 +360,19 @@ class Store:
     def problems(self) -> tuple[Problem, ...]:
         with self._lock:
             return tuple(self._problems.values())
+
+    def note_listed(self, kind: str, listed: int, expected: int | None) -> None:
+        """How far the first list of ``kind`` has come (``expected``: the server's count
+        of the whole list, from remainingItemCount, when it gave one)."""
+        with self._lock:
+            if kind not in self._synced:
+                self._progress[kind] = (listed, expected)
+
+    def list_progress(self) -> dict[str, tuple[int, int | None]]:
+        """kind -> (listed, expected or None), for first lists still arriving."""
+        with self._lock:
+            blocked = {r for (_, r) in self._problems}
+            return {k: v for k, v in self._progress.items() if k not in blocked}
 
     def is_synced(self, kind: str) -> bool:
         with self._lock:
@@ -575,6 +606,33 @@ class Store:
         names = self._obj_events.get((namespace, kind, name), ())
         return [self._events[(namespace, n)] for n in names]
 
+    def join_ready(self, chunk: int = 2000) -> dict[TrialKey, Trial]:
+        """While first lists arrive: join the pending trials whose Job and pods are both
+        in (or whose pods are all known), a chunk at a time under the lock, and return them.
+
+        Joined by a reader at the list's end instead, each was built once on a thread
+        that had waited for the whole list; this uses the moments the reflectors wait for
+        the network. A trial whose pods have not come is left for later (joined now, it
+        would be joined again when they come)."""
+        with self._lock:
+            pods_known = "pods" in self._synced
+            jobs, job_pods = self._jobs, self._job_pods
+            ready = [k for k in self._dirty_trials if k in jobs and (pods_known or k in job_pods)]
+        out: dict[TrialKey, Trial] = {}
+        for i in range(0, len(ready), chunk):
+            with self._lock:
+                pods_known = "pods" in self._synced
+                dirty, trials = self._dirty_trials, self._trials
+                for key in ready[i:i + chunk]:
+                    if key in dirty:
+                        dirty.discard(key)
+                        self._rebuild_trial(key, pods_known)
+                        t = trials.get(key)
+                        if t is not None:
+                            out[key] = t
+                self._prune(self._trial_ver, trials)
+        return out
+
     def _flush(self) -> None:
         if self._dirty_trials:
             pods_known = "pods" in self._synced
@@ -582,6 +640,9 @@ class Store:
                 self._rebuild_trial(key, pods_known)
             self._dirty_trials.clear()
             self._prune(self._trial_ver, self._trials)
+        self._flush_nodes()
+
+    def _flush_nodes(self) -> None:
         if self._dirty_nodes:
             for name in self._dirty_nodes:
                 node = self._nodes.get(name)

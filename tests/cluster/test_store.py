@@ -373,3 +373,76 @@ def test_rv_only_pod_changes_mark_nothing_but_keep_the_new_rv():
     assert s.snapshot_nodes()["n1"].requested.cpu_m == 100  # accounted once
     assert s.apply("pods", [pod("a-x", job="a", node="n1", phase="Succeeded", cpu_m=100, rv="10")]) == 1
     assert s.changes_since(v).trials == {("default", "a")}
+
+
+first_list_ops = st.lists(st.tuples(st.sampled_from(["job", "pod", "join", "read", "sync_jobs", "sync_pods"]),
+                                    st.integers(0, 5), st.sampled_from(["Pending", "Running", "Succeeded", "Failed"]),
+                                    st.integers(0, 2), st.sampled_from([None, "Complete", "Failed"])),
+                          max_size=40)
+
+
+@settings(max_examples=300)
+@given(first_list_ops)
+def test_trials_joined_ahead_during_a_first_list_equal_a_fresh_join(ops):
+    """join_ready (run while the first lists arrive) and the narrower re-mark when pods are
+    known leave every trial as a fresh join of the final records gives."""
+    s = Store()
+    jobs: dict[str, object] = {}
+    pods: dict[str, object] = {}
+    for i, (op, n, phase, active, outcome) in enumerate(ops):
+        if op == "job":
+            rec = job(f"j{n}", rv=str(i), active=active, outcome=outcome, sweep="sw")
+            jobs[f"j{n}"] = rec
+            s.apply("jobs", [rec])
+        elif op == "pod":
+            rec = pod(f"j{n}-p", rv=str(i), job=f"j{n}", job_uid=f"uid-j{n}", phase=phase, node="n1")
+            pods[f"j{n}-p"] = rec
+            s.apply("pods", [rec])
+        elif op == "join":
+            joined = s.join_ready(chunk=2)
+            assert all(k[1] in jobs for k in joined)
+        elif op == "read":
+            s.snapshot_trials()  # a reader joins everything pending (a log opened, say)
+        else:
+            s.mark_synced(op.removeprefix("sync_"))
+    s.mark_synced("jobs")
+    s.mark_synced("pods")
+    trials = s.snapshot_trials()
+    assert set(trials) == {("default", n) for n in jobs}
+    for name, jrec in jobs.items():
+        mine = owned_pods(jrec, [p for p in pods.values() if p.job == name])  # type: ignore[attr-defined]
+        assert trials[("default", name)] == build_trial(jrec, mine)  # type: ignore[arg-type]
+    counts = {sw.name: sw.total for sw in s.sweeps()}
+    assert counts == ({"sw": len(jobs)} if jobs else {})
+
+
+def test_join_ready_leaves_a_trial_whose_pods_have_not_come():
+    s = Store()
+    s.apply("jobs", [job("a", outcome="Complete"), job("b", active=1)])
+    s.apply("pods", [pod("a-1", job="a", phase="Succeeded", node="n1")])
+    assert set(s.join_ready()) == {("default", "a")}  # b: joined now, it would be again
+    assert s.join_ready() == {}
+    # Every pod is in, and b has none. Only a Job counting active pods reads differently
+    # now (a, done, is not joined again).
+    s.mark_synced("pods")
+    assert set(s.join_ready()) == {("default", "b")}
+    assert s.get_trial(("default", "b")).phase == "Pending"  # type: ignore[union-attr]
+
+
+def test_list_progress_until_synced_and_node_changes_alone():
+    s = Store()
+    s.note_listed("pods", 500, 150_000)
+    s.note_listed("jobs", 500, None)
+    assert s.list_progress() == {"pods": (500, 150_000), "jobs": (500, None)}
+    s.mark_synced("jobs")
+    assert s.list_progress() == {"pods": (500, 150_000)}
+    s.report_problem(Problem("forbidden", "pods", "cannot list pods: Forbidden"))
+    assert s.list_progress() == {}  # it will not go on: no progress to show
+    v = s.version
+    s.apply("jobs", [job("j", active=1)])
+    s.apply("nodes", [node("n1")])
+    s.apply("pods", [pod("j-1", job="j", node="n1", phase="Running", cpu_m=500)])
+    ch = s.node_changes_since(v)
+    assert ch is not None and ch[0] == s.version and ch[1] == {"n1"} and not ch[2]
+    assert s.get_nodes(["n1"])["n1"].requested.cpu_m == 500
+    assert s._dirty_trials  # the nodes were read without joining the trial

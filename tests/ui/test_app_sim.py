@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from ktui.demo import demo_jobs
 from ktui.sim.testing import running_sim
 from ktui.ui.app import KtuiApp
 from ktui.ui.screens.launch import LaunchScreen
+from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.vtable import VirtualTable
 
@@ -112,3 +114,33 @@ async def test_switch_namespace_from_the_command_palette(sim, tmp_path):
         assert "namespace team-b" in app.backend.location
         app.switch_to(None, None, True)
         await wait_until(pilot, lambda: app.state.trials.total == 5)
+
+
+async def test_a_slow_first_list_shows_its_progress_then_every_trial(tmp_path):
+    # A server that takes its time (like a kube-apiserver listing 150,000 pods): the job
+    # header says how far the lists have come; the trials are joined as they arrive and
+    # shown together at the list's end.
+    with running_sim(nodes=4, gpus_per_node=8, speed=1.0, pods=240, seed=3) as sim:
+        n_jobs = len(sim.objects("jobs"))
+        sim.faults.set_list_cost(0.01)  # 10 ms per object: ~2.4 s for the pods
+        backend = KubeBackend.connect(str(sim.kubeconfig), all_namespaces=True, page_limit=20)
+        app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+        seen: list[str] = []
+        async with app.run_test(size=(120, 40)) as pilot:
+            header = app.screen.query_one("#sweeps", Line)
+
+            def shown() -> str:
+                return str(header.content)
+
+            def progress() -> bool:
+                seen.append(shown())
+                return "listing" in seen[-1] and "pods" in seen[-1]
+
+            await wait_until(pilot, progress, timeout=10)
+            # "listing pods 40/240": the server's remainingItemCount gives the whole.
+            assert re.search(r"pods \d+/240\b", seen[-1]), seen[-1]
+            assert app.state.trials.total < n_jobs  # held until the list is in
+            await wait_until(pilot, lambda: app.state.trials.total == n_jobs, timeout=30)
+            await wait_until(pilot, lambda: "listing" not in shown())
+            assert len(table_rows(app, "jobs-table")) == n_jobs
+            assert backend.store.list_progress() == {}

@@ -55,6 +55,9 @@ class FakeStore:
     def problems(self) -> tuple:
         return ()
 
+    def list_progress(self) -> dict:
+        return {}
+
 
 def trial(rng: random.Random, i: int) -> Trial:
     sweep = rng.choice([None, "", "alpha", "beta", "beta-2", "gamma"])

@@ -336,6 +336,7 @@ class Reflector:
             query.append(("limit", self.page_limit))
         while True:  # restarts when a continue token expires mid-list
             store.begin_resync(res.kind)
+            listed = 0
             rv = ""
             cont: str | None = None
             restart = False
@@ -365,6 +366,11 @@ class Reflector:
                 recs, meta = codec.decode_list(data)
                 del data
                 store.apply(res.kind, recs)
+                listed += len(recs)
+                if meta.remainingItemCount is not None or not meta.continue_:
+                    store.note_listed(res.kind, listed, listed + (meta.remainingItemCount or 0))
+                else:
+                    store.note_listed(res.kind, listed, None)
                 decode_s = time.monotonic() - t_decode
                 self.stats.pages += 1
                 if not rv:

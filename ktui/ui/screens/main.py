@@ -30,7 +30,7 @@ from ktui.ui.widgets.vtable import VirtualTable
 
 TICK_SECONDS = 0.25  # at most four redraws a second, however fast events arrive
 AGE_TICKS = 4  # the TIME column is looked at once a second
-LISTING_TICKS = 4  # while the first list arrives, poll the store once a second
+LISTING_TICKS = 4  # while the first lists arrive, the nodes and the lists' progress: once a second
 SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
 LOG_FIRST_SECONDS = 2.0  # at most this long, background metric reads wait for an opened log
 SPEC_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
@@ -85,6 +85,9 @@ class MainScreen(Screen[None]):
         self._pending_nodes_moved = False
         self._spec_at: float | None = None  # when to start building the next sort's view
         self._listed = False  # the store's first lists are in, as of the last tick
+        # A first list was held back from the views (see tick): rebuild when it is in.
+        self._held_list = False
+        self._preparing = False  # a worker joins the trials that are in (prepare_load)
         self._promoted: int | None = None  # the generation a promoted spec build lands as
 
     def compose(self) -> ComposeResult:
@@ -138,10 +141,26 @@ class MainScreen(Screen[None]):
         if self.state.narrowing:
             self._repaint(self.state.narrow_step(), jobs_only=True)  # (its steps go on anyway; see filter_trials)
             return
-        if self._ticks % LISTING_TICKS and self.state.version >= 0 and self.backend.store.listing():
-            # A big cluster still listing: every bit of UI-thread work slows the reflectors
-            # (each socket read waits for the GIL), so the view follows once a second.
-            return
+        if self.state.version >= 0 and not self._listed:
+            if self.backend.store.listing():
+                # A cluster still sending its first lists: every bit of UI-thread work
+                # slows the reflectors (each socket read waits for the GIL). The nodes and
+                # the lists' progress follow once a second; the trials are built once, at
+                # the list's end, off this thread (see UiState.poll_nodes).
+                self._held_list = True
+                if self._ticks % LISTING_TICKS == 0:
+                    self._repaint(self.state.poll_nodes(), immediate=False)
+                    self._update_problems()
+                if not self._preparing:
+                    self._preparing = True
+                    self._prepare_load()
+                return
+            if self._held_list:
+                if self._preparing:
+                    return  # (its last step lands first: it writes what the rebuild reads)
+                self._held_list = False
+                self._rebuild(reset=True)  # its install ends the list (_list_ended)
+                return
         tick = self.state.poll()
         if tick.reset:
             self._rebuild(reset=True)
@@ -221,6 +240,16 @@ class MainScreen(Screen[None]):
         self.state.drop_spec()
         self._build(reset or self._pending_reset, self._generation)
         self._pending_reset = reset or self._pending_reset
+
+    @work(thread=True, group="prepare")
+    def _prepare_load(self) -> None:
+        try:
+            self.state.prepare_load()
+        finally:
+            self.app.call_from_thread(self._prepared)
+
+    def _prepared(self) -> None:
+        self._preparing = False
 
     @work(thread=True, exclusive=True, group="rebuild")
     def _build(self, reset: bool, generation: int) -> None:

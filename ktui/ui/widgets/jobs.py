@@ -140,7 +140,11 @@ class JobsPane(Vertical):
         if self.state.filter_text:
             header.append(f"  filter={self.state.filter_text!r}", style="bold cyan")
         header.append(f"  sort={self.state.trial_sort}{' desc' if self.state.trials.reverse else ''}", style="dim")
-        if not sweeps and not total:
+        if self.state.listing:
+            header.append("  listing", style="bold yellow")
+            for kind, (listed, expected) in sorted(self.state.listing.items()):
+                header.append(f" {kind} {listed:,}" + (f"/{expected:,}" if expected else ""), style="yellow")
+        elif not sweeps and not total:
             header.append("  (no ktui sweeps yet: press n to launch one)", style="dim")
         out.append_text(header)
         for s in shown[:MAX_SWEEP_LINES]:
