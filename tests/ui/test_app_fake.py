@@ -65,6 +65,32 @@ async def test_a_quiet_running_trial_shows_its_log_tail_at_once(tmp_path):
         backend.follow_until.set()
 
 
+async def test_an_older_streams_last_word_does_not_label_the_log_shown(tmp_path):
+    # The worker of a log the user left posts "ended" after the next log opened: the
+    # title must keep the status of the log it shows.
+    backend = demo_backend()
+    backend.follow_until.clear()
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("down", "enter")
+            pane = app.screen.query_one(LogPane)
+            title = pane.query_one("#log-title")
+            for _ in range(20):
+                await pilot.pause(0.05)
+                if "following" in str(title.render()):
+                    break
+            pane.post_message(LogPane.StreamStatus(("default", "mnist-000"), "ended (the container finished)"))
+            await pilot.pause(0.1)
+            assert "following" in str(title.render()) and "ended" not in str(title.render())
+            pane.post_message(LogPane.StreamStatus(("default", "mnist-001"), "stream broke: reset"))
+            await pilot.pause(0.1)
+            assert "stream broke: reset" in str(title.render())
+    finally:
+        backend.follow_until.set()
+
+
 async def test_a_filter_scanned_in_steps_ends_with_every_match(tmp_path):
     backend = demo_backend()
     app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")

@@ -13,6 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
@@ -76,6 +77,23 @@ class LogPane(Vertical):
         self._status = status
         self.query_one("#log-title", Line).show(self._title())
 
+    class StreamStatus(Message, bubble=False):
+        """What the stream's worker has to say. Posted, not called: call_from_thread waits
+        for the UI, and the UI is busy drawing the pane just opened (~8 ms before the log
+        request could go out)."""
+
+        def __init__(self, trial: TrialKey, status: str) -> None:
+            super().__init__()
+            self.trial = trial
+            self.status = status
+
+    def _post_status(self, trial: TrialKey, status: str) -> None:
+        self.post_message(self.StreamStatus(trial, status))
+
+    def on_log_pane_stream_status(self, message: StreamStatus) -> None:
+        if message.trial == self.trial:  # (not an older stream's last word)
+            self.set_status(message.status)
+
     def open(self, trial: TrialKey) -> None:
         """Show `trial`'s log, following it; replaces whatever was shown."""
         if trial == self.trial and self._stream is not None:
@@ -116,19 +134,19 @@ class LogPane(Vertical):
                 stream = self.backend.stream_logs(trial, follow=True, tail=TAIL)
             except LookupError as e:
                 answer()  # no pod yet: nothing to wait for
-                self.app.call_from_thread(self.set_status, f"{e}; waiting")
+                self._post_status(trial, f"{e}; waiting")
                 time.sleep(RETRY_SECONDS)
                 continue
             except Exception as e:  # a forbidden or broken call must not kill the UI
                 answer()
-                self.app.call_from_thread(self.set_status, f"cannot read the log: {e}")
+                self._post_status(trial, f"cannot read the log: {e}")
                 return
             with self._stream_lock:
                 if self.trial != trial:
                     stream.close()
                     return
                 self._stream = stream
-            self.app.call_from_thread(self.set_status, "following")
+            self._post_status(trial, "following")
             # Each read is fed as it comes: the view's timer already coalesces repaints, and
             # holding lines back for a next one would hide a quiet trial's tail until it
             # prints again.
@@ -142,11 +160,11 @@ class LogPane(Vertical):
                         self.app.call_from_thread(self.view.drain)
             except Exception as e:
                 answer()
-                self.app.call_from_thread(self.set_status, f"stream broke: {e}")
+                self._post_status(trial, f"stream broke: {e}")
                 return
             answer()
             if self.trial == trial:
-                self.app.call_from_thread(self.set_status, "ended (the container finished)")
+                self._post_status(trial, "ended (the container finished)")
             return
 
     # -- search and save ----------------------------------------------------------------
