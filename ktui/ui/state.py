@@ -283,11 +283,12 @@ class UiState:
             tick.problems = True
         ch = self.store.node_changes_since(max(self._nodes_version, 0))
         if ch is None:
+            version = self.store.version  # (before the snapshot: what lands after it comes next time)
             snapshot = self.store.snapshot_nodes()
             self.nodes.reset(snapshot)
             for n in snapshot.values():
                 self._sample(n)
-            self._nodes_version = self.store.version
+            self._nodes_version = version
             tick.nodes_moved = True
             return tick
         self._nodes_version, names, removed = ch

@@ -140,7 +140,10 @@ async def test_a_slow_first_list_shows_its_progress_then_every_trial(tmp_path):
             # "listing pods 40/240": the server's remainingItemCount gives the whole.
             assert re.search(r"pods \d+/240\b", seen[-1]), seen[-1]
             assert app.state.trials.total < n_jobs  # held until the list is in
+            await pilot.press("s")  # a sort while it is held lands, and is kept
+            await wait_until(pilot, lambda: app.state.trial_sort == "phase")
             await wait_until(pilot, lambda: app.state.trials.total == n_jobs, timeout=30)
             await wait_until(pilot, lambda: "listing" not in shown())
             assert len(table_rows(app, "jobs-table")) == n_jobs
+            assert app.state.trial_sort == "phase"
             assert backend.store.list_progress() == {}

@@ -269,7 +269,10 @@ class MainScreen(Screen[None]):
         self._update_problems()
         if reset and not self.backend.store.listing():
             self._list_ended()  # (a reset while listing: the tick that sees the list in)
-        self._listed = not self.backend.store.listing()
+        if not self._held_list:
+            # (A sort during a held first list lands here too: the tick that sees the list
+            # in still rebuilds with everything, instead of polling 150,000 changes.)
+            self._listed = not self.backend.store.listing()
         self._want_spec(soon=True)
 
     # -- the next sort column, built ahead in the background ----------------------------------
