@@ -302,6 +302,23 @@ async def test_keys_read_with_the_enter_that_leaves_the_filter_go_to_the_table(t
         assert app.screen.query_one(LogPane).trial is not None
 
 
+async def test_keys_read_with_the_escape_that_leaves_the_filter_go_to_the_table(tmp_path):
+    # "/mni", escape, s typed fast (or one SSH packet): the s sorts, it is not typed into
+    # the box being closed.
+    from textual import events
+
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        before = app.state.trial_sort
+        for key, char in [("slash", "/"), ("m", "m"), ("n", "n"), ("i", "i"), ("escape", "\x1b"), ("s", "s")]:
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.5)
+        assert app.state.filter_text == "mni"
+        assert app.state.trial_sort != before
+        assert isinstance(app.focused, VirtualTable)
+
+
 def screen_text(app) -> list[str]:
     """What the terminal shows: the compositor's picture, as export_screenshot takes it."""
     import io

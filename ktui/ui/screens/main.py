@@ -51,6 +51,7 @@ class MainScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="jobs.filter", priority=True),
         # ... and leaving it: the keys after enter (in the same read) reach the table
         Binding("enter", "filter_done", "Keep the filter (in its box)", id="jobs.filter-done", show=False, priority=True),
+        Binding("escape", "filter_done", "Close the filter box (the filter kept)", id="jobs.filter-close", show=False, priority=True),
         Binding("f", "cycle_sweep", "Sweep", id="jobs.sweep-filter"),
         Binding("s", "cycle_sort", "Sort", id="view.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="view.sort-reverse"),
@@ -484,7 +485,7 @@ class MainScreen(Screen[None]):
         if action == "filter" and self.focused is not None and not isinstance(self.focused, VirtualTable):
             return False  # "/" is the filter box's own character, or the log's search
         if action == "filter_done" and (self.focused is None or self.focused.id != "job-filter"):
-            return False  # enter elsewhere: the table's select, the log search's find
+            return False  # enter or escape elsewhere: the table's select, the log search's
         need = self._NEEDS.get(action)
         if need is not None and not getattr(self.backend.capabilities, need).available:
             return None
@@ -534,8 +535,9 @@ class MainScreen(Screen[None]):
         self.filter_trials()
 
     def action_filter_done(self) -> None:
-        """Leave the filter box, the filter kept. At once (`focus()` waits for call_later,
-        behind the keys already read: "/gpu", enter, enter in one read must open a log)."""
+        """Leave the filter box, the filter kept (enter or escape). At once (`focus()`
+        waits for call_later, behind the keys already read: "/gpu", enter, enter in one
+        read must open a log, and "/gpu", escape, s must sort)."""
         self.query_one("#job-filter", Input).remove_class("-active")
         self.set_focus(self.query_one("#jobs-table", VirtualTable))
 
