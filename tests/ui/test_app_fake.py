@@ -360,3 +360,18 @@ async def test_a_resize_repaints_the_tables_for_the_new_width(tmp_path):
         grown = await _settled(pilot)
     assert shrunk == fresh_80
     assert grown == fresh_99
+
+
+async def test_screens_paint_on_a_short_frame_timer(tmp_path):
+    # (Textual's default 60 fps timer held each key's frame back 15-30 ms; if Textual
+    # renames the knob, this fails rather than the latency quietly coming back.)
+    import textual.screen
+
+    from ktui.ui import app as app_module
+
+    assert textual.screen.UPDATE_PERIOD == 1 / app_module.FRAME_RATE
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down")
+        await pilot.pause(0.1)
+        assert app.screen._update_timer._interval == 1 / app_module.FRAME_RATE
