@@ -88,6 +88,7 @@ class Store:
         # metrics of the sweeps it shows without a pass over every trial (30 ms at 150k).
         self._sweep_members: dict[TrialKey, dict[TrialKey, None]] = {}
         self._dirty_trials: set[TrialKey] = set()
+        self._ready_seen = 0  # the version join_ready last looked from
         self._dirty_nodes: set[str] = set()
 
         # Change feed.
@@ -616,8 +617,17 @@ class Store:
         would be joined again when they come)."""
         with self._lock:
             pods_known = "pods" in self._synced
-            jobs, job_pods = self._jobs, self._job_pods
-            ready = [k for k in self._dirty_trials if k in jobs and (pods_known or k in job_pods)]
+            jobs, job_pods, dirty = self._jobs, self._job_pods, self._dirty_trials
+            # Only what was marked since the last call (the change feed is in marking
+            # order): a trial passed over, its pods not in, is marked again when they come.
+            # (A pass over every pending trial, 4 times a second, was 0.6 s of a 150k load.)
+            seen, self._ready_seen = self._ready_seen, self._version
+            ready = []
+            for key, v in reversed(self._trial_ver.items()):
+                if v <= seen:
+                    break
+                if key in dirty and key in jobs and (pods_known or key in job_pods):
+                    ready.append(key)
         out: dict[TrialKey, Trial] = {}
         for i in range(0, len(ready), chunk):
             with self._lock:
@@ -630,7 +640,8 @@ class Store:
                         t = trials.get(key)
                         if t is not None:
                             out[key] = t
-                self._prune(self._trial_ver, trials)
+                # (No tombstone pruning here: the trials not joined yet would look like
+                # tombstones, and their place in the change feed would be lost.)
         return out
 
     def _flush(self) -> None:

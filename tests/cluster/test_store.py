@@ -422,6 +422,10 @@ def test_join_ready_leaves_a_trial_whose_pods_have_not_come():
     s.apply("pods", [pod("a-1", job="a", phase="Succeeded", node="n1")])
     assert set(s.join_ready()) == {("default", "a")}  # b: joined now, it would be again
     assert s.join_ready() == {}
+    s.apply("jobs", [job("c", outcome="Complete")])
+    assert s.join_ready() == {}  # passed over: its pod is not in
+    s.apply("pods", [pod("c-1", job="c", phase="Succeeded", node="n1")])
+    assert set(s.join_ready()) == {("default", "c")}  # its pod came: marked again, joined
     # Every pod is in, and b has none. Only a Job counting active pods reads differently
     # now (a, done, is not joined again).
     s.mark_synced("pods")
@@ -446,3 +450,18 @@ def test_list_progress_until_synced_and_node_changes_alone():
     assert ch is not None and ch[0] == s.version and ch[1] == {"n1"} and not ch[2]
     assert s.get_nodes(["n1"])["n1"].requested.cpu_m == 500
     assert s._dirty_trials  # the nodes were read without joining the trial
+
+
+def test_joining_ahead_keeps_every_trial_in_the_change_feed():
+    # Joined ahead, half the trials are in the joined index and half are not: the others
+    # must not be taken for tombstones (pruned, their changes lost, the feed reset).
+    from ktui.cluster import store as store_module
+
+    s = Store()
+    v0 = s.version
+    n = store_module._TOMBSTONE_SLACK * 2 + 10
+    s.apply("jobs", [job(f"t{i}", outcome="Complete") for i in range(n)])
+    s.apply("pods", [pod(f"t{i}-p", job=f"t{i}", phase="Succeeded") for i in range(0, n, 2)])
+    assert len(s.join_ready()) == len(range(0, n, 2))
+    ch = s.changes_since(v0)
+    assert not ch.reset and len(ch.trials) == n
