@@ -21,6 +21,7 @@ from ktui.ui.commands import ClusterCommands
 from ktui.ui.keymap import load_keymap
 from ktui.ui.screens.help import HelpScreen
 from ktui.ui.screens.main import MainScreen
+from ktui.ui.sgr import SgrCompactor
 from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, UiState
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.logview import LogView
@@ -92,11 +93,21 @@ class KtuiApp(App[None]):
             self.set_keymap(self.user_keymap)
         if self._keymap_problem:
             self.notify(self._keymap_problem, severity="warning", timeout=10)
+        self._compact_output()
         self.backend.start()
         self.log_metrics.start()
         self.push_screen(MainScreen(self.backend, self.state, self.log_metrics, self.default_namespace))
         self.idle_gc.start()
         self.set_interval(GC_CHECK_SECONDS, self._idle_gc)
+
+    def _compact_output(self) -> None:
+        """Every write to the terminal goes through an SgrCompactor (see ktui.ui.sgr):
+        about half the bytes of a repainted node row are resets and repeated styles."""
+        driver = self._driver
+        if driver is None or self.is_headless:
+            return
+        write, compact = driver.write, SgrCompactor()
+        driver.write = lambda data: write(compact(data))  # type: ignore[method-assign]
 
     def _idle_gc(self) -> None:
         # Not while the first lists arrive: a full collection would walk all of it (seconds
