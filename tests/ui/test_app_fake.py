@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ktui.cluster.model import Capabilities, Capability
@@ -44,9 +45,10 @@ async def test_enter_opens_the_log_and_metrics_reach_the_table(tmp_path):
         assert "loss=0.81" in rows(app, "jobs-table")[1]  # measures before counters
 
 
-async def test_a_quiet_running_trial_shows_its_log_tail_at_once(tmp_path):
-    # The stream delivers the tail and then nothing for a long time (a trial between
-    # epochs): the lines already read must show, not wait for the next one.
+@contextlib.asynccontextmanager
+async def held_log(tmp_path):
+    """mnist-001's log opened over a stream that stays open after its tail (a quiet
+    running trial): yields the app, its pilot and the log pane."""
     backend = demo_backend()
     backend.follow_until.clear()
     app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
@@ -54,41 +56,61 @@ async def test_a_quiet_running_trial_shows_its_log_tail_at_once(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause(0.3)
             await pilot.press("down", "enter")
-            pane = app.screen.query_one(LogPane)
-            for _ in range(20):
-                await pilot.pause(0.05)
-                if pane.view.line_count == 9:
-                    break
-            assert pane.view.line_count == 9
-            assert "following" in str(pane.query_one("#log-title").render())
+            yield app, pilot, app.screen.query_one(LogPane)
     finally:
         backend.follow_until.set()
+
+
+async def until(pilot, predicate, tries: int = 20) -> None:
+    for _ in range(tries):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+
+
+async def test_a_quiet_running_trial_shows_its_log_tail_at_once(tmp_path):
+    # The stream delivers the tail and then nothing for a long time (a trial between
+    # epochs): the lines already read must show, not wait for the next one.
+    async with held_log(tmp_path) as (app, pilot, pane):
+        await until(pilot, lambda: pane.view.line_count == 9)
+        assert pane.view.line_count == 9
+        assert "following" in str(pane.query_one("#log-title").render())
 
 
 async def test_an_older_streams_last_word_does_not_label_the_log_shown(tmp_path):
     # The worker of a log the user left posts "ended" after the next log opened: the
     # title must keep the status of the log it shows.
-    backend = demo_backend()
-    backend.follow_until.clear()
-    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause(0.3)
-            await pilot.press("down", "enter")
-            pane = app.screen.query_one(LogPane)
-            title = pane.query_one("#log-title")
-            for _ in range(20):
-                await pilot.pause(0.05)
-                if "following" in str(title.render()):
-                    break
-            pane.post_message(LogPane.StreamStatus(("default", "mnist-000"), "ended (the container finished)"))
-            await pilot.pause(0.1)
-            assert "following" in str(title.render()) and "ended" not in str(title.render())
-            pane.post_message(LogPane.StreamStatus(("default", "mnist-001"), "stream broke: reset"))
-            await pilot.pause(0.1)
-            assert "stream broke: reset" in str(title.render())
-    finally:
-        backend.follow_until.set()
+    async with held_log(tmp_path) as (app, pilot, pane):
+        title = pane.query_one("#log-title")
+        await until(pilot, lambda: "following" in str(title.render()))
+        pane.post_message(LogPane.StreamStatus(("default", "mnist-000"), "ended (the container finished)"))
+        await pilot.pause(0.1)
+        assert "following" in str(title.render()) and "ended" not in str(title.render())
+        pane.post_message(LogPane.StreamStatus(("default", "mnist-001"), "stream broke: reset"))
+        await pilot.pause(0.1)
+        assert "stream broke: reset" in str(title.render())
+
+
+async def test_terminal_writes_go_through_the_sgr_compactor(tmp_path):
+    # (Headless runs write nothing, so the hook is checked on a stand-in driver.)
+    class Driver:
+        is_headless = False
+        is_inline = False
+
+        def __init__(self) -> None:
+            self.written: list[str] = []
+
+        def write(self, data: str) -> None:
+            self.written.append(data)
+
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    driver = Driver()
+    app._driver = driver  # type: ignore[assignment]
+    app._compact_output()
+    app._driver.write("\x1b[0m")
+    app._driver.write("\x1b[38;5;1;48;5;2mab\x1b[0m\x1b[38;5;3;48;5;2mcd\x1b[0m")
+    assert driver.written == ["\x1b[0m", "\x1b[38;5;1;48;5;2mab\x1b[38;5;3mcd\x1b[0m"]
+    app._driver = None
 
 
 async def test_a_filter_scanned_in_steps_ends_with_every_match(tmp_path):
