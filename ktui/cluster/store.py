@@ -372,8 +372,12 @@ class Store:
     def list_progress(self) -> dict[str, tuple[int, int | None]]:
         """kind -> (listed, expected or None), for first lists still arriving."""
         with self._lock:
-            blocked = {r for (_, r) in self._problems}
+            blocked = self._blocked()
             return {k: v for k, v in self._progress.items() if k not in blocked}
+
+    def _blocked(self) -> set[str]:
+        """Resources a problem stops (their first list will not come); under the lock."""
+        return {r for (_, r) in self._problems}
 
     def is_synced(self, kind: str) -> bool:
         with self._lock:
@@ -383,7 +387,7 @@ class Store:
         """Whether a first list of one of ``kinds`` is still arriving (neither synced nor
         stopped by a problem)."""
         with self._lock:
-            blocked = {r for (_, r) in self._problems}
+            blocked = self._blocked()
             return not all(k in self._synced or k in blocked for k in kinds)
 
     def wait_synced(self, kinds: Iterable[str], timeout: float | None = None) -> bool:
@@ -391,7 +395,7 @@ class Store:
         wanted = set(kinds)
 
         def done() -> bool:
-            blocked = {r for (_, r) in self._problems}
+            blocked = self._blocked()
             return all(k in self._synced or k in blocked for k in wanted)
 
         with self._cond:

@@ -11,7 +11,7 @@ import operator
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
@@ -235,14 +235,7 @@ class UiState:
                 self.metrics.pop(k, None)
             tick.trials_moved = self._apply(changed, ch.removed_trials, retagged=retagged, resorted=resorted)
             tick.trials = set(changed)
-        if ch.nodes or ch.removed_nodes:
-            changed_nodes = self.store.get_nodes(ch.nodes)
-            for n in changed_nodes.values():
-                self._sample(n)
-            for name in ch.removed_nodes:
-                self.cpu_history.pop(name, None)
-            tick.nodes_moved = self.nodes.update(changed_nodes, ch.removed_nodes)
-            tick.nodes = set(changed_nodes)
+        self._follow_nodes(tick, ch.nodes, ch.removed_nodes)
         tick.sweeps = ch.sweeps
         tick.problems = ch.problems
         if tick.sweeps:
@@ -292,15 +285,20 @@ class UiState:
             tick.nodes_moved = True
             return tick
         self._nodes_version, names, removed = ch
-        if names or removed:
-            changed = self.store.get_nodes(names)
-            for n in changed.values():
-                self._sample(n)
-            for name in removed:
-                self.cpu_history.pop(name, None)
-            tick.nodes_moved = self.nodes.update(changed, removed)
-            tick.nodes = set(changed)
+        self._follow_nodes(tick, names, removed)
         return tick
+
+    def _follow_nodes(self, tick: Tick, names: Collection[str], removed: Collection[str]) -> None:
+        """Bring the node view (and the CPU histories) up to the store for these nodes."""
+        if not names and not removed:
+            return
+        changed = self.store.get_nodes(names)
+        for n in changed.values():
+            self._sample(n)
+        for name in removed:
+            self.cpu_history.pop(name, None)
+        tick.nodes_moved = self.nodes.update(changed, removed)
+        tick.nodes = set(changed)
 
     def _sample(self, n: NodeView) -> None:
         hist = self.cpu_history.setdefault(n.name, deque(maxlen=HISTORY))

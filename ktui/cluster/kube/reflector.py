@@ -367,10 +367,8 @@ class Reflector:
                 del data
                 store.apply(res.kind, recs)
                 listed += len(recs)
-                if meta.remainingItemCount is not None or not meta.continue_:
-                    store.note_listed(res.kind, listed, listed + (meta.remainingItemCount or 0))
-                else:
-                    store.note_listed(res.kind, listed, None)
+                remaining = meta.remainingItemCount if meta.continue_ else 0
+                store.note_listed(res.kind, listed, None if remaining is None else listed + remaining)
                 decode_s = time.monotonic() - t_decode
                 self.stats.pages += 1
                 if not rv:

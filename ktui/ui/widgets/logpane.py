@@ -78,9 +78,9 @@ class LogPane(Vertical):
         self.query_one("#log-title", Line).show(self._title())
 
     class StreamStatus(Message, bubble=False):
-        """What the stream's worker has to say. Posted, not called: call_from_thread waits
-        for the UI, and the UI is busy drawing the pane just opened (~8 ms before the log
-        request could go out)."""
+        """What the stream's worker has to say, with the trial it is about: a stream the
+        user has left may still speak, and must not label the log now shown. (Posted, so
+        the worker does not wait on the UI, busy drawing the pane just opened.)"""
 
         def __init__(self, trial: TrialKey, status: str) -> None:
             super().__init__()
