@@ -12,6 +12,7 @@ import textual.screen
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
@@ -19,9 +20,9 @@ from ktui.cluster.gcpause import IdleCollector
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.ui.commands import ClusterCommands
 from ktui.ui.keymap import load_keymap
+from ktui.ui.screendiff import diffing_driver
 from ktui.ui.screens.help import HelpScreen
 from ktui.ui.screens.main import MainScreen
-from ktui.ui.sgr import SgrCompactor
 from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, UiState
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.logview import LogView
@@ -52,6 +53,7 @@ class KtuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+l", "redraw", "Redraw the screen", show=False, id="app.redraw"),
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
         Binding("tab", "focus_next", "Next pane", show=False, id="app.focus-next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="app.focus-previous"),
@@ -93,21 +95,29 @@ class KtuiApp(App[None]):
             self.set_keymap(self.user_keymap)
         if self._keymap_problem:
             self.notify(self._keymap_problem, severity="warning", timeout=10)
-        self._compact_output()
         self.backend.start()
         self.log_metrics.start()
         self.push_screen(MainScreen(self.backend, self.state, self.log_metrics, self.default_namespace))
         self.idle_gc.start()
         self.set_interval(GC_CHECK_SECONDS, self._idle_gc)
 
-    def _compact_output(self) -> None:
-        """Every write to the terminal goes through an SgrCompactor (see ktui.ui.sgr):
-        about half the bytes of a repainted node row are resets and repeated styles."""
-        driver = self._driver
-        if driver is None or self.is_headless:
-            return
-        write, compact = driver.write, SgrCompactor()
-        driver.write = lambda data: write(compact(data))  # type: ignore[method-assign]
+    def get_driver_class(self) -> type[Driver]:
+        # Only the changed cells of a frame go to the terminal (see ktui.ui.screendiff).
+        # (Headless runs and the inline driver are picked apart from this, and write none.)
+        return diffing_driver(super().get_driver_class())
+
+    def _forget_screen(self) -> None:
+        diff = getattr(self._driver, "screen_diff", None)
+        if diff is not None:
+            diff.forget()
+
+    def on_resize(self) -> None:
+        self._forget_screen()  # a terminal may keep, crop or reflow what it showed
+
+    def action_redraw(self) -> None:
+        """Write the whole screen again (something else wrote to the terminal)."""
+        self._forget_screen()
+        self.screen.refresh(repaint=True, layout=True)
 
     def _idle_gc(self) -> None:
         # Not while the first lists arrive: a full collection would walk all of it (seconds

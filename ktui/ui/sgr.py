@@ -1,29 +1,16 @@
-"""Fewer bytes per frame: a reset followed at once by a new style becomes the change alone.
+"""SGR styles as ktui.ui.screendiff reads and writes them.
 
-Textual writes every styled run as a full SGR sequence closed by a reset:
-``\\x1b[38;5;112;48;5;233m23.7\\x1b[0m\\x1b[38;5;253;48;5;233m/\\x1b[0m...``. In a node row
-that is about half of its ~790 bytes (256 colours), and at an idle 150,000-pod cluster the
-node rows are most of what goes down an SSH link. Where a reset is followed directly by
-another SGR sequence, nothing is drawn in between, so the pair can be replaced by the
-difference between the style before the reset and the new one (``\\x1b[38;5;112m``).
-
-Only what this module fully understands is rewritten: the common attributes, the 8/16,
-256 and truecolor colours, and their "off" codes. Anything else (a colon sub-parameter,
-an unknown code, a sequence cut between two writes) makes the current style unknown, and
-sequences pass through untouched until a reset makes it known again.
+Textual writes every styled run as a full SGR sequence closed by a reset. ``apply`` reads
+a sequence's parameters on top of a style; ``change`` gives the shortest parameters from
+one style to another (``\x1b[38;5;112m`` rather than a reset and the whole style again).
+Only what is fully understood is read: the common attributes, the 8/16, 256 and truecolor
+colours, and their "off" codes. Anything else (a colon sub-parameter, an unknown code)
+reads as not known.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-
-_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
-# A write that ends inside an escape sequence: its style effect is not seen here.
-_CUT = re.compile(r"\x1b(\[[0-9;:?<>=!]*)?$")
-# Sequences that restore or reset the style behind this module's back: DECRC (restores the
-# attributes DECSC saved), RIS and DECSTR. A write holding one is left alone.
-_RESTORES = ("\x1b8", "\x1bc", "\x1b[!p")
 
 _ATTRS = {1, 2, 3, 4, 5, 7, 8, 9, 53}
 _OFF = {22: (1, 2), 23: (3,), 24: (4,), 25: (5,), 27: (7,), 28: (8,), 29: (9,), 55: (53,)}
@@ -101,44 +88,3 @@ def change(old: Style, new: Style) -> str:
     parts.extend(str(a) for a in sorted(new.attrs - old.attrs))
     diff = ";".join(parts)
     return diff if len(diff) <= len(fresh) else fresh
-
-
-class SgrCompactor:
-    """Rewrites a terminal byte stream, one write at a time (the style carries over)."""
-
-    def __init__(self) -> None:
-        # None: not known (see the module's docstring). Not known at first either: what
-        # was written before this compactor was put in place is not seen.
-        self.style: Style | None = None
-
-    def __call__(self, data: str) -> str:
-        if "\x1b" not in data:
-            return data
-        if any(r in data for r in _RESTORES):
-            self.style = None
-            return data
-        out: list[str] = []
-        pos = 0
-        matches = list(_SGR.finditer(data))
-        skip = -1
-        for k, m in enumerate(matches):
-            if k == skip:
-                continue
-            params = m.group(1)
-            nxt = matches[k + 1] if k + 1 < len(matches) else None
-            if params in ("", "0") and nxt is not None and nxt.start() == m.end() and self.style is not None:
-                new = apply(nxt.group(1), DEFAULT)
-                diff = change(self.style, new) if new is not None else None
-                if new is not None and diff is not None and len(diff) + 3 < nxt.end() - m.start():
-                    out.append(data[pos : m.start()])
-                    if diff:
-                        out.append(f"\x1b[{diff}m")
-                    self.style = new
-                    pos = nxt.end()
-                    skip = k + 1
-                    continue
-            self.style = apply(params, self.style)
-        out.append(data[pos:])
-        if _CUT.search(data):
-            self.style = None
-        return "".join(out)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from textual.driver import Driver
+
 from ktui.cluster.model import Capabilities, Capability
 from ktui.ui.app import KtuiApp
+from ktui.ui.screendiff import diffing_driver
 from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.launch import LaunchScreen
 from ktui.ui.widgets.logpane import LogPane
@@ -91,26 +94,40 @@ async def test_an_older_streams_last_word_does_not_label_the_log_shown(tmp_path)
         assert "stream broke: reset" in str(title.render())
 
 
-async def test_terminal_writes_go_through_the_sgr_compactor(tmp_path):
-    # (Headless runs write nothing, so the hook is checked on a stand-in driver.)
-    class Driver:
-        is_headless = False
-        is_inline = False
-
-        def __init__(self) -> None:
+async def test_terminal_writes_go_through_a_screen_diff(tmp_path):
+    # (Headless runs write nothing, so the driver class is checked on a stand-in base.)
+    class StandIn(Driver):
+        def __init__(self, app, **kwargs) -> None:
+            super().__init__(app, **kwargs)
             self.written: list[str] = []
 
         def write(self, data: str) -> None:
             self.written.append(data)
 
+        def start_application_mode(self) -> None: ...
+        def stop_application_mode(self) -> None: ...
+        def disable_input(self) -> None: ...
+
     app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
-    driver = Driver()
-    app._driver = driver  # type: ignore[assignment]
-    app._compact_output()
-    app._driver.write("\x1b[0m")
-    app._driver.write("\x1b[38;5;1;48;5;2mab\x1b[0m\x1b[38;5;3;48;5;2mcd\x1b[0m")
-    assert driver.written == ["\x1b[0m", "\x1b[38;5;1;48;5;2mab\x1b[38;5;3mcd\x1b[0m"]
-    app._driver = None
+    assert app.driver_class.__name__.startswith("Diffing")  # what `ktui` runs with
+    driver = diffing_driver(StandIn)(app, size=(20, 4))
+    driver.screen_diff._size = lambda: (20, 4)
+    frame = "\x1b[1;1H\x1b[31mhello\x1b[0m\x1b[1;1H"
+    driver.write("\x1b[?7l\x1b[?25l\x1b[0m")
+    driver.write(frame)
+    driver.write(frame)
+    assert driver.written[1] == "\x1b[1;1H\x1b[0;31mhello\x1b[1G"
+    assert driver.written[2] == ""  # the same frame again writes nothing
+    async with app.run_test() as pilot:
+        app._driver.screen_diff = driver.screen_diff  # type: ignore[union-attr]
+        await pilot.press("ctrl+l")  # redraw: everything is written again
+        driver.write(frame)
+        assert "hello" in driver.written[-1]
+        driver.write(frame)
+        assert driver.written[-1] == ""
+        await pilot.resize_terminal(100, 30)
+        driver.write(frame)
+        assert "hello" in driver.written[-1]
 
 
 async def test_a_filter_scanned_in_steps_ends_with_every_match(tmp_path):
