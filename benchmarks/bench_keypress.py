@@ -10,8 +10,9 @@ What is measured, per action: from just before `pilot.press(key)` (the key event
 to the app) to the end of the first compositor frame that shows the action's result.
 Frames are caught by wrapping App._display, which Textual calls with each compositor update
 (widgets' render_line has run; headless nothing is written, so the wrapper renders the
-update to its escape-sequence string, as a terminal driver would, and the timestamp is taken
-after that). At each frame a predicate decides whether the result is on screen:
+update to its escape-sequence string and passes it through a ScreenDiff, as ktui's terminal
+driver does, and the timestamp is taken after that; the diff's own time per frame is
+printed too). At each frame a predicate decides whether the result is on screen:
 
   down        the cursor is one row lower
   pagedown    the cursor moved down (a page)
@@ -47,6 +48,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import percentile, start_sim  # noqa: E402
 
+from ktui.ui.screendiff import ScreenDiff  # noqa: E402
+
 
 class FrameWatch:
     """Wraps App._display: timestamps frames and checks a predicate at each."""
@@ -61,11 +64,17 @@ class FrameWatch:
         self.hit: float | None = None
         self.more: dict[str, Callable[[], bool]] = {}  # extra named predicates
         self.hits: dict[str, float] = {}
+        self.diff = ScreenDiff(lambda: (120, 40))
+        self.diff("\x1b[?7l\x1b[?25l")  # as the driver starts
+        self.diff_seconds: list[float] = []
         app._display = self.display
 
     def display(self, screen: Any, renderable: Any) -> None:
         if renderable is not None:
-            renderable.render_segments(self.app.console)
+            seq = renderable.render_segments(self.app.console)
+            t = time.perf_counter()
+            self.diff(seq)
+            self.diff_seconds.append(time.perf_counter() - t)
             self.frames += 1
             if self.predicate is not None and self.hit is None and self.predicate():
                 self.hit = time.perf_counter()
@@ -205,6 +214,7 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
             await wait(pilot, lambda: not screen.logs_open, timeout, "log closed")
             table.focus()
             await pilot.pause(settle)
+    res["diff/frame"] = fw.diff_seconds  # (every frame of the run, not a key's latency)
     return res
 
 
