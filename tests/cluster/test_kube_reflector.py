@@ -212,8 +212,27 @@ def test_a_slow_server_gets_the_next_page_asked_for_while_one_decodes(sim, backe
         sim.faults.clear()
     refl = b.reflectors["pods"]
     assert refl._pool is not None  # pages were fetched ahead
+    # ... and asked for from the head of the page before, while its items still came
+    assert refl.stats.chained >= 1
     assert refl.stats.pages >= 6 and refl.stats.lists == 1
     assert_converged(sim, b, KINDS)
+
+
+def test_stop_mid_list_aborts_every_page_in_flight(sim, backend_factory):
+    _churn(sim, "slow", 24)
+    eventually(lambda: len(sim.objects("pods")) >= 24, timeout=10)
+    sim.faults.set_list_cost(0.4)  # a page of 4 takes 1.6 s: two are in flight at once
+    try:
+        b = backend_factory(sim.kubeconfig, page_limit=4, resources=("pods",))
+        refl = b.reflectors["pods"]
+        b.start()
+        eventually(lambda: refl.stats.chained >= 1, timeout=10)
+        t0 = time.monotonic()
+        b.stop(timeout=5)
+        assert time.monotonic() - t0 < 1.0
+        assert not refl.alive and not refl._pages
+    finally:
+        sim.faults.clear()
 
 
 def test_continue_token_expired_mid_list_restarts_the_list(sim, backend_factory):

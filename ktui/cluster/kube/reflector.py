@@ -112,6 +112,7 @@ class Backoff:
 class ReflectorStats:
     lists: int = 0  # complete lists (initial + relists)
     pages: int = 0
+    chained: int = 0  # pages asked for from the head of the one before (see list_once)
     watches: int = 0  # watch requests opened
     events: int = 0  # watch events applied
     expired: int = 0  # 410s seen
@@ -148,11 +149,16 @@ class Reflector:
         self.user = user
         self.stats = ReflectorStats()
         self._stop = threading.Event()
-        self._resp: Any = None
+        self._resp: Any = None  # the watch in flight
+        self._pages: set[Any] = set()  # the list pages in flight (two, when chained)
         self._rv: str | None = None  # last resourceVersion seen; None: (re)list first
         self._verb = "list"  # what the request in flight does, for error messages
         self._resp_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None  # the page prefetcher, made on first use
+        # A page's fetch, started from the previous page's head (see list_once), by the
+        # continue token it asks for; at most one not yet taken by the list.
+        self._chained: dict[str, Future[tuple[bytes, float]]] = {}
+        self._chain_ok = False  # the server was the slower side on the last page
         self._thread = threading.Thread(
             target=self._run, name=f"ktui-reflector-{resource.kind}", daemon=True
         )
@@ -165,9 +171,10 @@ class Reflector:
     def stop(self) -> None:
         self._stop.set()
         with self._resp_lock:
-            resp = self._resp
-        if resp is not None:
-            abort(resp)
+            resps = [self._resp, *self._pages]
+        for resp in resps:
+            if resp is not None:
+                abort(resp)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -268,24 +275,65 @@ class Reflector:
             q.append(("fieldSelector", self.resource.field_selector))
         return q
 
-    def _timed_page(self, path: str, query: list[tuple[str, Any]]) -> tuple[bytes, float]:
+    def _timed_page(self, path: str, query: list[tuple[str, Any]],
+                    cont: str | None = None) -> tuple[bytes, float]:
         t = time.monotonic()
-        data = self._get_page(path, query)
+        data = self._get_page(path, query, cont)
         return data, time.monotonic() - t
 
     def _prefetcher(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"ktui-list-{self.resource.kind}")
+            # Two: a page, and the next one chained from its head.
+            self._pool = ThreadPoolExecutor(2, thread_name_prefix=f"ktui-list-{self.resource.kind}")
         return self._pool
 
-    def _get_page(self, path: str, query: list[tuple[str, Any]]) -> bytes:
+    def _chain(self, path: str, query: list[tuple[str, Any]]) -> Callable[[bytes], None]:
+        """What a page does with its head: when the server is the slower side, ask for the
+        next page at once, while this one's items still come and before it is decoded."""
+
+        def head(first: bytes) -> None:
+            if not self._chain_ok or self._stop.is_set():
+                return
+            nxt = peek_continue(first)
+            with self._resp_lock:
+                if not nxt or self._chained:  # (one at most: the list takes it first)
+                    return
+                self._chained[nxt] = self._prefetcher().submit(self._timed_page, path, query, nxt)
+
+        return head
+
+    def _unchain(self) -> None:
+        with self._resp_lock:
+            chained, self._chained = self._chained, {}
+        for f in chained.values():
+            f.cancel()
+
+    def _hold_page(self) -> Callable[[Any], None]:
+        """A page's ``hold`` for Transport.request: ``stop()`` aborts every page in flight."""
+        held: list[Any] = []
+
+        def hold(resp: Any) -> None:
+            with self._resp_lock:
+                if resp is None:
+                    self._pages.difference_update(held)
+                    held.clear()
+                else:
+                    held.append(resp)
+                    self._pages.add(resp)
+            if resp is not None and self._stop.is_set():
+                abort(resp)
+
+        return hold
+
+    def _get_page(self, path: str, query: list[tuple[str, Any]], cont: str | None = None) -> bytes:
         """One page, retried in place on transient errors: the continue token stays valid
         for minutes, and restarting a 300-page list because page 200 hiccupped is costly."""
         attempts = 0
+        q = query + [("continue", cont)] if cont else query
         while True:
             try:
-                return self.transport.request("GET", path, query=query, timeout=(10.0, 120.0),
-                                              hold=self._hold)
+                return self.transport.request("GET", path, query=q, timeout=(10.0, 120.0),
+                                              hold=self._hold_page(), head=self._chain(path, query))
             except ApiError as exc:
                 if exc.expired or not exc.retryable or attempts >= 5:
                     raise
@@ -300,12 +348,6 @@ class Reflector:
             self._count_error_quiet()
             if self._stop.wait(delay):
                 raise Unreachable(self.transport.server, "stopped")
-
-    def _hold(self, resp: Any) -> None:
-        with self._resp_lock:
-            self._resp = resp
-        if resp is not None and self._stop.is_set():
-            abort(resp)
 
     def _count_error_quiet(self) -> None:
         self.stats.errors += 1
@@ -324,6 +366,10 @@ class Reflector:
         bare GET, being 1.7 s). Against a server that answers at memory speed (the
         simulator) prefetching was slower (reader and decoder trade the GIL on every socket
         read), and the rule keeps it off there.
+
+        With the same rule, the page after that is asked for as soon as the prefetched
+        page's head is in (its continue token comes first), so the server works on the next
+        page while this one's items arrive: two pages in flight at most, and one decoding.
         """
         res = self.resource
         path = res.path(self.namespace)
@@ -334,53 +380,63 @@ class Reflector:
         query = self._query()
         if self.page_limit:
             query.append(("limit", self.page_limit))
-        while True:  # restarts when a continue token expires mid-list
-            store.begin_resync(res.kind)
-            listed = 0
-            rv = ""
-            cont: str | None = None
-            restart = False
-            ahead: Future[tuple[bytes, float]] | None = None
-            fetch_s = decode_s = 0.0
-            while True:
-                try:
-                    if ahead is not None:
-                        pending, ahead = ahead, None
-                        data, fetch_s = pending.result()
-                    else:
-                        data, fetch_s = self._timed_page(path, query + [("continue", cont)] if cont else query)
-                except ApiError as exc:
-                    if not (exc.expired and cont):
-                        raise
-                    # The snapshot behind the token is gone: start over, or the result
-                    # would mix two points in time and the reconcile could delete objects
-                    # that exist.
-                    log.info("%s: continue token expired; restarting the list", res.kind)
-                    self.stats.expired += 1
-                    restart = True
+        try:
+            while True:  # restarts when a continue token expires mid-list
+                store.begin_resync(res.kind)
+                listed = 0
+                rv = ""
+                cont: str | None = None
+                restart = False
+                ahead: Future[tuple[bytes, float]] | None = None
+                fetch_s = decode_s = 0.0
+                while True:
+                    try:
+                        if ahead is not None:
+                            pending, ahead = ahead, None
+                            data, fetch_s = pending.result()
+                        else:
+                            data, fetch_s = self._timed_page(path, query, cont)
+                    except ApiError as exc:
+                        if not (exc.expired and cont):
+                            raise
+                        # The snapshot behind the token is gone: start over, or the result
+                        # would mix two points in time and the reconcile could delete objects
+                        # that exist.
+                        log.info("%s: continue token expired; restarting the list", res.kind)
+                        self.stats.expired += 1
+                        restart = True
+                        break
+                    nxt = peek_continue(data)
+                    if nxt:
+                        with self._resp_lock:
+                            ahead = self._chained.pop(nxt, None)
+                        self.stats.chained += ahead is not None
+                    if ahead is None and nxt and fetch_s > decode_s / 2 and not self._stop.is_set():
+                        ahead = self._prefetcher().submit(self._timed_page, path, query, nxt)
+                    t_decode = time.monotonic()
+                    recs, meta = codec.decode_list(data)
+                    del data
+                    store.apply(res.kind, recs)
+                    listed += len(recs)
+                    remaining = meta.remainingItemCount if meta.continue_ else 0
+                    store.note_listed(res.kind, listed, None if remaining is None else listed + remaining)
+                    decode_s = time.monotonic() - t_decode
+                    self._chain_ok = fetch_s > decode_s / 2
+                    self.stats.pages += 1
+                    if not rv:
+                        rv = meta.resourceVersion
+                    cont = meta.continue_
+                    if ahead is not None and cont != nxt:
+                        ahead.cancel()  # the token peeked at was not the list's (odd JSON): refetch
+                        ahead = None
+                    if not cont or self._stop.is_set():
+                        break
+                if not restart:
                     break
-                nxt = peek_continue(data)
-                if nxt and fetch_s > decode_s / 2 and not self._stop.is_set():
-                    ahead = self._prefetcher().submit(self._timed_page, path, query + [("continue", nxt)])
-                t_decode = time.monotonic()
-                recs, meta = codec.decode_list(data)
-                del data
-                store.apply(res.kind, recs)
-                listed += len(recs)
-                remaining = meta.remainingItemCount if meta.continue_ else 0
-                store.note_listed(res.kind, listed, None if remaining is None else listed + remaining)
-                decode_s = time.monotonic() - t_decode
-                self.stats.pages += 1
-                if not rv:
-                    rv = meta.resourceVersion
-                cont = meta.continue_
-                if ahead is not None and cont != nxt:
-                    ahead.cancel()  # the token peeked at was not the list's (odd JSON): refetch
-                    ahead = None
-                if not cont or self._stop.is_set():
-                    break
-            if not restart:
-                break
+                self._unchain()  # (tokens of the snapshot just left)
+        finally:
+            self._unchain()
+            self._chain_ok = False
         if self._stop.is_set():
             store.end_resync(res.kind, commit=False)
             raise Unreachable(self.transport.server, "stopped")

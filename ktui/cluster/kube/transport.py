@@ -33,6 +33,7 @@ JSON = "application/json"
 DEFAULT_TIMEOUT = (10.0, 60.0)
 _MAX_ERROR_BODY = 64 * 1024
 _READ_CHUNK = 256 * 1024
+_HEAD_BYTES = 16 * 1024  # a list's metadata fits, whatever its continue token
 
 
 class ApiError(Exception):
@@ -224,16 +225,23 @@ class Transport:
         timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
         accept: str = JSON,
         hold: Callable[[Any], None] | None = None,
+        head: Callable[[bytes], None] | None = None,
     ) -> bytes:
         """A whole response body (lists, gets, creates, deletes).
 
         ``hold`` is called with the open response before its body is read, and with None
-        after: a reflector keeps it so ``stop()`` can abort a large page mid-read.
+        after: a reflector keeps it so ``stop()`` can abort a large page mid-read. ``head``
+        is called with the body's first bytes as soon as they are in (a list's metadata,
+        with its continue token, comes first), before the rest is read.
         """
         resp = self.open(method, path, query=query, body=body, timeout=timeout, accept=accept)
         if hold is not None:
             hold(resp)
         try:
+            if head is not None:
+                first = resp.read(_HEAD_BYTES)
+                head(first)
+                return first + resp.read()
             return resp.read()
         except (urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError) as exc:
             # AttributeError/ValueError: http.client reading a response that stop() aborted
