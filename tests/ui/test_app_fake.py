@@ -156,6 +156,20 @@ async def test_a_filter_puts_the_cursor_on_its_first_match(tmp_path):
         assert table.cursor_index == 0 and table.cursor_key == ("default", "mnist-000")
 
 
+async def test_a_sort_shows_its_top_with_the_cursor_on_the_first_row(tmp_path):
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        table = app.screen.query_one("#jobs-table", VirtualTable)
+        for key in ["end", "s", "end", "S"]:  # a sort, then its reverse, each from the end
+            await pilot.press(key)
+            if key in "sS":
+                await until(pilot, lambda: not app.screen._rebuilding and table.cursor_index == 0)
+                assert table.cursor_key == table.keys[0] and int(table.scroll_y) == 0
+            else:
+                assert table.cursor_index == table.row_count - 1
+
+
 async def test_keys_read_with_the_slash_go_to_the_filter_box(tmp_path):
     # Fast typing, a paste or one SSH packet: "/oom" arrives in one read, before the app
     # has handled the "/". The letters must be typed into the box, not act on the table.

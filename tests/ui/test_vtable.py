@@ -89,10 +89,20 @@ async def test_update_repaints_changed_rows_and_keeps_cursor_on_its_key():
         t.update(t.keys, changed=["job-000001"])
         await pilot.pause()
         assert "Succeeded" in screen_lines(app)[2]
-        # Reverse the order: the cursor follows its key, not its index.
+        # Reverse the order: the cursor follows its key, not its index, and the view
+        # follows it (to where it was on screen, as far as the end allows).
         t.update(list(reversed(list(app.data))))
         await pilot.pause()
         assert t.cursor_key == "job-000002" and t.cursor_index == 47
+        top = int(t.scroll_y)
+        assert top == 50 + 1 - 12  # the last page
+        assert screen_lines(app)[47 - top + 1].startswith("job-000002")
+        # Scrolled away from the cursor (a wheel): a reorder leaves the view where it is.
+        t.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        t.update(list(app.data))
+        await pilot.pause()
+        assert t.cursor_index == 2 and int(t.scroll_y) == 0
         t.update([])
         await pilot.pause()
         assert t.cursor_key is None and screen_lines(app)[1].strip() == ""

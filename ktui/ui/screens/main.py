@@ -76,6 +76,9 @@ class MainScreen(Screen[None]):
         self._sweep_members_stale = False
         self._shown_problems: list[str] = []
         self._rebuilding = False
+        # A sort the user asked for shows the new order from its top, cursor on the first
+        # row (its point: the failed, or the best, first), as a new filter does.
+        self._sort_top = False
         self.logs_open = False
         self._pending_reset = False  # a reset build was superseded: the next build must reset
         self._generation = 0
@@ -189,6 +192,7 @@ class MainScreen(Screen[None]):
     def sort_trials(self, column: str, reverse: bool = False) -> None:
         """Sort the job table: at once when the state has that order (the same column
         reversed, or the next column, built ahead), else rebuilt off the UI thread."""
+        self._sort_top = True
         if self.state.sort_trials(column, reverse, fast=not self._rebuilding):
             self._generation += 1  # a new view is installed, as a rebuild's would be
             self._repaint(Tick(trials_moved=True), jobs_only=True)
@@ -360,6 +364,9 @@ class MainScreen(Screen[None]):
                 immediate = True
         if tick.trials or tick.trials_moved or tick.sweeps:
             self.query_one(JobsPane).refresh_from(tick.trials, tick.trials_moved, tick.sweeps)
+            if self._sort_top and tick.trials_moved and not self._rebuilding:
+                self._sort_top = False
+                self.query_one("#jobs-table", VirtualTable).move_cursor(0)
         self._summaries(immediate, jobs_only)
 
     def _summaries(self, immediate: bool = True, jobs_only: bool = False) -> None:

@@ -180,10 +180,20 @@ class VirtualTable(ScrollView, can_focus=True):
             reordered = keys is not self._keys
         self._keys = keys
         if reordered:
+            top = int(self.scroll_y)
+            visible = max(self.size.height - 1, 1)
+            shown_at = self._cursor - top  # where the cursor's row was on screen
             if old_key is not None:
                 self._cursor = self._find(old_key, self._cursor)
             self._cursor = min(self._cursor, max(len(keys) - 1, 0))
             self._sync_rows()
+            if 0 <= shown_at < visible and not top <= self._cursor < top + visible:
+                # Its row moved off screen (another order, a phase change under a phase
+                # sort): the view follows it to where it was on screen, as htop does, so the
+                # row `enter` opens is the one highlighted. A cursor scrolled away stays so.
+                if len(keys) != self._sized_rows:
+                    self._update_virtual_size()
+                self.scroll_to(y=max(0, self._cursor - shown_at), animate=False)
             # Rows moved somewhere, most often off screen (a trial added to another sweep):
             # repaint only the lines that now show another row, or whose row changed.
             top = int(self.scroll_y)
