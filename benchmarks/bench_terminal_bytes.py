@@ -8,8 +8,9 @@ subprocess, once with TERM=xterm-256color and once with TERM=xterm-256color +
 COLORTERM=truecolor. Every byte read from the pty master is counted (that is everything
 the app writes to the terminal: frames, cursor moves, mode switches).
 
-Startup is done when the title line showing all the server's jobs ("N jobs") has been
-written; it has settled at the first 2 s window after that with under 1 KB written (at most
+Startup is done when the title line shows all the server's jobs ("N jobs"), read from a
+model of the terminal fed with everything written (ktui writes only the cells that change,
+so the text does not come whole in the stream); it has settled at the first 2 s window after that with under 1 KB written (at most
 30 s: after a big load the visible trials' metrics fill in from their logs). Then, per run:
   idle   --seconds of nothing but the app's own 0.25 s tick (ages in the TIME column tick)
   churn  --seconds while this script creates Jobs in the sweeps already there and deletes
@@ -25,6 +26,7 @@ keeps each window's raw bytes for a closer look.
 from __future__ import annotations
 
 import argparse
+import codecs
 import fcntl
 import json
 import os
@@ -46,6 +48,9 @@ import contextlib
 
 from _bench import ROOT, start_sim  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from tests.ui.terminal_model import Terminal  # noqa: E402  (a VT model written apart from ktui)
+
 COLS, ROWS = 120, 40
 
 
@@ -57,7 +62,8 @@ class PtyApp:
                                      cwd=ROOT, start_new_session=True)
         os.close(slave)
         self.total = 0
-        self.tail = deque(maxlen=64)  # recent chunks, to spot the title text
+        self.screen = Terminal(COLS, ROWS)  # what the terminal shows, to spot the title text
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self.record: list[bytes] | None = None  # everything read, while recording
         self.lock = threading.Lock()
         self.stop = False
@@ -77,13 +83,15 @@ class PtyApp:
                 return
             with self.lock:
                 self.total += len(data)
-                self.tail.append(data)
+                self.screen.write(self._utf8.decode(data))
                 if self.record is not None:
                     self.record.append(data)
 
-    def seen(self, text: bytes) -> bool:
+    def seen(self, text: str) -> bool:
         with self.lock:
-            return text in b"".join(self.tail)
+            cells = self.screen.cells
+            return any(text in "".join(cells.get((r, c), (" ",))[0] for c in range(COLS))
+                       for r in range(ROWS))
 
     def count(self) -> int:
         with self.lock:
@@ -237,12 +245,12 @@ def measure(sim: Any, env_extra: dict[str, str], seconds: float, rate: float,
     app = PtyApp([sys.executable, "-m", "ktui", "-A", "--kubeconfig", sim.kubeconfig], env)
     try:
         t0 = time.perf_counter()
-        want = f" {sim.n_jobs} jobs".encode()
+        want = f" {sim.n_jobs} jobs"
         while not app.seen(want):
             if app.proc.poll() is not None:
                 raise SystemExit(f"ktui exited with {app.proc.returncode} before its first screen")
             if time.perf_counter() - t0 > settle_timeout:
-                raise SystemExit(f"no '{want.decode()}' on the terminal in {settle_timeout}s")
+                raise SystemExit(f"no '{want}' on the terminal in {settle_timeout}s")
             time.sleep(0.05)
         startup_bytes = app.count()
         first = time.perf_counter() - t0
