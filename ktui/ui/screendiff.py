@@ -2,7 +2,7 @@
 
 Textual repaints a widget's dirty lines whole, each styled run as a full SGR sequence closed
 by a reset. When a node's CPU figure moves from 21.8 to 22.3, its whole row goes down the
-SSH link again: ~480 bytes in 256 colours, ~830 in truecolor, for three changed cells. At
+SSH link again: ~480 bytes in 256 colours, ~680 in truecolor, for three changed cells. At
 an idle 150,000-pod cluster that was 354-556 B/s, every metrics poll repainting every
 visible node row.
 
@@ -153,7 +153,7 @@ class ScreenDiff:
                 pen = pens[i]
             out.append(chars[i])  # type: ignore[arg-type]  # (known: checked above)
         bridge = "".join(out)
-        if len(bridge) >= len(self._move(r, c)):
+        if len(bridge.encode()) >= len(self._move(r, c)):  # (bytes: "█" is three)
             return None
         self._tpen = pen
         return bridge

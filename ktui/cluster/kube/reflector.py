@@ -158,7 +158,7 @@ class Reflector:
         # A page's fetch, started from the previous page's head (see list_once), by the
         # continue token it asks for; at most one not yet taken by the list.
         self._chained: dict[str, Future[tuple[bytes, float]]] = {}
-        self._chain_ok = False  # the server was the slower side on the last page
+        self._chain_ok = False  # the server was by far the slower side on the last page
         self._thread = threading.Thread(
             target=self._run, name=f"ktui-reflector-{resource.kind}", daemon=True
         )
@@ -367,9 +367,10 @@ class Reflector:
         simulator) prefetching was slower (reader and decoder trade the GIL on every socket
         read), and the rule keeps it off there.
 
-        With the same rule, the page after that is asked for as soon as the prefetched
-        page's head is in (its continue token comes first), so the server works on the next
-        page while this one's items arrive: two pages in flight at most, and one decoding.
+        Where the server is by far the slower side (a page took over three times as long to come
+        as the last one took to decode), the page after that is asked for as soon as the
+        prefetched page's head is in (its continue token comes first), so the server works
+        on it while this one's items arrive: two pages in flight at most, one decoding.
         """
         res = self.resource
         path = res.path(self.namespace)
@@ -421,7 +422,11 @@ class Reflector:
                     remaining = meta.remainingItemCount if meta.continue_ else 0
                     store.note_listed(res.kind, listed, None if remaining is None else listed + remaining)
                     decode_s = time.monotonic() - t_decode
-                    self._chain_ok = fetch_s > decode_s / 2
+                    # Chained only where the server is by far the slower side (a page
+                    # there comes in several times its decoding): against one that
+                    # answers at memory speed, a third page in flight only adds to the
+                    # peak memory and to the threads trading the GIL.
+                    self._chain_ok = fetch_s > 3 * decode_s
                     self.stats.pages += 1
                     if not rv:
                         rv = meta.resourceVersion
