@@ -235,6 +235,14 @@ def test_stop_mid_list_aborts_every_page_in_flight(sim, backend_factory):
         sim.faults.clear()
 
 
+def test_a_page_asked_for_ahead_while_stopping_is_not_an_error(sim, backend_factory):
+    b = backend_factory(sim.kubeconfig, page_limit=4, resources=("pods",))
+    refl = b.reflectors["pods"]
+    refl._prefetcher()
+    refl.stop()  # shuts the page pool down, as it does mid-list
+    assert refl._fetch_ahead("/api/v1/pods", [("limit", 4)], "token") is None
+
+
 def test_continue_token_expired_mid_list_restarts_the_list(sim, backend_factory):
     _churn(sim, "p", 20)
     eventually(lambda: len(sim.objects("pods")) >= 20, timeout=10)

@@ -287,6 +287,13 @@ class Reflector:
             self._pool = ThreadPoolExecutor(2, thread_name_prefix=f"ktui-list-{self.resource.kind}")
         return self._pool
 
+    def _fetch_ahead(self, path: str, query: list[tuple[str, Any]],
+                     cont: str) -> Future[tuple[bytes, float]] | None:
+        try:
+            return self._prefetcher().submit(self._timed_page, path, query, cont)
+        except RuntimeError:  # stop() shut the pool down meanwhile: no page ahead
+            return None
+
     def _chain(self, path: str, query: list[tuple[str, Any]]) -> Callable[[bytes], None]:
         """What a page does with its head: when the server is the slower side, ask for the
         next page at once, while this one's items still come and before it is decoded."""
@@ -298,7 +305,9 @@ class Reflector:
             with self._resp_lock:
                 if not nxt or self._chained:  # (one at most: the list takes it first)
                     return
-                self._chained[nxt] = self._prefetcher().submit(self._timed_page, path, query, nxt)
+                ahead = self._fetch_ahead(path, query, nxt)
+                if ahead is not None:
+                    self._chained[nxt] = ahead
 
         return head
 
@@ -413,7 +422,7 @@ class Reflector:
                             ahead = self._chained.pop(nxt, None)
                         self.stats.chained += ahead is not None
                     if ahead is None and nxt and fetch_s > decode_s / 2 and not self._stop.is_set():
-                        ahead = self._prefetcher().submit(self._timed_page, path, query, nxt)
+                        ahead = self._fetch_ahead(path, query, nxt)
                     t_decode = time.monotonic()
                     recs, meta = codec.decode_list(data)
                     del data
