@@ -158,12 +158,15 @@ class ScreenDiff:
         self._tpen = pen
         return bridge
 
-    def _sync(self, out: list[str]) -> None:
-        """Bring the terminal's cursor and style to the stream's, before a sequence that may
-        depend on them is passed on."""
+    def _sync_cursor(self, out: list[str]) -> None:
         if self._cur is not None and self._cur != self._tcur:
             out.append(self._move(*self._cur))
             self._tcur = self._cur
+
+    def _sync(self, out: list[str]) -> None:
+        """Bring the terminal's cursor and style to the stream's, before a sequence that may
+        depend on them is passed on."""
+        self._sync_cursor(out)
         if self._pen is not None and self._pen != self._tpen:
             out.append(self._sgr(self._tpen, self._pen))
             self._tpen = self._pen
@@ -238,9 +241,7 @@ class ScreenDiff:
         self._send_newline(out)
         # The cursor ends where the stream leaves it, shown or not: a resize moves the
         # terminal's cursor (a clamp), and only from the same place would it move the same.
-        if self._cur is not None and self._cur != self._tcur:
-            out.append(self._move(*self._cur))
-            self._tcur = self._cur
+        self._sync_cursor(out)
         return "".join(out)
 
     def _sgr_in(self, out: list[str], m: re.Match[str]) -> None:
@@ -250,23 +251,25 @@ class ScreenDiff:
         if sid is None:
             pen = apply(key[1], self._styles[self._pen] if self._pen is not None else None)
             if pen is None:
-                # Not understood: the terminal gets it as it came, from the style it followed.
-                self._sync(out)
-                out.append(m.group())
-                self._pen = self._tpen = None
+                self._pass_style(out, m.group())
                 return
             if len(self._applied) > 4096:  # (a gradient of truecolor styles)
                 self._applied.clear()
             sid = self._applied[key] = self._style_id(pen)
         self._pen = sid
 
+    def _pass_style(self, out: list[str], seq: str) -> None:
+        """An SGR sequence not understood: the terminal gets it as it came, from the style
+        it followed, and the style is not known until a reset."""
+        self._sync(out)
+        out.append(seq)
+        self._pen = self._tpen = None
+
     def _csi(self, out: list[str], m: re.Match[str]) -> None:
         params, inter, final = m.group("params"), m.group("inter"), m.group("final")
         private = params[:1] in ("?", "<", ">", "=")
         if final == "m" and not inter and not private:  # (with a colon: not read)
-            self._sync(out)
-            out.append(m.group())
-            self._pen = self._tpen = None
+            self._pass_style(out, m.group())
             return
         if final in "Hf" and not inter and not private:
             parts = params.split(";") if params else []

@@ -341,8 +341,11 @@ class Reflector:
         q = query + [("continue", cont)] if cont else query
         while True:
             try:
+                # (The head is read apart only where it may chain: elsewhere a page is one
+                # read, not two and a copy of its megabytes.)
+                head = self._chain(path, query) if self._chain_ok else None
                 return self.transport.request("GET", path, query=q, timeout=(10.0, 120.0),
-                                              hold=self._hold_page(), head=self._chain(path, query))
+                                              hold=self._hold_page(), head=head)
             except ApiError as exc:
                 if exc.expired or not exc.retryable or attempts >= 5:
                     raise
