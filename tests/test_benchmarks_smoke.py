@@ -1,6 +1,7 @@
 """Each benchmark script runs at a tiny size, exits 0 and prints its figure lines.
 
-No timing is asserted: the figures depend on the machine."""
+No timing is asserted: the figures depend on the machine. Marked `bench`: the default run
+leaves them out (pyproject's addopts); `.ci/run` runs them apart with `pytest -m bench`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.bench
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"

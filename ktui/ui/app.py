@@ -104,7 +104,12 @@ class KtuiApp(App[None]):
     def get_driver_class(self) -> type[Driver]:
         # Only the changed cells of a frame go to the terminal (see ktui.ui.screendiff).
         # (Headless runs and the inline driver are picked apart from this, and write none.)
-        return diffing_driver(super().get_driver_class())
+        # KTUI_SCREENDIFF=0 writes Textual's frames as they come: the way out if a terminal
+        # or a Textual release ever disagrees with the diff's model of the screen.
+        base = super().get_driver_class()
+        if os.environ.get("KTUI_SCREENDIFF", "1") == "0":
+            return base
+        return diffing_driver(base)
 
     def _forget_screen(self) -> None:
         diff = getattr(self._driver, "screen_diff", None)

@@ -226,3 +226,15 @@ def test_wide_characters_are_not_split_by_a_bridge_or_a_write():
         plain.write(w)
         diffed.write(out)
         assert diffed.screen() == plain.screen(), (w, out)
+
+
+def test_ktui_screendiff_0_writes_textuals_frames_as_they_come(monkeypatch, tmp_path):
+    """The way out if a terminal or a Textual release disagrees with the diff's model."""
+    from ktui.ui.app import KtuiApp
+    from tests.ui.fakes import demo_backend
+
+    app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
+    monkeypatch.delenv("KTUI_SCREENDIFF", raising=False)
+    assert app.get_driver_class().__name__.startswith("Diffing")
+    monkeypatch.setenv("KTUI_SCREENDIFF", "0")
+    assert not app.get_driver_class().__name__.startswith("Diffing")
