@@ -29,16 +29,18 @@ def add_local_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def make_local_backend(workdir: str | os.PathLike[str] | None = None, **kw: Any) -> LocalBackend:
-    """``workdir``: where the trials run (the sweep file's directory); default: cwd."""
+    """``workdir``: where the trials run (the sweep file's directory); default: cwd.
+    Whatever it queues is admitted by the detached runner too, should this process die."""
+    kw.setdefault("keep_queue_running", True)
     return LocalBackend(workdir, **kw)
 
 
 def hand_off(backend: LocalBackend) -> None:
-    """Stop the backend; if trials are still queued, start the detached runner so they
-    start without ktui (running ones need nothing: they outlive ktui)."""
-    queued = backend.state.query("SELECT COUNT(*) FROM jobs WHERE state='queued'")[0][0]
+    """Stop the backend (the UI may have stopped it already); if trials are still queued
+    (a retry queued while the UI was open, say), make sure the detached runner starts them
+    without ktui. Running ones need nothing: they outlive ktui."""
     backend.stop()
-    if queued:
+    if backend.queued_count():
         ensure_scheduler(backend.db_path.parent)
 
 
@@ -59,8 +61,7 @@ def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str
         with progress:
             result = backend.submit(manifests, on_progress)
     finally:
-        backend.stop()
-    ensure_scheduler(backend.db_path.parent)
+        hand_off(backend)
     print(f"created {len(result.created)}, existing {len(result.existing)}, failed {len(result.failed)}")
     for f in result.failed:
         print(f"ktui: failed {f.name}: {f.message}", file=sys.stderr)

@@ -36,6 +36,7 @@ import msgspec
 
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.local import machine
+from ktui.cluster.local.daemon import ensure_scheduler
 from ktui.cluster.local.gpu import GpuProbe, visible_indices
 from ktui.cluster.local.logs import LocalLogStream
 from ktui.cluster.local.spec import SpecError, TrialSpec, parse_manifest
@@ -105,6 +106,7 @@ class LocalBackend:
         start_grace: float = 30.0,
         python: str = sys.executable,
         retry_delay: float = 10.0,
+        keep_queue_running: bool = False,
     ) -> None:
         """``workdir``: where submitted trials run (default: the current directory), fixed
         per trial at submit time. ``state_dir``: default $XDG_STATE_HOME/ktui, holding
@@ -113,7 +115,11 @@ class LocalBackend:
         detected by default (GPUs through NVML, narrowed by ktui's own CUDA_VISIBLE_DEVICES).
         ``gpu_probe``: where GPU readings come from (default: NVML, when present).
         ``retry_delay``: the first retry's delay after a failed attempt, doubled for each
-        further one up to 6 minutes (Kubernetes' pod backoff: 10 s, 20 s, 40 s, ...)."""
+        further one up to 6 minutes (Kubernetes' pod backoff: 10 s, 20 s, 40 s, ...).
+        ``keep_queue_running``: whenever this backend queues trials (submit, rerun), make sure
+        the detached queue runner is alive, so they start whatever becomes of this process
+        (the CLI and the UI set it; tests that pin a small inventory leave it off, as the
+        runner sees the whole machine)."""
         self.workdir = Path(workdir or os.getcwd()).resolve()
         sdir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.db_path = Path(db_path) if db_path is not None else sdir / "local.db"
@@ -133,6 +139,7 @@ class LocalBackend:
         self.start_grace = start_grace
         self.python = python
         self.retry_delay = retry_delay
+        self.keep_queue_running = keep_queue_running
 
         self.state = State(self.db_path)
         self._store = Store()
@@ -245,6 +252,8 @@ class LocalBackend:
                     created.append(label)
             tally.report()
         self._poke()
+        if created:
+            self._keep_queue_running()
         return tally.result()
 
     def cancel(
@@ -326,6 +335,8 @@ class LocalBackend:
         for d in old_dirs:
             _rmtree(d)
         self._poke()
+        if done:
+            self._keep_queue_running()
         return ActionResult(tuple(done), tuple(failed))
 
     def stream_logs(
@@ -373,6 +384,18 @@ class LocalBackend:
 
     # ----------------------------------------------------------------------------------------
     # The loop
+
+    def _keep_queue_running(self) -> None:
+        if self.keep_queue_running:
+            ensure_scheduler(self.db_path.parent)
+
+    def queued_count(self) -> int:
+        """Trials waiting for room; readable after stop() (a connection of its own)."""
+        state = State(self.db_path)
+        try:
+            return int(state.query("SELECT COUNT(*) FROM jobs WHERE state='queued'")[0][0])
+        finally:
+            state.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -7,6 +7,12 @@ it holds ``STATE_DIR/scheduler.lock`` so at most one runs per state directory, a
 nothing is running and nothing queued can ever start. A LocalBackend in an open ktui
 schedules as well: admission is one SQLite ``BEGIN IMMEDIATE`` transaction, so any number of
 schedulers never start a job twice.
+
+Whoever queues a trial commits it and then calls ``ensure_scheduler``, so the queue never
+depends on the queuing process living on (a TUI killed with SIGKILL included). No trial is
+stranded by a runner that is just exiting: it lets go of the lock *before* its last look at
+the queue. A trial committed after that look was committed before its queuer's new runner
+tried the lock, which it then finds free.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
-IDLE_EXIT = 3.0  # seconds with nothing to do before exiting
+# Seconds with nothing to do before exiting (KTUI_RUNNER_IDLE_EXIT: tests make it short).
+IDLE_EXIT = float(os.environ.get("KTUI_RUNNER_IDLE_EXIT", "3.0"))
 
 
 def ensure_scheduler(state_dir: str | os.PathLike[str], python: str = sys.executable) -> None:
@@ -36,9 +44,7 @@ def main(argv: list[str]) -> int:
     d = Path(argv[0])
     d.mkdir(parents=True, exist_ok=True)
     lock = open(d / "scheduler.lock", "w")  # noqa: SIM115 - held until exit
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _try_lock(lock):
         return 0  # another runner serves this state directory
     import msgspec
 
@@ -47,21 +53,35 @@ def main(argv: list[str]) -> int:
 
     decode = msgspec.json.Decoder(TrialSpec).decode
     b = LocalBackend(state_dir=d, poll_interval=0.5)
+
+    def busy() -> bool:
+        rows = b.state.query("SELECT state, spec FROM jobs WHERE state IN ('queued', 'running')")
+        return any(r["state"] == "running" or not b._never_fits(decode(r["spec"])) for r in rows)
+
     idle_since: float | None = None
     try:
         while True:
             b.step()
-            rows = b.state.query("SELECT state, spec FROM jobs WHERE state IN ('queued', 'running')")
-            busy = any(r["state"] == "running" or not b._never_fits(decode(r["spec"])) for r in rows)
-            if busy:
+            if busy():
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > IDLE_EXIT:
-                return 0
+                fcntl.flock(lock, fcntl.LOCK_UN)  # first let go, then look (module docstring)
+                if not busy() or not _try_lock(lock):
+                    return 0
+                idle_since = None
             time.sleep(b.poll_interval)
     finally:
         b.stop()
+
+
+def _try_lock(lock: IO[str]) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 if __name__ == "__main__":
