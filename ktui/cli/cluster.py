@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 
@@ -27,6 +27,7 @@ from ktui.cluster.format import (
 from ktui.cluster.kube.config import ConfigError
 from ktui.cluster.kube.transport import ApiError, Unreachable
 from ktui.cluster.model import Trial
+from ktui.logtext.sanitize import encode_log, sanitize
 
 SYNC_TIMEOUT = 120.0
 
@@ -77,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("job", metavar="JOB", help="job (trial) name; a pod name works too")
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming until the trial ends")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    p.add_argument("--raw", action="store_true",
+                   help="the log's bytes exactly as written, escape sequences included (for a file or a pipe); "
+                        "by default they are shown inert, as in the UI's log pane")
     add_cluster_args(p)
     add_local_arg(p)
     p.set_defaults(func=_cli(cmd_logs))
@@ -252,15 +256,51 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         backend.stop(timeout=2.0)
 
 
+def log_writer(raw: bool, out: TextIO | None = None) -> Callable[[str], None]:
+    """How `ktui logs` writes a line. A trial's log is untrusted: its escape sequences could
+    set the terminal's title, write the clipboard (OSC 52) or type a reply into the shell
+    (``ESC[6n``). By default each line goes through the log pane's sanitiser: on a terminal
+    its colours stay (unless NO_COLOR) and everything else shows inert (``^[[6n``); into a
+    pipe or file, plain inert text (``| grep`` still ends on a terminal). ``raw``: the
+    bytes as the trial wrote them."""
+    out = out or sys.stdout
+    if raw:
+        buffer = out.buffer
+
+        def write_raw(text: str) -> None:
+            buffer.write(encode_log(text) + b"\n")
+
+        return write_raw
+    if not out.isatty():
+        def write_plain(text: str) -> None:
+            out.write(sanitize(text, colors=False).text + "\n")
+
+        return write_plain
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=out, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+    def write_styled(text: str) -> None:
+        safe = sanitize(text)
+        line = Text(safe.text)
+        for span in safe.spans:
+            line.stylize("dim" if span.style == "inert" else span.style, span.start, span.end)
+        console.print(line)
+
+    return write_styled
+
+
 def _local_logs(args: argparse.Namespace) -> int:
     backend = _connect(args, ())
     backend.start()
+    write = log_writer(args.raw)
     try:
         backend.store.wait_synced(("jobs", "pods"), timeout=10)
         stream = backend.stream_logs((args.namespace or "default", args.job), follow=args.follow, tail=args.tail)
         try:
             for line in stream:
-                sys.stdout.write(line.text + "\n")
+                write(line.text)
                 sys.stdout.flush()
         finally:
             stream.close()
@@ -319,9 +359,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         stream = KubeLogStream(backend.transport, ns, pod, container=container,
                                follow=args.follow, tail=args.tail)
         out = sys.stdout
+        write = log_writer(args.raw, out)
         try:
             for line in stream:
-                out.write(line.text + "\n")
+                write(line.text)
                 if args.follow:
                     out.flush()
         except ApiError as exc:
@@ -329,7 +370,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 # Not a ktui trial: no container named "trial"; use the pod's only container.
                 for line in KubeLogStream(backend.transport, ns, pod, container=None,
                                           follow=args.follow, tail=args.tail):
-                    out.write(line.text + "\n")
+                    write(line.text)
             else:
                 raise
         except KeyboardInterrupt:

@@ -23,9 +23,20 @@ _SEQUENCE = re.compile(
   | \x1b                                                                      # a lone ESC
   | [\x80-\x9f]                                                               # C1 controls, e.g. 8-bit CSI
   | [\x00-\x08\x0a-\x1f\x7f]                                                  # C0 controls (not tab)
+  | [\udc80-\udcff]                                                          # bytes that were not UTF-8
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+def decode_log(raw: bytes) -> str:
+    """Log bytes as text. Bytes that are not UTF-8 are kept (as lone surrogates), so the
+    line can be written back byte for byte (``encode_log``); ``sanitize`` shows them inert."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode_log(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
 
 _BASIC = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"]
 MAX_LINE = 10_000  # a single runaway line must not cost a frame
@@ -56,6 +67,8 @@ def _caret(s: str) -> str:
             out.append("^?")
         elif 0x80 <= o <= 0x9F:
             out.append(f"<U+{o:04X}>")
+        elif 0xDC80 <= o <= 0xDCFF:  # a byte kept by decode_log: show it, never send it
+            out.append(f"\\x{o - 0xDC00:02x}")
         else:
             out.append(ch)
     return "".join(out)

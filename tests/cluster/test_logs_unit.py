@@ -28,7 +28,7 @@ def test_since_time_rounds_down_to_the_second():
 def test_split_line_keeps_bytes_untouched():
     ts, ns, text = split_line(b"2026-11-29T15:25:42.1Z \x1b[31mred\x1b[0m \xff tail  ")
     assert ts == "2026-11-29T15:25:42.1Z" and ns is not None
-    assert text == "\x1b[31mred\x1b[0m \ufffd tail  "
+    assert text == "\x1b[31mred\x1b[0m \udcff tail  "  # the byte kept, for `ktui logs --raw`
     assert split_line(b"no timestamp here") == (None, None, "no timestamp here")
     ts, ns, text = split_line(b"2026-11-29T15:25:42.1Z ")
     assert text == "" and ns is not None

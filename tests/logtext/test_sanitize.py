@@ -64,3 +64,15 @@ def test_no_control_character_survives(s):
     line = sanitize(s)
     assert not CONTROL.search(line.text)
     assert all(0 <= sp.start <= sp.end <= len(line.text) for sp in line.spans)
+
+
+def test_bytes_that_are_not_utf8_are_kept_for_raw_and_shown_inert():
+    from ktui.logtext.sanitize import decode_log, encode_log
+
+    raw = b"loss=0.1 \xff\xfe\x80 ok"
+    text = decode_log(raw)
+    assert encode_log(text) == raw
+    safe = sanitize(text)
+    assert safe.text == "loss=0.1 \\xff\\xfe\\x80 ok"
+    assert all(ch.isprintable() for ch in safe.text)
+    assert [s.style for s in safe.spans] == ["inert"] * 3

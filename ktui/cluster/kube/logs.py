@@ -6,8 +6,9 @@ last timestamp seen. ``sinceTime`` has one-second precision, so the server resen
 start of that second: lines older than the last one delivered are skipped, and of the lines
 with exactly the last timestamp, as many as were already delivered are skipped.
 
-Bytes are decoded as UTF-8 with ``errors="replace"`` and otherwise passed through untouched
-(no stripping of control characters or escapes): the UI sanitises for display.
+Bytes are decoded as UTF-8, those that are not kept as they are (``decode_log``), and
+otherwise passed through untouched (no stripping of control characters or escapes): the UI
+and `ktui logs` sanitise for display, `ktui logs --raw` writes them back byte for byte.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ktui.cluster.kube.decode import POD_CODEC
 from ktui.cluster.kube.reflector import Backoff
 from ktui.cluster.kube.transport import ApiError, PartialLine, Transport, Unreachable, abort
 from ktui.cluster.model import LogLine
+from ktui.logtext.sanitize import decode_log
 
 CONTAINER = "trial"
 
@@ -105,9 +107,9 @@ def split_line(raw: bytes) -> tuple[str | None, int | None, str]:
     head = raw[:sp] if sp > 0 else raw
     ns = parse_timestamp(head) if head[:1].isdigit() else None
     if ns is None:
-        return None, None, raw.decode("utf-8", "replace")
+        return None, None, decode_log(raw)
     text = raw[sp + 1 :] if sp > 0 else b""
-    return head.decode("ascii"), ns, text.decode("utf-8", "replace")
+    return head.decode("ascii"), ns, decode_log(text)
 
 
 class KubeLogStream:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ktui.cluster.model import LogLine
+from ktui.logtext.sanitize import decode_log
 
 _BLOCK = 65536
 
@@ -92,10 +93,10 @@ class LocalLogStream:
                     data = partial + chunk
                     *lines, partial = data.split(b"\n")
                     if lines:
-                        yield [LogLine(None, raw.decode("utf-8", "replace")) for raw in lines]
+                        yield [LogLine(None, decode_log(raw)) for raw in lines]
                     continue
                 if done:
                     if partial:
-                        yield [LogLine(None, partial.decode("utf-8", "replace"))]
+                        yield [LogLine(None, decode_log(partial))]
                     return
                 self._closed.wait(self.poll)

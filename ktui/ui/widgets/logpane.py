@@ -193,7 +193,7 @@ class LogPane(Vertical):
             return
         path = Path.cwd() / f"{self.trial[1]}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         try:
-            with path.open("w", encoding="utf-8", errors="replace") as f:
+            with path.open("w", encoding="utf-8", errors="surrogateescape") as f:  # bytes as logged
                 for line in self.view.buffer.lines:
                     f.write(line + "\n")
         except OSError as e:
