@@ -36,7 +36,6 @@ def run_ui(args: argparse.Namespace) -> int:
 
     from ktui.cluster.kube.backend import KubeBackend
     from ktui.cluster.kube.config import ConfigError
-    from ktui.cluster.kube.transport import ApiError, Unreachable
 
     try:
         backend = KubeBackend.connect(args.kubeconfig, args.context, args.namespace,
@@ -44,14 +43,9 @@ def run_ui(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"ktui: {e}\nktui: try `ktui demo` for a simulated cluster", file=sys.stderr)
         return 1
-    try:
-        backend.check()
-    except Unreachable as e:
-        print(f"ktui: {e}", file=sys.stderr)
-        backend.stop()
-        return 1
-    except ApiError:
-        pass  # /version may be closed to this user; the UI reports what is forbidden
+    # No request before the first frame: a server that accepts and never answers held a
+    # blank terminal for 15 s. The screen says where it is connecting to, and keeps trying.
+
     def switch(context: str | None, namespace: str | None, all_namespaces: bool) -> KubeBackend:
         return KubeBackend.connect(args.kubeconfig, context or backend.cluster.context,
                                    namespace or (None if context else backend.cluster.namespace),

@@ -20,7 +20,9 @@ tombstones until they are pruned; a consumer older than the pruned horizon gets
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -44,6 +46,23 @@ _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
 _EVENTS_PER_OBJECT = 4
 # Tombstones kept beyond the live keys before the oldest are pruned.
 _TOMBSTONE_SLACK = 20_000
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How the API server has been answering, for the banner (times are time.monotonic()).
+
+    ``state``: "connecting" (nothing answered yet), "up", or "down" (it answered, then a
+    request found it unreachable). ``since``: when that state began. ``error``: the last
+    failure's cause ("timed out"), ``message`` the whole sentence. ``outage``: once up again,
+    how long it was down."""
+
+    server: str
+    state: str
+    since: float
+    error: str | None = None
+    message: str | None = None
+    outage: float | None = None
 
 
 def _same_but_rv(old: Any, new: Any) -> bool:
@@ -104,6 +123,8 @@ class Store:
         self._progress: dict[str, tuple[int, int | None]] = {}
         self._resync: dict[str, set[Any]] = {}
         self._problems: dict[tuple[str, str], Problem] = {}
+        self._connection: Connection | None = None  # None: no server (a local backend)
+        self._answered = True  # read without the lock on every answer (see connection_ok)
 
     # ----------------------------------------------------------------------------------------
     # Writers
@@ -242,6 +263,57 @@ class Store:
                 self._version += 1
                 self._problems_ver = self._version
                 self._cond.notify_all()
+
+    def connecting(self, server: str) -> None:
+        """Nothing has answered yet: the banner says where it is connecting to."""
+        with self._lock:
+            self._answered = False
+            self._connection = Connection(server, "connecting", time.monotonic())
+            self._problem_changed()
+
+    def connection_failed(self, message: str, why: str, started: float | None = None) -> None:
+        """A request found the server unreachable (``message``, the whole sentence, is also
+        a Problem("unreachable", "cluster"), which the CLI reads). ``started``: when that
+        request was sent; one sent before the server last came back tells nothing new (a
+        request stuck on a hung connection) and is ignored."""
+        with self._lock:
+            c = self._connection
+            if c is None:
+                return
+            if c.state == "up":
+                if started is not None and started < c.since:
+                    return
+                c = Connection(c.server, "down", time.monotonic())
+            self._answered = False
+            self._connection = Connection(c.server, c.state, c.since, why, message)
+            self._problems[("unreachable", "cluster")] = Problem("unreachable", "cluster", message)
+            self._problem_changed()
+
+    def connection_ok(self) -> bool:
+        """The server answered (a list page, a watch, a metrics poll...): whatever failed
+        before, it is reachable. True when that ends an outage (or the wait for a first
+        answer). Called on every answer: costs one attribute read while all is well."""
+        if self._answered:
+            return False
+        with self._lock:
+            c = self._connection
+            if self._answered or c is None:
+                return False
+            now = time.monotonic()
+            self._answered = True
+            outage = now - c.since if c.state == "down" else None
+            self._connection = Connection(c.server, "up", now, outage=outage)
+            self._problems.pop(("unreachable", "cluster"), None)
+            self._problem_changed()
+            return True
+
+    def connection(self) -> Connection | None:
+        return self._connection  # (immutable, replaced whole)
+
+    def _problem_changed(self) -> None:
+        self._version += 1
+        self._problems_ver = self._version
+        self._cond.notify_all()
 
     # ----------------------------------------------------------------------------------------
     # Readers

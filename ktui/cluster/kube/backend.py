@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.kube import config as kconfig
 from ktui.cluster.kube.actions import JOBS, Actions
+from ktui.cluster.kube.connection import ConnectionMonitor
 from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
 from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
 from ktui.cluster.kube.metrics import MIN_INTERVAL, MetricsPoller
@@ -61,6 +63,7 @@ class KubeBackend:
         forbidden_retry: float = 60.0,
         submit_concurrency: int = 8,
         probe_capabilities: bool = True,
+        connect_timeout: tuple[float, float] = (5.0, 15.0),
     ) -> None:
         self.cluster = cluster
         self.namespace: str | None = None if all_namespaces else cluster.namespace
@@ -89,7 +92,14 @@ class KubeBackend:
                           min_interval=metrics_min_interval, namespace=self.namespace)
             if metrics else None
         )
+        # Nothing starts before the server answers (see ktui.cluster.kube.connection).
+        self.connection = ConnectionMonitor(
+            self.transport, self._store, self._answered,
+            backoff=Backoff(backoff_base, min(backoff_cap, 5.0)), timeout=connect_timeout,
+        )
         self._probe = probe_capabilities
+        self._run_lock = threading.Lock()
+        self._running = False  # the reflectors have been started
         self._caps: dict[str, Capability] = {}
         self._caps_lock = threading.Lock()
         self._started = False
@@ -141,29 +151,47 @@ class KubeBackend:
             return "?"
 
     def start(self) -> None:
+        """Returns at once; the lists start when the server first answers."""
         if self._started:
             return
         self._started = True
+        self.connection.start()
+
+    def _answered(self, first: bool) -> None:
+        """The server answered after silence: start everything, or resume it now."""
+        with self._run_lock:
+            if self._stopped:
+                return
+            if not self._running:
+                self._running = True
+                for r in self.reflectors.values():
+                    r.start()
+                if self.metrics is not None:
+                    self.metrics.start()
+                if self._probe:
+                    threading.Thread(target=self._probe_capabilities, name="ktui-rbac", daemon=True).start()
+                return
         for r in self.reflectors.values():
-            r.start()
-        if self.metrics is not None:
-            self.metrics.start()
-        if self._probe:
-            threading.Thread(target=self._probe_capabilities, name="ktui-rbac", daemon=True).start()
+            r.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
+        """``timeout`` bounds the whole wait for the threads (a request stuck on a server
+        that never answers cannot be aborted; its thread is a daemon)."""
+        with self._run_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        deadline = time.monotonic() + timeout
         self.actions.stop.set()
+        self.connection.stop()
         for r in self.reflectors.values():
             r.stop()
         if self.metrics is not None:
             self.metrics.stop()
         for r in self.reflectors.values():
-            r.join(timeout)
+            r.join(max(0.0, deadline - time.monotonic()))
         if self.metrics is not None:
-            self.metrics.join(timeout)
+            self.metrics.join(max(0.0, deadline - time.monotonic()))
         self.transport.close()
 
     def __enter__(self) -> KubeBackend:

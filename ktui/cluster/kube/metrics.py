@@ -86,6 +86,7 @@ class MetricsPoller:
         except (Unreachable, msgspec.DecodeError) as exc:
             log.info("metrics poll failed: %s", exc)
             return False
+        self.store.connection_ok()  # (an answer ends an outage as a watch event does)
         self.store.set_usage({u.name: u for u in usage})
         if self.available is not True:
             self.store.clear_problem("metrics-unavailable", "metrics")

@@ -154,6 +154,8 @@ class Reflector:
         self._rv: str | None = None  # last resourceVersion seen; None: (re)list first
         self._verb = "list"  # what the request in flight does, for error messages
         self._resp_lock = threading.Lock()
+        self._wake = threading.Event()  # ends a back-off wait early (stop, or the server is back)
+        self._sent = 0.0  # when the request in flight (the last one sent) was sent
         self._pool: ThreadPoolExecutor | None = None  # the page prefetcher, made on first use
         # A page's fetch, started from the previous page's head (see list_once), by the
         # continue token it asks for; at most one not yet taken by the list.
@@ -170,6 +172,7 @@ class Reflector:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         with self._resp_lock:
             resps = [self._resp, *self._pages]
         for resp in resps:
@@ -181,6 +184,11 @@ class Reflector:
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Retry now if waiting out a back-off: the server answered someone else."""
+        self.backoff.reset()
+        self._wake.set()
 
     @property
     def alive(self) -> bool:
@@ -210,6 +218,8 @@ class Reflector:
                 self._expired()
             except ApiError as exc:
                 self._count_error(exc)
+                if exc.status < 500:
+                    self.store.connection_ok()  # (it answered, if not as hoped)
                 if exc.expired:
                     self._expired()
                 else:
@@ -218,7 +228,7 @@ class Reflector:
                 # A cut connection or a stream cut mid-event: resume from the last RV.
                 self._count_error(exc)
                 if isinstance(exc, Unreachable) and not self._stop.is_set():
-                    self.store.report_problem(Problem("unreachable", "cluster", str(exc)))
+                    self.store.connection_failed(str(exc), exc.why, self._sent)
                 delay = self.backoff.next()
             except Exception as exc:  # never let a reflector thread die silently
                 self._count_error(exc)
@@ -228,7 +238,8 @@ class Reflector:
                 )
                 delay = self.backoff.next()
             if delay > 0:
-                self._stop.wait(delay)
+                self._wake.wait(delay)
+                self._wake.clear()
 
     def _expired(self) -> None:
         self.stats.expired += 1
@@ -243,7 +254,6 @@ class Reflector:
         kind = self.resource.kind
         self.store.clear_problem("forbidden", kind)
         self.store.clear_problem("error", kind)
-        self.store.clear_problem("unreachable", "cluster")
 
     def _on_api_error(self, exc: ApiError) -> float:
         kind = self.resource.kind
@@ -344,17 +354,24 @@ class Reflector:
                 # (The head is read apart only where it may chain: elsewhere a page is one
                 # read, not two and a copy of its megabytes.)
                 head = self._chain(path, query) if self._chain_ok else None
-                return self.transport.request("GET", path, query=q, timeout=(10.0, 120.0),
+                self._sent = time.monotonic()
+                data = self.transport.request("GET", path, query=q, timeout=(10.0, 120.0),
                                               hold=self._hold_page(), head=head)
+                self.store.connection_ok()
+                return data
             except ApiError as exc:
+                if exc.status < 500:
+                    self.store.connection_ok()
                 if exc.expired or not exc.retryable or attempts >= 5:
                     raise
                 delay = self.backoff.next()
                 if exc.retry_after is not None:
                     delay = max(delay, exc.retry_after)
-            except (Unreachable, PartialLine):
+            except (Unreachable, PartialLine) as exc:
                 if attempts >= 5 or self._stop.is_set():
                     raise
+                if isinstance(exc, Unreachable):  # (said at once, though retried in place)
+                    self.store.connection_failed(str(exc), exc.why, self._sent)
                 delay = self.backoff.next()
             attempts += 1
             self._count_error_quiet()
@@ -524,9 +541,11 @@ class Reflector:
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", timeout),
         ]
+        self._sent = time.monotonic()
         resp = self.transport.open(
             "GET", res.path(self.namespace), query=query, timeout=(10.0, timeout + 30.0)
         )
+        self.store.connection_ok()
         with self._resp_lock:
             self._resp = resp
         self.stats.watches += 1
@@ -535,6 +554,8 @@ class Reflector:
         try:
             for lines in Transport.iter_batches(resp, self.transport.server):
                 rv = self.apply_lines(lines, rv)
+                self._sent = time.monotonic()  # (a failure now is news, whatever came since)
+                self.store.connection_ok()
         except PartialLine:
             if not self._stop.is_set():
                 raise

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
+from ktui.cluster.format import human_duration
 from ktui.cluster.gcpause import age_young, freeze_survivors
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
@@ -36,6 +37,7 @@ LOG_FIRST_SECONDS = 2.0  # at most this long, background metric reads wait for a
 SPEC_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
 SPEC_QUIET = 0.05  # ... pausing while keys or mouse events come faster than this
 SPEC_CHUNK = 2048  # rows per step of that build (~1 ms of GIL each)
+RECONNECTED_SECONDS = 10.0  # how long the banner says "reconnected after 75s"
 
 
 class _Abandoned(Exception):
@@ -75,6 +77,7 @@ class MainScreen(Screen[None]):
         self._sweep_keys_at = 0.0
         self._sweep_members_stale = False
         self._shown_problems: list[str] = []
+        self._shown_connection: tuple[str, str] | None = None
         self._rebuilding = False
         # A sort the user asked for shows the new order from its top, cursor on the first
         # row (its point: the failed, or the best, first), as a new filter does.
@@ -443,8 +446,29 @@ class MainScreen(Screen[None]):
         t.append(self.backend.location, style="dim")
         self.query_one("#title", Line).show(t)
 
+    def _connection_line(self) -> tuple[str, str] | None:
+        """(text, style) of the connection's line in the banner, if it has one: how long
+        ktui has been connecting, or the server unreachable, and the last error; for a
+        few seconds after an outage, how long it lasted."""
+        c = self.backend.store.connection()
+        if c is None:
+            return None
+        now = time.monotonic()
+        if c.state == "connecting":
+            text = f"connecting to {c.server}… {human_duration(now - c.since)}"
+            if c.error:
+                text += f" (last error: {c.error}; retrying)"
+            return text, "bold yellow"
+        if c.state == "down":
+            return f"! {c.message} (for {human_duration(now - c.since)}; retrying)", "bold red"
+        if c.outage is not None and now - c.since < RECONNECTED_SECONDS:
+            return f"reconnected after {human_duration(c.outage)}", "bold green"
+        return None
+
     def _problem_lines(self) -> list[str]:
-        lines = [f"! {p.message}" for p in self.state.problems]
+        # (The unreachable server is the connection's line, with how long it has been so.)
+        lines = [f"! {p.message}" for p in self.state.problems
+                 if (p.code, p.resource) != ("unreachable", "cluster")]
         caps = self.backend.capabilities
         for name in sorted(set(self._NEEDS.values())):
             cap = getattr(caps, name)
@@ -454,13 +478,23 @@ class MainScreen(Screen[None]):
 
     def _update_problems(self) -> None:
         lines = self._problem_lines()
-        if lines == self._shown_problems:
+        conn = self._connection_line()
+        if lines == self._shown_problems and conn == self._shown_connection:
             return
-        self._shown_problems = lines
+        changed = lines != self._shown_problems
+        self._shown_problems, self._shown_connection = lines, conn
         box = self.query_one("#problems", Line)
-        box.display = bool(lines)
-        box.show(Text("\n".join(lines[:3]) + (f"\n… {len(lines) - 3} more" if len(lines) > 3 else ""), style="bold red"))
-        self.refresh_bindings()
+        box.display = bool(lines) or conn is not None
+        text = Text()
+        if conn is not None:
+            text.append(conn[0], style=conn[1])
+        room = 2 if conn is not None else 3
+        if lines:
+            rest = "\n".join(lines[:room]) + (f"\n… {len(lines) - room} more" if len(lines) > room else "")
+            text.append(("\n" if conn is not None else "") + rest, style="bold red")
+        box.show(text)
+        if changed:
+            self.refresh_bindings()
 
     # -- selection helpers ------------------------------------------------------------------
 
