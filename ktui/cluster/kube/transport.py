@@ -84,10 +84,13 @@ class ApiError(Exception):
 class Unreachable(Exception):
     """No HTTP answer from the server (refused, unresolvable, TLS failure, reset, timeout)."""
 
-    def __init__(self, server: str, why: str) -> None:
+    def __init__(self, server: str, why: str, waited: float | None = None) -> None:
         self.server = server
         self.why = why
-        super().__init__(f"cannot reach the cluster at {server}: {why}")
+        #: seconds the request waited before it gave up, when that is the story (a time-out)
+        self.waited = waited
+        after = f" after {waited:.0f} s" if waited is not None and waited >= 1 else ""
+        super().__init__(f"cannot reach the cluster at {server}: {why}{after}")
 
 
 def _why(exc: BaseException) -> str:
@@ -114,7 +117,8 @@ def _why(exc: BaseException) -> str:
         if isinstance(cur, (urllib3.exceptions.ConnectTimeoutError,)):
             return "connection timed out"
         if isinstance(cur, (urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout)):
-            return "timed out"
+            # Connected, and then nothing: a hung server, or a proxy that accepts and waits.
+            return "connected, but no answer"
         if isinstance(cur, ConnectionResetError):
             return "connection reset"
         if isinstance(cur, OSError) and cur.strerror:
@@ -179,6 +183,7 @@ class Transport:
             headers["Content-Type"] = content_type
         params = [(k, v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v))
                   for k, v in query]
+        sent = time.monotonic()
         try:
             req = self.api_client.param_serialize(
                 method=method,
@@ -192,7 +197,9 @@ class Transport:
         except ApiException as exc:  # TLS failures come out of the client this way
             raise Unreachable(self.server, (exc.reason or "error").splitlines()[0]) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(self.server, _why(exc)) from None
+            why = _why(exc)
+            waited = time.monotonic() - sent if "no answer" in why or "timed out" in why else None
+            raise Unreachable(self.server, why, waited) from None
         resp = rest.response
         if resp.status >= 400:
             raise self._error(method, path, resp)
