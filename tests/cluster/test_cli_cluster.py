@@ -175,3 +175,16 @@ def test_backend_satisfies_the_protocol(sim):
         assert issubclass(KubeLogStream, LogStream)
     finally:
         b.stop()
+
+
+def test_each_forbidden_list_is_said_once(sim):
+    """Issue 14, item 16: the same 403 was printed by the logger and again as a warning."""
+    for resource in ("pods", "events"):
+        sim.deny("viewer", "list", resource)
+    r = subprocess.run([sys.executable, "-m", "ktui", "jobs", "--kubeconfig", str(sim.kubeconfig_for("viewer"))],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines == ["ktui: warning: cannot list pods in namespace default: Forbidden (user viewer)",
+                     "ktui: warning: cannot list events in namespace default: Forbidden (user viewer)",
+                     "No jobs found in namespace default."], lines  # (on stderr, as kubectl says it)

@@ -18,6 +18,7 @@ tried the lock, which it then finds free.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def main(argv: list[str]) -> int:
         return 2
     d = Path(argv[0])
     d.mkdir(parents=True, exist_ok=True)
+    # Its stderr is scheduler.log: what the backend logs (a trial that could not start) goes there.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock = open(d / "scheduler.lock", "w")  # noqa: SIM115 - held until exit
     if not _try_lock(lock):
         return 0  # another runner serves this state directory
