@@ -55,6 +55,20 @@ def short_params(params: dict[str, Any], width: int = 48) -> str:
     return truncate(text, width)
 
 
+def reason_line(reason: str | None, message: str | None) -> str:
+    """A trial's reason with its full message, the message said once: the reason often
+    carries the message's head already ("Unschedulable: 0/8 nodes are available: ..." with
+    the scheduler's message "0/8 nodes are available: ... preemption: ...")."""
+    if not reason:
+        return message or ""
+    if not message or message in reason:
+        return reason
+    head, sep, tail = reason.partition(": ")
+    if sep and tail and message.startswith(tail.rstrip("…. ")):
+        return f"{head}: {message}"
+    return f"{reason}: {message}"
+
+
 def truncate(text: str | None, width: int) -> str:
     if not text:
         return ""

@@ -152,7 +152,8 @@ def node_cells(n: NodeView, cpu_history: Sequence[float], bar_width: int) -> tup
     if n.cores and str(status) == "Ready":
         # A node that measures its cores (this machine) is always Ready: the meters say more.
         status = node_load(n)
-    return (n.name, cpu, mem, gpu, f"{n.pods}", sparkline(cpu_history, 8), status)
+    # The history holds shares of allocatable: scaled to 1.0, an idle node looks idle.
+    return (n.name, cpu, mem, gpu, f"{n.pods}", sparkline(cpu_history, 8, top=1.0), status)
 
 
 def node_load(n: NodeView) -> Text:

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ktui.cluster.backend import Backend
-from ktui.cluster.format import short_params
+from ktui.cluster.format import reason_line, short_params
 from ktui.cluster.model import TrialDescription, TrialKey
 from ktui.ui.render import fmt_age, phase_text
 
@@ -64,7 +64,7 @@ class DescribeScreen(ModalScreen[None]):
         head.add_row("Params", short_params(t.params, 400) or "-")
         head.add_row("Phase", phase_text(t))
         if t.reason:
-            head.add_row("Reason", Text(t.reason + (f": {t.message}" if t.message and t.message not in t.reason else ""), style="red"))
+            head.add_row("Reason", Text(reason_line(t.reason, t.message), style="red"))
         head.add_row("Node", t.node or "-")
         head.add_row("Started", fmt_age(now - t.started) + " ago" if t.started else "-")
         head.add_row("Duration", fmt_age(t.duration(now)))
