@@ -72,7 +72,8 @@ async def test_wrap_search_and_bound():
         v.focus()
         await pilot.press("home", "w")
         assert v.wrap
-        assert [ln.rstrip() for ln in screen(app)[:4]] == ["x" * 20, "x" * 20, "x" * 10, "short"]
+        # (wrapped beside the vertical scrollbar, 2 columns, not under it)
+        assert [ln.rstrip() for ln in screen(app)[:4]] == ["x" * 18, "x" * 18, "x" * 14, "short"]
         assert v.set_search("NEEDLE")
         assert v.match_line == 2
         await pilot.press("n")  # no further match: stays
@@ -80,3 +81,48 @@ async def test_wrap_search_and_bound():
         buf.feed([f"more {i}" for i in range(3000)])
         await pilot.pause(0.3)
         assert v.line_count <= 1000 and v.line_text(v.line_count - 1) == "more 2999"
+
+
+def visible(app: App) -> list[str]:
+    """What the terminal shows: the composed screen, scrollbars included."""
+    return [s.text for s in app.screen._compositor.render_strips()]
+
+
+async def test_following_wide_lines_shows_the_newest_under_a_horizontal_scrollbar():
+    """Issue 14, item 6: at 80 columns the last line hid under the horizontal scrollbar."""
+    buf = LogBuffer()
+    app = LogApp(buf)
+    async with app.run_test(size=(80, 24)) as pilot:
+        buf.feed([f"line {i:03d} " + "x" * 120 for i in range(100)])
+        await pilot.pause(0.3)
+        assert any(row.startswith("line 099") for row in visible(app)), visible(app)
+        buf.feed(["line 100 " + "y" * 150])
+        await pilot.pause(0.3)
+        assert any(row.startswith("line 100") for row in visible(app)), visible(app)
+
+
+async def test_wrap_keeps_the_position_and_follow_keeps_the_end():
+    """Issue 14, item 6: `w` jumped to the top of the buffer while the header said following."""
+    buf = LogBuffer()
+    app = LogApp(buf)
+    async with app.run_test(size=(80, 24)) as pilot:
+        buf.feed([f"line {i:03d} " + "x" * 120 for i in range(200)])
+        await pilot.pause(0.3)
+        v = app.query_one(LogView)
+        v.focus()
+        await pilot.press("w")  # following: still at the end, wrapped
+        await pilot.pause(0.1)
+        assert v.wrap and v.follow
+        rows = visible(app)
+        assert any(row.startswith("xxxx") for row in rows[-3:]) and any("line 199" in r for r in rows), rows
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert any(row.startswith("line 199") for row in visible(app)), visible(app)
+        await pilot.press("home", "pagedown", "pagedown")  # somewhere in the middle, not following
+        await pilot.pause(0.1)
+        assert not v.follow
+        top = visible(app)[0][:8]
+        for _ in range(2):
+            await pilot.press("w")
+            await pilot.pause(0.1)
+            assert visible(app)[0][:8] == top, (v.wrap, visible(app)[:3])

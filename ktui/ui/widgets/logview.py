@@ -111,8 +111,23 @@ class LogView(ScrollView, can_focus=True):
     def _height_of(self, width: int, line_width: int) -> int:
         return max(1, -(-line_width // width)) if width > 0 else 1
 
+    def _wrap_width(self) -> int:
+        # Wrapped lines leave room for the vertical scrollbar, or their last cells hide under it.
+        return max(self.size.width - self.styles.scrollbar_size_vertical, 1)
+
+    def _visible_rows(self) -> int:
+        """Rows the user sees: ``size`` counts the rows under a horizontal scrollbar too, and
+        the bar comes with a line wider than the pane (computed here, not read from Textual's
+        scrollbars, which follow the new virtual size a frame late)."""
+        height = self.size.height
+        if not self.wrap:
+            vbar = self.styles.scrollbar_size_vertical if self._rows > height else 0
+            if self._max_width > self.size.width - vbar:
+                height -= self.styles.scrollbar_size_horizontal
+        return max(height, 1)
+
     def _relayout(self, append_only: bool = False, added: int = 0) -> None:
-        width = max(self.size.width, 1)
+        width = self._wrap_width()
         safe = self.buffer.safe
         if self.wrap:
             if append_only and self._starts and len(self._starts) + added == len(safe):
@@ -135,9 +150,15 @@ class LogView(ScrollView, can_focus=True):
         self._relayout()
 
     def watch_wrap(self, wrap: bool) -> None:
-        top = self._line_at_row(int(self.scroll_y))
+        # The top line is found in the layout being left (the rows still map the old way).
+        row = int(self.scroll_y)
+        top = max(bisect.bisect_right(self._starts, row) - 1, 0) if not wrap and self._starts else row
         self._relayout()
-        self.scroll_to(x=0, y=self._row_of_line(top), animate=False)
+        self.scroll_x = 0
+        if self.follow:
+            self._scroll_to_end()  # following stays following: the newest line in view
+        else:
+            self.scroll_y = self._row_of_line(top)
         self.refresh()
 
     def _line_at_row(self, row: int) -> int:
@@ -180,7 +201,7 @@ class LogView(ScrollView, can_focus=True):
             return Strip(segments).crop_extend(x, x + width, base).apply_style(base)
         index = self._line_at_row(row)
         part = row - self._starts[index]
-        lines = self._text(index).wrap(console, width, overflow="fold", no_wrap=False)
+        lines = self._text(index).wrap(console, self._wrap_width(), overflow="fold", no_wrap=False)
         if part >= len(lines):
             return Strip.blank(width, base)
         segments = list(lines[part].render(console))
@@ -207,7 +228,15 @@ class LogView(ScrollView, can_focus=True):
 
     def _scroll_to_end(self) -> None:
         # Set directly: scroll_end() may defer until after a refresh, a frame late.
-        self.scroll_y = max(self._rows - self.size.height, 0)
+        self.scroll_y = max(self._rows - self._visible_rows(), 0)
+        # Textual clamps scroll_y to a maximum it derives from the scrollbars it showed last
+        # frame; a horizontal bar that comes with this drain lowers the end by its row.
+        self.call_after_refresh(self._settle_end)
+
+    def _settle_end(self) -> None:
+        end = max(self._rows - self._visible_rows(), 0)
+        if self.follow and self.scroll_y != end:
+            self.scroll_y = end
 
     def action_follow(self) -> None:
         self._scroll_to_end()
