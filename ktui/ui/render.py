@@ -6,7 +6,8 @@ rows on screen."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.text import Text
 
@@ -229,6 +230,7 @@ def trial_cells(
     now: float,
     metrics: Mapping[str, float] | None,
     metric_name: str | None,
+    node_prefix: str = "",
 ) -> tuple[Text | str, ...]:
     metric_cell: Text | str = ""
     if metrics:
@@ -245,7 +247,7 @@ def trial_cells(
         t.sweep or "-",
         short_params(t.params, 200),
         phase_text(t),
-        t.node or "-",
+        short_node(t.node, node_prefix),
         trial_time(t, now),
         str(t.retries) if t.retries else "",
         reason,
@@ -253,6 +255,26 @@ def trial_cells(
         fmt_cpu(t.cpu_used) if t.cpu_used is not None else "",
         fmt_mem(t.mem_used) if t.mem_used is not None else "",
     )
+
+
+def node_prefix(names: Iterable[str]) -> str:
+    """What every node's name starts with, up to a separator ("sim-node-" of sim-node-0001
+    ... sim-node-0008): the job table leaves it out, so narrow NODE cells keep the part that
+    tells nodes apart. Empty when it would say nothing (one node, nothing shared)."""
+    names = list(names)
+    if len(names) < 2:
+        return ""
+    prefix = os.path.commonprefix(names)
+    cut = max(prefix.rfind(sep) for sep in "-._") + 1
+    return prefix[:cut] if cut >= 3 else ""
+
+
+def short_node(node: str | None, prefix: str) -> str:
+    if not node:
+        return "-"
+    if prefix and node.startswith(prefix) and len(node) > len(prefix):
+        return "…" + node[len(prefix) :]
+    return node
 
 
 def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None) -> Text:

@@ -20,6 +20,7 @@ from typing import Any
 from ktui.cluster.format import short_params
 from ktui.cluster.model import JOB_PHASES, NodeView, Problem, SweepSummary, Trial, TrialKey
 from ktui.cluster.store import Store
+from ktui.ui.render import node_prefix
 from ktui.ui.sortedview import CHUNK, Narrowing, SortedView
 
 HISTORY = 16  # CPU samples per node for the sparkline
@@ -197,6 +198,10 @@ class UiState:
         self.sweeps: list[SweepSummary] = []
         self.problems: tuple[Problem, ...] = ()
         self.cpu_history: dict[str, deque[float]] = {}
+        # What every node's name starts with (see render.node_prefix), kept as nodes come
+        # and go, not per row: the job table renders 150,000 rows through it.
+        self.node_prefix = ""
+        self.node_name_width = 0  # the longest node name: where it fits, names show whole
 
     # -- tick ---------------------------------------------------------------------------
 
@@ -297,8 +302,16 @@ class UiState:
             self._sample(n)
         for name in removed:
             self.cpu_history.pop(name, None)
+        known = len(self.nodes)
         tick.nodes_moved = self.nodes.update(changed, removed)
         tick.nodes = set(changed)
+        if removed or len(self.nodes) != known:
+            self._set_node_prefix()
+
+    def _set_node_prefix(self) -> None:
+        names = self.nodes.records()
+        self.node_prefix = node_prefix(names)
+        self.node_name_width = max(map(len, names), default=0)
 
     def _sample(self, n: NodeView) -> None:
         hist = self.cpu_history.setdefault(n.name, deque(maxlen=HISTORY))
@@ -446,6 +459,7 @@ class UiState:
             self._spec._records = self._base._records
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
+            self._set_node_prefix()
             for n in self.nodes.records().values():
                 self._sample(n)
             tick.nodes_moved = True

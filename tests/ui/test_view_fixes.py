@@ -68,3 +68,49 @@ async def test_an_idle_nodes_sparkline_looks_idle(tmp_path):
         row = next(r for r in rows(app, "nodes-table") if r.startswith("idle"))
         spark = row.split()[-2]  # the CPU HIST column, before STATUS
         assert set(spark) <= set(SPARK) and set(spark) == {"▁"}, row  # not full bars at 0.3 of 64 cores
+
+
+def _sim_like_backend() -> FakeBackend:
+    b = FakeBackend()
+    for i in range(1, 9):
+        b.add_node(f"sim-node-{i:04d}", used_cpu_m=500 * i)
+    for i in range(12):
+        b.add_trial("mnist-grid", i, "Running", node=f"sim-node-{i % 8 + 1:04d}")
+    return b
+
+
+def test_node_prefix_is_cut_at_a_separator():
+    from ktui.ui.render import node_prefix, short_node
+
+    assert node_prefix([f"sim-node-{i:04d}" for i in range(1, 9)]) == "sim-node-"
+    assert node_prefix(["gke-a-pool-1-x", "gke-a-pool-2-y"]) == "gke-a-pool-"
+    assert node_prefix(["only-one"]) == "" and node_prefix(["ab1", "ab2"]) == ""
+    assert short_node("sim-node-0007", "sim-node-") == "…0007"
+    assert short_node(None, "x") == "-" and short_node("other", "sim-node-") == "other"
+
+
+async def test_80x24_node_cells_tell_nodes_apart_and_o_goes_to_the_trials_node(tmp_path):
+    """Issue 14, item 11: `sim-node…` for every trial; nothing took you from a trial to its node."""
+    app = KtuiApp(_sim_like_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.state.trials.total == 12 and len(rows(app, "jobs-table")) >= 5)
+        await pilot.pause(0.3)
+        jobs = rows(app, "jobs-table")
+        assert "…0001" in jobs[0] and "…0002" in jobs[1], jobs[:2]
+        await pilot.press("down", "down", "o")  # mnist-grid-002 runs on sim-node-0003
+        await pilot.pause(0.2)
+        nodes = app.screen.query_one("#nodes-table")
+        assert app.focused is nodes and nodes.cursor_key == "sim-node-0003"
+        # the node's row is on screen, with its CPU figures
+        assert any(r.startswith("sim-node-0003") and "1.5/" in r for r in rows(app, "nodes-table")), \
+            rows(app, "nodes-table")
+
+
+async def test_60x15_keeps_a_few_job_rows(tmp_path):
+    app = KtuiApp(_sim_like_backend(), keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(60, 15)) as pilot:
+        await wait_until(pilot, lambda: app.state.trials.total == 12)
+        await pilot.pause(0.3)
+        table = app.screen.query_one("#jobs-table")
+        assert table.size.height - 1 >= 3, table.size  # header + at least 3 rows
+        assert len([r for r in rows(app, "jobs-table")[: table.size.height - 1] if r.strip()]) >= 3

@@ -62,6 +62,7 @@ class MainScreen(Screen[None]):
         Binding("C", "cancel_sweep", "Cancel sweep", show=False, id="jobs.cancel-sweep"),
         Binding("R", "rerun_failed", "Rerun failed", id="jobs.rerun"),
         Binding("d", "describe", "Describe", id="jobs.describe"),
+        Binding("o", "goto_node", "Its node", id="jobs.goto-node"),
         Binding("escape", "back", "Back", show=False, id="view.back"),
     ]
 
@@ -118,6 +119,7 @@ class MainScreen(Screen[None]):
 
     def _layout(self) -> None:
         self.set_class(self.size.height < 40, "-compact")
+        self.set_class(self.size.height < 20, "-tiny")
         self.set_class(self.size.width >= 180, "-wide")
         self._place_logs()
 
@@ -549,6 +551,22 @@ class MainScreen(Screen[None]):
         pane = self.query_one(LogPane)
         pane.on_answer = self.log_metrics.release
         pane.open(t.key)
+
+    def action_goto_node(self) -> None:
+        """From a trial to its node in the node view: which node runs it, and how busy it is."""
+        t = self.selected_trial()
+        if t is None:
+            return
+        if not t.node:
+            self.notify(f"{t.name} has no node yet ({t.reason or t.phase})", timeout=4)
+            return
+        if self.logs_open and self.has_class("-compact"):
+            self.action_back()  # on a short screen the log stands where the nodes are
+        nodes = self.query_one("#nodes-table", VirtualTable)
+        if not nodes.move_to_key(t.node):
+            self.notify(f"node {t.node} of {t.name} is not in the node view", severity="warning", timeout=4)
+            return
+        nodes.focus()
 
     def action_back(self) -> None:
         box = self.query_one("#job-filter", Input)

@@ -12,7 +12,7 @@ from textual.widgets import Input
 from ktui.ui.render import TRIAL_CELLS, sweep_line, trial_cells
 from ktui.ui.state import UiState
 from ktui.ui.widgets.line import Line
-from ktui.ui.widgets.vtable import Column, VirtualTable
+from ktui.ui.widgets.vtable import Column, VirtualTable, layout_widths
 
 MAX_SWEEP_LINES = 4
 _CELL_INDEX = {k: i for i, k in enumerate(TRIAL_CELLS)}
@@ -28,7 +28,7 @@ def job_columns(width: int, one_node: bool = False) -> list[Column]:
             Column("sweep", "SWEEP", 10, flex=1),
             Column("params", "PARAMS", 16, flex=4),
             Column("phase", "PHASE", 9),
-            Column("node", "NODE", 13, flex=1),
+            Column("node", "NODE", 13, flex=1, keep="end"),
             Column("age", "TIME", 6, align="right"),
             Column("cpu", "CPU", 4, align="right"),
             Column("mem", "MEM", 5, align="right"),
@@ -42,7 +42,7 @@ def job_columns(width: int, one_node: bool = False) -> list[Column]:
             Column("name", "JOB", 14, flex=2),
             Column("params", "PARAMS", 14, flex=3),
             Column("phase", "PHASE", 9),
-            Column("node", "NODE", 13 if not one_node else 8, flex=1),
+            Column("node", "NODE", 13 if not one_node else 8, flex=1, keep="end"),
             Column("age", "TIME", 5, align="right"),
             Column("cpu", "CPU", 4, align="right"),
             Column("mem", "MEM", 5, align="right"),
@@ -51,7 +51,7 @@ def job_columns(width: int, one_node: bool = False) -> list[Column]:
             Column("metric", "METRIC", 7, flex=1),
         ]
     where = ([Column("cpu", "CPU", 3, align="right"), Column("mem", "MEM", 5, align="right")] if one_node
-             else [Column("node", "NODE", 8, flex=1)])
+             else [Column("node", "NODE", 8, flex=1, keep="end")])
     return [
         Column("name", "JOB", 14, flex=2),
         Column("params", "PARAMS", 10, flex=2),
@@ -77,6 +77,7 @@ class JobsPane(Vertical):
         self.state = state
         self._column_keys = [c.key for c in job_columns(140)]
         self._one_node = False
+        self._node_prefix = ""
 
     def compose(self) -> ComposeResult:
         yield Line(id="sweeps")
@@ -89,6 +90,17 @@ class JobsPane(Vertical):
 
     def on_resize(self) -> None:
         self._fit_columns()
+        self._fit_node_names()
+
+    def _fit_node_names(self) -> None:
+        """Whole node names where the NODE column holds them; else without the prefix
+        they share, so the part that tells them apart shows."""
+        widths = layout_widths(self.table.columns, self.table.size.width)
+        width = next((w for c, w in zip(self.table.columns, widths, strict=False) if c.key == "node"), 0)
+        prefix = self.state.node_prefix if width < self.state.node_name_width else ""
+        if prefix != self._node_prefix:
+            self._node_prefix = prefix
+            self.table.forget_rows()
 
     def _fit_columns(self) -> None:
         cols = job_columns(self.size.width, self._one_node)
@@ -102,7 +114,8 @@ class JobsPane(Vertical):
         if t is None:
             return (str(key),)
         goal = self.state.goal_of(t)
-        cells = trial_cells(t, self.state.clock(), self.state.metrics.get(key), goal[0] if goal else None)  # type: ignore[arg-type]
+        cells = trial_cells(t, self.state.clock(), self.state.metrics.get(key), goal[0] if goal else None,  # type: ignore[arg-type]
+                            self._node_prefix)
         return [cells[_CELL_INDEX[k]] for k in self._column_keys]
 
     def refresh_from(self, changed: set, moved: bool, sweeps: bool) -> None:  # type: ignore[type-arg]
@@ -110,6 +123,7 @@ class JobsPane(Vertical):
         if one_node != self._one_node:
             self._one_node = one_node
             self._fit_columns()
+        self._fit_node_names()
         self.table.locate = self.state.trials.index
         self.table.update(self.state.trials.keys, changed, reordered=moved)
         self.table.sort_column = self.state.trial_sort

@@ -39,6 +39,20 @@ class Column:
     width: int  # minimum width in cells
     flex: int = 0  # share of the spare width
     align: Literal["left", "right"] = "left"
+    # Which end of a text too wide survives: node names differ at their end ("…node-0007").
+    keep: Literal["start", "end"] = "start"
+
+
+def _tail(text: str, cells: int) -> str:
+    """The end of ``text`` that fits ``cells`` cells."""
+    if cells <= 0:
+        return ""
+    if text.isascii():
+        return text[-cells:]
+    out = text
+    while out and cell_len(out) > cells:
+        out = out[1:]
+    return out
 
 
 def layout_widths(columns: Sequence[Column], total: int) -> list[int]:
@@ -316,8 +330,13 @@ class VirtualTable(ScrollView, can_focus=True):
                 plain = plain.translate(_CONTROLS)
             n = cell_len(plain)
             if n > width:
-                plain = set_cell_size(plain, width - 1) + "…" if width > 0 else ""
-                n = width
+                if width <= 0:
+                    plain = ""
+                elif col.keep == "end":
+                    plain = "…" + _tail(plain, width - 1)
+                else:
+                    plain = set_cell_size(plain, width - 1) + "…"
+                n = cell_len(plain)
             if i:
                 segments.append(Segment(" ", _PLAIN))
                 used += 1
@@ -337,6 +356,9 @@ class VirtualTable(ScrollView, can_focus=True):
         t = cell.copy()
         t.no_wrap = True
         t.end = ""
+        if col.keep == "end" and t.cell_len > width > 0:
+            cut = len(t.plain) - len(_tail(t.plain, width - 1))
+            t = Text("…", end="") + t[cut:]
         t.truncate(width, overflow="ellipsis")
         pad = width - t.cell_len
         if pad > 0:
