@@ -25,14 +25,14 @@ def run_ui(args: argparse.Namespace) -> int:
     from ktui.cli.local import hand_off, make_local_backend, no_kubeconfig
 
     if args.local or no_kubeconfig(args.kubeconfig):
-        backend = make_local_backend()
+        local = make_local_backend()
         if not args.local:
             print("ktui: no kubeconfig found: running on this machine (trials are local processes); "
                   "`ktui demo` shows a simulated cluster", file=sys.stderr)
         try:
-            return _run_app(backend, "default")
+            return _run_app(local, "default")
         finally:
-            hand_off(backend)  # queued trials keep starting without ktui
+            hand_off(local)  # queued trials keep starting without ktui
 
     from ktui.cluster.kube.backend import KubeBackend
     from ktui.cluster.kube.config import ConfigError

@@ -771,7 +771,7 @@ class Store:
         now = (new.namespace, new.sweep) if new is not None and new.sweep else None
         if was != now:
             members = self._sweep_members.get(was) if was is not None else None
-            if members is not None:
+            if was is not None and members is not None:
                 members.pop(key, None)
                 if not members:
                     del self._sweep_members[was]

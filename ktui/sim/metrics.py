@@ -116,8 +116,8 @@ class Metrics:
         if len(self._pods) > len(seen):
             # Let go of pods that stopped running or went away.
             for key in self._pods.keys() - seen:
-                v = objects.get(key)
-                if v is None or v.fields.get("status.phase") != "Running":
+                gone = objects.get(key)
+                if gone is None or gone.fields.get("status.phase") != "Running":
                     del self._pods[key]
 
     def _pod_item(self, pod: _RunningPod, now_ns: int, created: str,

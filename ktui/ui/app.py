@@ -41,7 +41,7 @@ Switch = Callable[[str | None, str | None, bool], Backend]
 # own 0.25 s tick. A TEXTUAL_FPS set by the user is kept.
 FRAME_RATE = 120
 if "TEXTUAL_FPS" not in os.environ and textual.screen.UPDATE_PERIOD > 1 / FRAME_RATE:
-    textual.screen.UPDATE_PERIOD = 1 / FRAME_RATE  # read when a screen first paints
+    textual.screen.UPDATE_PERIOD = 1 / FRAME_RATE  # type: ignore[misc]  # Final upstream; read when a screen first paints
 
 GC_CHECK_SECONDS = 0.5  # how often a full collection is considered (see IdleCollector)
 INPUT_HOLD = 0.5  # s after a key or mouse event before background log reads start again

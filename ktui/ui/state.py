@@ -11,8 +11,9 @@ import operator
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -395,7 +396,7 @@ class UiState:
             selects.append(lambda keys, tags: map(operator.eq, map(attrgetter("sweep"), map(records.__getitem__, keys)),
                                                   repeat(sweep)))
         for w in words:  # the rows' tags are their search texts
-            selects.append(lambda keys, tags, w=w: map(operator.contains, tags, repeat(w)))
+            selects.append(partial(_contains_each, w))
         return base.narrowing(selects, self._matcher(search))
 
     def _tag(self, search: dict[TrialKey, str]) -> _SearchTag:
@@ -720,7 +721,7 @@ class UiState:
         return best
 
     def phase_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(JOB_PHASES, 0)
+        counts: dict[str, int] = dict.fromkeys(JOB_PHASES, 0)
         for s in self.sweeps:
             counts["Pending"] += s.pending
             counts["Running"] += s.running
@@ -728,3 +729,8 @@ class UiState:
             counts["Failed"] += s.failed
             counts["Suspended"] += s.suspended
         return counts
+
+
+def _contains_each(word: str, keys: list[TrialKey], tags: list[Any]) -> Iterator[bool]:
+    """A narrowing step: which rows' search texts hold ``word``."""
+    return map(operator.contains, tags, repeat(word))

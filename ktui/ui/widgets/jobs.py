@@ -114,7 +114,7 @@ class JobsPane(Vertical):
         if t is None:
             return (str(key),)
         goal = self.state.goal_of(t)
-        cells = trial_cells(t, self.state.clock(), self.state.metrics.get(key), goal[0] if goal else None,  # type: ignore[arg-type]
+        cells = trial_cells(t, self.state.clock(), self.state.metrics.get(t.key), goal[0] if goal else None,
                             self._node_prefix)
         return [cells[_CELL_INDEX[k]] for k in self._column_keys]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -134,7 +134,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_reverse = False
         # Where a key is in `keys` (ValueError if absent), when the owner can say faster
         # than list.index (a scan: ~20 ms over 150,000 keys).
-        self.locate: Callable[[Hashable], int] | None = None
+        self.locate: Callable[[Any], int] | None = None
 
     # -- data ---------------------------------------------------------------------------
 
