@@ -1,9 +1,10 @@
 """The layers know only the one below them, checked on the source (every import statement,
 relative ones resolved) and on what importing a layer loads.
 
-- ktui/sweep is pure: it imports nothing of ktui's other layers nor any I/O library;
-- ktui/sweep, logtext, cluster and sim never import textual;
-- the simulator is a server library: it may use ktui.sweep (the quantity grammar), nothing else of ktui;
+- ktui/wire (names and wording shared across processes) is the bottom: it imports nothing of ktui;
+- ktui/sweep is pure: it imports only ktui.wire of ktui's other layers, and no I/O library;
+- ktui/sweep, logtext, wire, cluster and sim never import textual;
+- the simulator is a server library: it may use ktui.sweep (the quantity grammar) and ktui.wire;
 - the UI reaches the cluster only through the Backend interface: never cluster.kube or cluster.local;
 - the two backends do not know each other.
 """
@@ -72,19 +73,23 @@ def test_relative_imports_are_resolved():
     assert _resolve(f, node[2]) == ["ktui.cluster.kube"]
 
 
-@pytest.mark.parametrize("layer", ["sweep", "logtext", "cluster", "sim"])
+@pytest.mark.parametrize("layer", ["sweep", "logtext", "wire", "cluster", "sim"])
 def test_layer_source_never_imports_textual(layer):
     assert not _offenders(PKG / layer, lambda n: _under(n, "textual"))
 
 
 def test_sweep_is_pure():
     io_libs = ("kubernetes", "aiohttp", "rich", "textual", "msgspec", "urllib3", "psutil", "pynvml")
-    assert not _offenders(PKG / "sweep", lambda n: (n.startswith("ktui") and not _under(n, "ktui.sweep"))
+    assert not _offenders(PKG / "sweep", lambda n: (n.startswith("ktui") and not _under(n, "ktui.sweep", "ktui.wire"))
                           or _under(n, *io_libs))
 
 
+def test_wire_is_the_bottom():
+    assert not _offenders(PKG / "wire", lambda n: n.startswith("ktui") and not _under(n, "ktui.wire"))
+
+
 def test_sim_uses_only_the_sweep_layer_of_ktui():
-    assert not _offenders(PKG / "sim", lambda n: n.startswith("ktui") and not _under(n, "ktui.sim", "ktui.sweep"))
+    assert not _offenders(PKG / "sim", lambda n: n.startswith("ktui") and not _under(n, "ktui.sim", "ktui.sweep", "ktui.wire"))
 
 
 def test_sim_reads_no_reference_captures_and_ships_its_data():
@@ -115,7 +120,7 @@ def test_the_walker_sees_a_forbidden_import(tmp_path, monkeypatch):
     assert found == {"ktui/ui/x.py": ["ktui.cluster.kube.backend"]}
 
 
-@pytest.mark.parametrize("layer", ["ktui.sweep", "ktui.logtext", "ktui.cluster", "ktui.sim"])
+@pytest.mark.parametrize("layer", ["ktui.sweep", "ktui.logtext", "ktui.wire", "ktui.cluster", "ktui.sim"])
 def test_importing_a_layer_loads_no_textual(layer):
     code = (
         "import importlib, pkgutil, sys\n"

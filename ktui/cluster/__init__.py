@@ -5,12 +5,14 @@ Layout:
   records.py   slim per-object records a backend feeds into the store (PodRec, JobRec, ...)
   join.py      the rules that turn a Job and its pods into a Trial (phase, failure reason)
   store.py     thread-safe join of those records into trials, nodes and sweeps, with a change feed
-  backend.py   the Backend protocol both the Kubernetes and the (later) local backend implement
+  backend.py   the Backend protocol the Kubernetes and the local backends implement
   format.py    table cells (durations, params, node ratios) shared by the CLI and the UI
   quantity.py  Kubernetes resource quantities ("500m", "8Gi") as integers
-  gcpause.py   holding off the cyclic GC around bulk decoding and store updates
-  kube/        the Kubernetes implementation (config, transport, decode, reflector, metrics,
-               logs, actions, backend)
+  logmetrics.py  metrics read from the logs of the trials on screen
+  kube/        the Kubernetes backend (config, connection, transport, decode, reflector,
+               metrics, logs, actions, backend)
+  local/       the local backend: this machine as one node, trials as processes (queue in
+               SQLite, a detached queue runner, NVML for GPUs)
 
 Nothing here imports Textual: the CLI and tests use it without a terminal UI.
 """

@@ -1,8 +1,8 @@
 """The interface the UI consumes, whatever runs the trials.
 
-The Kubernetes backend (ktui.cluster.kube.backend.KubeBackend) implements it today; a local
-backend (trials as processes on this machine) will implement the same, so the UI never
-branches on the backend. All methods are synchronous and thread-safe: the UI calls the
+The Kubernetes backend (ktui.cluster.kube.backend.KubeBackend) and the local backend
+(ktui.cluster.local.backend.LocalBackend: trials as processes on this machine) implement it,
+so the UI never branches on the backend. All methods are synchronous and thread-safe: the UI calls the
 actions from a worker thread and reads ``store`` on its tick.
 """
 

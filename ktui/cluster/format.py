@@ -8,6 +8,7 @@ from typing import Any
 
 from ktui.cluster.model import NodeView, Trial
 from ktui.cluster.quantity import format_bytes, format_cpu
+from ktui.wire.duration import human_duration as kube_duration
 
 TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "REASON", "PARAMS")
 NODE_COLUMNS = ("NAME", "STATUS", "CPU REQ/ALLOC", "CPU USED", "MEM REQ/ALLOC", "MEM USED",
@@ -15,27 +16,9 @@ NODE_COLUMNS = ("NAME", "STATUS", "CPU REQ/ALLOC", "CPU USED", "MEM REQ/ALLOC", 
 
 
 def human_duration(seconds: float | None) -> str:
-    """kubectl's HumanDuration: 45s, 3m12s, 65m, 2h5m, 30h, 3d4h, 12d, 2y."""
-    if seconds is None:
-        return "-"
-    s = int(max(0, seconds))
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = s // 3600
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    if h < 24 * 8:
-        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
-    if h < 24 * 365 * 2:
-        return f"{h // 24}d"
-    return f"{h // (24 * 365)}y"
+    """kubectl's wording (ktui.wire.duration); "-" for no time at all, 0s for a clock skewed
+    into the future."""
+    return "-" if seconds is None else kube_duration(max(0.0, seconds))
 
 
 def _value(v: Any) -> str:

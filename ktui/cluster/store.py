@@ -27,7 +27,6 @@ from typing import Any
 
 import msgspec
 
-from ktui.cluster.gcpause import gc_paused
 from ktui.cluster.join import build_node, build_trial, owned_pods
 from ktui.cluster.model import (
     JOB_PHASES,
@@ -39,6 +38,7 @@ from ktui.cluster.model import (
     TrialKey,
 )
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
+from ktui.gcpause import gc_paused
 
 KINDS = ("pods", "jobs", "nodes", "events")
 _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}

@@ -22,6 +22,7 @@ from ktui.sim import clock, quantity, validate
 from ktui.sim.nodes import make_namespace
 from ktui.sim.resources import JOBS, NAMESPACES, NODES, PODS
 from ktui.sim.store import ObjVersion, key_of
+from ktui.wire.names import PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL
 
 if TYPE_CHECKING:
     from ktui.sim.server import SimServer
@@ -98,8 +99,8 @@ def _pod_template(ns: str, sweep: str, image: str, resources: dict[str, Any], ou
         "resourceVersion": "@@podrv@@", "creationTimestamp": "@@created@@",
         "labels": {"batch.kubernetes.io/controller-uid": "@@jobuid@@",
                    "batch.kubernetes.io/job-name": "@@job@@", "controller-uid": "@@jobuid@@",
-                   "job-name": "@@job@@", "ktui.dev/sweep": sweep, "ktui.dev/trial": "@@trial@@"},
-        "annotations": {"ktui.dev/params": "@@params@@"},
+                   "job-name": "@@job@@", SWEEP_LABEL: sweep, TRIAL_LABEL: "@@trial@@"},
+        "annotations": {PARAMS_ANNOTATION: "@@params@@"},
         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "@@job@@",
                              "uid": "@@jobuid@@", "controller": True,
                              "blockOwnerDeletion": True}],
@@ -167,12 +168,12 @@ def _job_template(ns: str, sweep: str, image: str, resources: dict[str, Any],
         "metadata": {"name": "@@job@@", "namespace": ns, "uid": "@@jobuid@@",
                      "resourceVersion": "@@jobrv@@", "generation": 1,
                      "creationTimestamp": "@@created@@",
-                     "labels": {"ktui.dev/sweep": sweep, "ktui.dev/trial": "@@trial@@"}},
+                     "labels": {SWEEP_LABEL: sweep, TRIAL_LABEL: "@@trial@@"}},
         "spec": {
             "backoffLimit": 1,
             "template": {
-                "metadata": {"labels": {"ktui.dev/sweep": sweep, "ktui.dev/trial": "@@trial@@"},
-                             "annotations": {"ktui.dev/params": "@@params@@"}},
+                "metadata": {"labels": {SWEEP_LABEL: sweep, TRIAL_LABEL: "@@trial@@"},
+                             "annotations": {PARAMS_ANNOTATION: "@@params@@"}},
                 "spec": {"restartPolicy": "Never", "containers": [{
                     "name": "trial", "image": image, "command": ["python", "train.py"],
                     "args": ["--lr=@@lr@@", "--batch-size=@@batch@@", "--seed=@@trial@@"],
@@ -270,7 +271,7 @@ def populate(server: SimServer, total_pods: int) -> None:
         job_t = {o: Template(_job_template(ns, sweep, image, resources, o))
                  for o in ("Succeeded", "Failed", "Running")}
         sweep_start = now - history_span * (1 - made / max(1, total_pods)) - 3600
-        sweep_labels_base = {"ktui.dev/sweep": sweep}
+        sweep_labels_base = {SWEEP_LABEL: sweep}
         for trial in range(trials):
             if made >= total_pods:
                 break
@@ -320,7 +321,7 @@ def populate(server: SimServer, total_pods: int) -> None:
                 labels = {"batch.kubernetes.io/controller-uid": job_uid,
                           "batch.kubernetes.io/job-name": job_name, "controller-uid": job_uid,
                           "job-name": job_name, **sweep_labels_base,
-                          "ktui.dev/trial": values["trial"].decode()}
+                          TRIAL_LABEL: values["trial"].decode()}
                 fields = {"spec.nodeName": node, "spec.restartPolicy": "Never",
                           "spec.schedulerName": "default-scheduler",
                           "spec.serviceAccountName": "default",
@@ -339,8 +340,8 @@ def populate(server: SimServer, total_pods: int) -> None:
                           finished=ts(finished_at + 0.5))
             raw = job_t[outcome].render(values)
             jobs_v.append(ObjVersion(key_of(JOBS, ns, job_name), ns, job_name, job_uid,
-                                     store.rv, raw, {"ktui.dev/sweep": sweep,
-                                                     "ktui.dev/trial": values["trial"].decode()},
+                                     store.rv, raw, {SWEEP_LABEL: sweep,
+                                                     TRIAL_LABEL: values["trial"].decode()},
                                      {"status.successful": "1" if outcome == "Succeeded"
                                       else "0"}, None))
     store.bulk_load(PODS, pods_v)

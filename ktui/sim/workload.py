@@ -24,7 +24,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-ANN_PARAMS = "ktui.dev/params"
+from ktui.wire.names import PARAMS_ANNOTATION as ANN_PARAMS
+
 ANN_DURATION = "sim.ktui.dev/duration"
 ANN_EXIT = "sim.ktui.dev/exit-code"
 ANN_FAIL_ATTEMPTS = "sim.ktui.dev/fail-attempts"

@@ -12,14 +12,15 @@ from typing import Any
 from ktui.sweep.model import Resources, Sweep, Trial, format_value, substitute
 from ktui.sweep.names import env_suffix
 
-SWEEP_LABEL = "ktui.dev/sweep"
-TRIAL_LABEL = "ktui.dev/trial"
-PARAMS_ANNOTATION = "ktui.dev/params"
-# The sweep's metric travels with each Job, so any ktui can rank trials without the file.
-METRIC_ANNOTATION = "ktui.dev/metric"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-CONTAINER = "trial"
+# The names a manifest carries, re-exported for the sweep layer's users.
+from ktui.wire.names import CONTAINER as CONTAINER
+from ktui.wire.names import MANAGED_BY as MANAGED_BY
+from ktui.wire.names import METRIC_ANNOTATION as METRIC_ANNOTATION
+from ktui.wire.names import PARAMS_ANNOTATION as PARAMS_ANNOTATION
+from ktui.wire.names import QUEUE_LABEL as QUEUE_LABEL
+from ktui.wire.names import SWEEP_LABEL as SWEEP_LABEL
+from ktui.wire.names import TRIAL_LABEL as TRIAL_LABEL
+
 GPU_RESOURCE = "nvidia.com/gpu"
 
 Manifest = dict[str, Any]

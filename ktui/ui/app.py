@@ -16,8 +16,8 @@ from textual.driver import Driver
 from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
-from ktui.cluster.gcpause import IdleCollector
 from ktui.cluster.logmetrics import LogMetrics
+from ktui.gcpause import IdleCollector
 from ktui.ui.commands import ClusterCommands
 from ktui.ui.keymap import load_keymap
 from ktui.ui.screendiff import diffing_driver

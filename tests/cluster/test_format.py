@@ -9,7 +9,7 @@ from .helpers import job
 def test_human_duration():
     cases = {None: "-", 0: "0s", 45: "45s", 119: "119s", 192: "3m12s", 3900: "65m",
              3 * 3600 + 300: "3h5m", 30 * 3600: "30h", 3 * 86400 + 4 * 3600: "3d4h",
-             20 * 86400: "20d", 800 * 86400: "2y"}
+             20 * 86400: "20d", 800 * 86400: "2y70d", 9 * 365 * 86400: "9y", -30: "0s"}
     assert {k: human_duration(k) for k in cases} == cases
 
 

@@ -23,17 +23,22 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from ktui.cluster.gcpause import gc_paused
 from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.quantity import cpu_millis, to_int
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
+from ktui.gcpause import gc_paused
+from ktui.wire.names import (
+    GPU_RESOURCE,
+    METRIC_ANNOTATION,
+    PARAMS_ANNOTATION,
+    PREFIX,
+    SWEEP_LABEL,
+    TRIAL_LABEL,
+    parse_metric,
+)
 
-GPU = "nvidia.com/gpu"
-SWEEP_LABEL = "ktui.dev/sweep"
-TRIAL_LABEL = "ktui.dev/trial"
-PARAMS_ANNOTATION = "ktui.dev/params"
-METRIC_ANNOTATION = "ktui.dev/metric"
-_KTUI_BYTES = b"ktui.dev/"
+GPU = GPU_RESOURCE
+_KTUI_BYTES = PREFIX.encode()
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 Quantity = str | int | float
@@ -546,28 +551,6 @@ def _ktui_annotations(raw: msgspec.Raw) -> dict[str, str]:
         return _NO_ANNOTATIONS
 
 
-_metric_cache: dict[str, dict[str, str] | None] = {}
-
-
-def _parse_metric(raw: str | None) -> dict[str, str] | None:
-    """ktui.dev/metric ({"name": "val_loss", "goal": "minimize"}): one shared dict per
-    distinct value (every trial of a sweep has the same)."""
-    if not raw:
-        return None
-    hit = _metric_cache.get(raw)
-    if hit is not None or raw in _metric_cache:
-        return hit
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        value = None
-    metric = {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
-    if len(_metric_cache) > 1024:
-        _metric_cache.clear()
-    _metric_cache[raw] = metric
-    return metric
-
-
 def job_record(w: JobWire) -> JobRec | None:
     meta = w.metadata
     if not meta.name:
@@ -579,7 +562,7 @@ def job_record(w: JobWire) -> JobRec | None:
     if raw_params is None and spec.template is not None and spec.template.metadata:
         # Jobs made by other tools may carry the params on the pod template only.
         raw_params = _ktui_annotations(spec.template.metadata.annotations).get(PARAMS_ANNOTATION)
-    metric = _parse_metric(annotations.get(METRIC_ANNOTATION))
+    metric = parse_metric(annotations.get(METRIC_ANNOTATION))
     trial: int | None = None
     trial_label = labels.get(TRIAL_LABEL)
     if trial_label is not None:

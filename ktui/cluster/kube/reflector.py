@@ -34,7 +34,6 @@ from typing import Any
 
 import msgspec
 
-from ktui.cluster.gcpause import gc_paused
 from ktui.cluster.kube.decode import (
     EVENT_CODEC,
     JOB_CODEC,
@@ -45,6 +44,7 @@ from ktui.cluster.kube.decode import (
 from ktui.cluster.kube.transport import ApiError, PartialLine, Transport, Unreachable, abort
 from ktui.cluster.model import Problem
 from ktui.cluster.store import Store
+from ktui.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 

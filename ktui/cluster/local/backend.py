@@ -57,6 +57,7 @@ from ktui.cluster.model import (
 from ktui.cluster.quantity import format_bytes, format_cpu
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 from ktui.cluster.store import Store
+from ktui.wire.names import parse_metric
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,6 @@ class LocalBackend:
         self._machine = machine.MachineSampler()
         self._trees = machine.TreeSampler()
         self._next_usage = 0.0
-        self._metric_cache: dict[str, dict[str, str] | None] = {}
         # Records built by refresh(), by (uid, rv, ...): unchanged rows are not rebuilt.
         self._job_cache: dict[tuple[str, int, int], JobRec] = {}
         self._spec_cache: dict[str, TrialSpec] = {}
@@ -725,7 +725,7 @@ class LocalBackend:
             active=active, ready=ready,
             succeeded=1 if state == "succeeded" else 0, failed=j["failed"],
             outcome={"succeeded": "Complete", "failed": "Failed"}.get(state),
-            reason=j["reason"], message=j["message"], gpu=spec.gpu, metric=self._metric(spec.metric),
+            reason=j["reason"], message=j["message"], gpu=spec.gpu, metric=parse_metric(spec.metric),
         )
 
     def _spec(self, uid: str) -> TrialSpec:
@@ -789,17 +789,6 @@ class LocalBackend:
         m = self._machine.sample()
         devices = self._gpu_probe.read(owner) if self._gpu_probe is not None else ()
         self._store.set_usage({self.node: NodeUsage(self.node, m.cpu_m, m.memory, m.cores, m.load, devices)})
-
-    def _metric(self, raw: str | None) -> dict[str, str] | None:
-        if not raw:
-            return None
-        if raw not in self._metric_cache:
-            try:
-                v = json.loads(raw)
-            except ValueError:
-                v = None
-            self._metric_cache[raw] = {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else None
-        return self._metric_cache[raw]
 
     # ---- helpers
 

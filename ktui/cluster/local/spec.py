@@ -8,12 +8,8 @@ from typing import Any
 import msgspec
 
 from ktui.cluster.quantity import cpu_millis, to_int
+from ktui.wire.names import GPU_RESOURCE, METRIC_ANNOTATION, PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL
 
-SWEEP_LABEL = "ktui.dev/sweep"
-TRIAL_LABEL = "ktui.dev/trial"
-PARAMS_ANNOTATION = "ktui.dev/params"
-METRIC_ANNOTATION = "ktui.dev/metric"
-GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default
 DEFAULT_CPU_M = 1000  # a trial that requests nothing counts as one cpu
 

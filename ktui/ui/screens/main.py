@@ -15,9 +15,9 @@ from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.format import human_duration
-from ktui.cluster.gcpause import age_young, freeze_survivors
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
+from ktui.gcpause import age_young, freeze_survivors
 from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.describe import DescribeScreen
 from ktui.ui.screens.launch import LaunchScreen

@@ -1,6 +1,6 @@
 import gc
 
-from ktui.cluster.gcpause import IdleCollector
+from ktui.gcpause import IdleCollector
 
 
 class Clock:
@@ -57,7 +57,7 @@ def test_an_idle_collection_frees_cycles():
 
 
 def test_age_young_moves_a_new_big_container_out_of_the_young_walks():
-    from ktui.cluster.gcpause import age_young
+    from ktui.gcpause import age_young
 
     gc.disable()  # (building it must not trigger the young collections under test)
     try:

@@ -1,4 +1,6 @@
-"""Pausing the cyclic garbage collector around bulk allocation (decoding, store updates)."""
+"""Process-wide garbage-collector tuning: the cyclic GC paused around bulk allocation (decoding,
+store updates) and run when the UI is idle. A concern of the process, not of one layer: the
+cluster layer and the UI both use it."""
 
 from __future__ import annotations
 
