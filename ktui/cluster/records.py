@@ -26,6 +26,19 @@ ObjKey = tuple[str, str]
 RESTARTED = ", restarted"
 
 
+def failure_words(exit_code: int | None, *, oom: bool = False, reason: str | None = None) -> str | None:
+    """How a trial's container ended, in the words both backends use: "OOMKilled", "exit
+    code 2", else the runtime's own reason ("Error", "ContainerCannotRun"); None for a
+    clean exit."""
+    if oom:
+        return "OOMKilled"
+    if exit_code:
+        return f"exit code {exit_code}"
+    if reason not in (None, "", "Completed"):
+        return reason
+    return None
+
+
 class PodRec(msgspec.Struct, frozen=True, gc=False):
     namespace: str
     name: str

@@ -25,7 +25,7 @@ import msgspec
 
 from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.quantity import cpu_millis, to_int
-from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
+from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.gcpause import gc_paused
 from ktui.wire.names import (
     GPU_RESOURCE,
@@ -410,13 +410,7 @@ _BAD_WAITING = frozenset(
 
 
 def _termination_words(t: _Terminated) -> str | None:
-    if t.reason == "OOMKilled":
-        return "OOMKilled"
-    if t.exitCode != 0:
-        return f"exit code {t.exitCode}"
-    if t.reason not in (None, "", "Completed"):
-        return t.reason
-    return None
+    return failure_words(t.exitCode, oom=t.reason == "OOMKilled", reason=t.reason)
 
 
 def _pod_reason(st: _PodStatus) -> tuple[str | None, str | None]:

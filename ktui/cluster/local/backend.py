@@ -55,7 +55,7 @@ from ktui.cluster.model import (
     TrialKey,
 )
 from ktui.cluster.quantity import format_bytes, format_cpu
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
+from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.cluster.store import Store
 from ktui.wire.names import parse_metric
 
@@ -483,7 +483,7 @@ class LocalBackend:
             elif code == 0:
                 phase, reason, message = "Succeeded", None, None
             elif outcome.get("oom"):
-                phase, reason = "Failed", "OOMKilled"
+                phase, reason = "Failed", failure_words(code, oom=True)
                 limit = spec.memory_limit if spec is not None else 0
                 if outcome.get("over_limit"):
                     message = (f"used {format_bytes(int(outcome['over_limit']))}, over its memory limit of "
@@ -493,7 +493,7 @@ class LocalBackend:
                 else:
                     message = "ran out of memory (its log ends with an allocation failure)"
             else:
-                phase, reason = "Failed", f"exit code {code}"
+                phase, reason = "Failed", failure_words(code) or "Error"
                 sig = outcome.get("signal")
                 message = f"killed by {signal.Signals(sig).name}" if sig else None
             c.execute("UPDATE attempts SET phase=?, finished=?, exit_code=?, reason=?, message=?, rv=rv+1"
