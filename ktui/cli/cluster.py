@@ -291,96 +291,6 @@ def log_writer(raw: bool, out: TextIO | None = None) -> Callable[[str], None]:
     return write_styled
 
 
-def _local_logs(args: argparse.Namespace) -> int:
-    backend = _connect(args, ())
-    backend.start()
-    write = log_writer(args.raw)
-    try:
-        backend.store.wait_synced(("jobs", "pods"), timeout=10)
-        stream = backend.stream_logs((args.namespace or "default", args.job), follow=args.follow, tail=args.tail)
-        try:
-            for line in stream:
-                write(line.text)
-                sys.stdout.flush()
-        finally:
-            stream.close()
-        return 0
-    except LookupError as exc:
-        raise CliError(str(exc)) from None
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        backend.stop()
-
-
-def _local_action(args: argparse.Namespace, verb: str) -> int:
-    from ktui.cli.local import hand_off
-
-    backend = _connect(args, ())
-    backend.start()
-    try:
-        backend.store.wait_synced(("jobs",), timeout=10)
-        ns = args.namespace or "default"
-        # The same confirmation as on a cluster: destructive is destructive, wherever it runs.
-        if verb == "cancel":
-            sweep = next((s for s in backend.store.sweeps() if s.name == args.target and s.namespace == ns), None)
-            if sweep is not None:
-                _confirm(f"Delete {sweep.total} jobs of sweep {args.target} on this machine?", args.yes)
-                return _report("deleted", backend.cancel(sweep=args.target, namespace=ns))
-            if backend.store.get_trial((ns, args.target)) is None:
-                raise CliError(f"no sweep or job named {args.target} in namespace {ns} on this machine")
-            _confirm(f"Delete job {args.target} on this machine?", args.yes)
-            return _report("deleted", backend.cancel([(ns, args.target)]))
-        if not args.failed:
-            _confirm(f"Rerun every finished trial of sweep {args.sweep}, succeeded ones included?", args.yes)
-        return _report("reran", backend.rerun(args.sweep, namespace=ns, failed_only=args.failed))
-    finally:
-        hand_off(backend)  # rerun trials are queued: the detached runner starts them
-
-
-def cmd_logs(args: argparse.Namespace) -> int:
-    if args.local:
-        return _local_logs(args)
-    from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
-
-    backend = _connect(args, (), metrics=False)
-    ns = backend.cluster.namespace
-    try:
-        pod = newest_pod_of_job(backend.transport, ns, args.job)
-        container: str | None = CONTAINER
-        if pod is None:
-            try:  # not a job: perhaps a pod's name
-                backend.transport.get(f"/api/v1/namespaces/{ns}/pods/{args.job}")
-            except ApiError as exc:
-                if exc.status == 404:
-                    raise CliError(f"no job or pod named {args.job} in namespace {ns}") from None
-                raise
-            pod, container = args.job, None
-        stream = KubeLogStream(backend.transport, ns, pod, container=container,
-                               follow=args.follow, tail=args.tail)
-        out = sys.stdout
-        write = log_writer(args.raw, out)
-        try:
-            for line in stream:
-                write(line.text)
-                if args.follow:
-                    out.flush()
-        except ApiError as exc:
-            if exc.status == 400 and container is not None and "is not valid" in exc.message:
-                # Not a ktui trial: no container named "trial"; use the pod's only container.
-                for line in KubeLogStream(backend.transport, ns, pod, container=None,
-                                          follow=args.follow, tail=args.tail):
-                    write(line.text)
-            else:
-                raise
-        except KeyboardInterrupt:
-            stream.close()
-        out.flush()
-        return 0
-    finally:
-        backend.stop(timeout=2.0)
-
-
 def _confirm(question: str, yes: bool) -> None:
     if yes:
         return
@@ -398,52 +308,102 @@ def _report(verb: str, result: Any) -> int:
     return 0 if not result.failed else 1
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
-    if args.local:
-        return _local_action(args, "cancel")
+
+
+# logs, cancel and rerun go through the Backend interface, as the UI does: one path for a
+# cluster and for this machine.
+
+
+def _action_backend(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The backend for logs, cancel and rerun: they ask it directly, no lists to wait for.
+    The local one runs its loop meanwhile (a cancelled trial's process group is made sure
+    of); the cluster one needs no watches."""
     backend = _connect(args, (), metrics=False)
+    if args.local:
+        backend.start()
+    return backend
+
+
+def _done_with(backend: Any) -> None:
+    if backend.name == "local":
+        from ktui.cli.local import hand_off
+
+        hand_off(backend)  # rerun trials are queued: the detached runner starts them
+    else:
+        backend.stop(timeout=2.0)
+
+
+def _namespace(args: argparse.Namespace, backend: Any) -> str | None:
+    """The namespace a command means: None for -A (every namespace)."""
+    if getattr(args, "all_namespaces", False):
+        return None
+    return str(args.namespace or backend.default_namespace)
+
+
+def _where(ns: str | None, local: bool) -> str:
+    return ("any namespace" if ns is None else f"namespace {ns}") + (" on this machine" if local else "")
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    backend = _action_backend(args)
+    ns = str(args.namespace or backend.default_namespace)
+    write = log_writer(args.raw)
+    out = sys.stdout
     try:
-        ns = None if args.all_namespaces else backend.cluster.namespace
-        where = "any namespace" if ns is None else f"namespace {ns}"
-        jobs = backend.actions.sweep_jobs(args.target, ns)
-        if jobs:
-            _confirm(f"Delete {len(jobs)} jobs of sweep {args.target} in {where}?", args.yes)
-            keys = [(j["metadata"]["namespace"], j["metadata"]["name"]) for j in jobs]
-            return _report("deleted", backend.actions.cancel(keys))
+        try:
+            stream = backend.stream_logs((ns, args.job), follow=args.follow, tail=args.tail)
+        except LookupError:
+            if backend.find_trial((ns, args.job)) is None:
+                raise CliError(f"no job or pod named {args.job} in {_where(ns, args.local)}") from None
+            raise CliError(f"job {args.job} has no pod yet in {_where(ns, args.local)}") from None
+        try:
+            for line in stream:
+                write(line.text)
+                if args.follow:
+                    out.flush()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stream.close()
+        out.flush()
+        return 0
+    finally:
+        _done_with(backend)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    backend = _action_backend(args)
+    try:
+        ns = _namespace(args, backend)
+        where = _where(ns, args.local)
+        trials = backend.sweep_trials(args.target, ns)
+        if trials:
+            _confirm(f"Delete {len(trials)} jobs of sweep {args.target} in {where}?", args.yes)
+            return _report("deleted", backend.cancel([t.key for t in trials]))
         if ns is None:
             raise CliError(f"no sweep named {args.target} in any namespace (use -n for a job)")
-        try:
-            backend.transport.get(f"/apis/batch/v1/namespaces/{ns}/jobs/{args.target}")
-        except ApiError as exc:
-            if exc.status == 404:
-                raise CliError(f"no sweep or job named {args.target} in {where}") from None
-            raise
+        if backend.find_trial((ns, args.target)) is None:
+            raise CliError(f"no sweep or job named {args.target} in {where}")
         _confirm(f"Delete job {args.target} in {where}?", args.yes)
-        return _report("deleted", backend.actions.cancel([(ns, args.target)]))
+        return _report("deleted", backend.cancel([(ns, args.target)]))
     finally:
-        backend.stop(timeout=2.0)
+        _done_with(backend)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    if args.local:
-        return _local_action(args, "rerun")
-    from ktui.cluster.kube.actions import _is_rerunnable
-
-    backend = _connect(args, (), metrics=False)
+    backend = _action_backend(args)
     try:
-        ns = None if args.all_namespaces else backend.cluster.namespace
-        where = "any namespace" if ns is None else f"namespace {ns}"
-        jobs = backend.actions.sweep_jobs(args.sweep, ns)
-        if not jobs:
-            raise CliError(f"no sweep named {args.sweep} in {where}")
-        chosen = [j for j in jobs if _is_rerunnable(j, args.failed)]
+        ns = _namespace(args, backend)
+        trials = backend.sweep_trials(args.sweep, ns)
+        if not trials:
+            raise CliError(f"no sweep named {args.sweep} in {_where(ns, args.local)}")
+        chosen = [t for t in trials if t.outcome == "Failed" or (not args.failed and t.finished)]
         if not chosen:
-            what = "failed" if args.failed else "finished"
-            print(f"no {what} trials in sweep {args.sweep}")
+            print(f"no {'failed' if args.failed else 'finished'} trials in sweep {args.sweep}")
             return 0
-        if not args.failed and any(not _is_rerunnable(j, True) for j in chosen):
+        if not args.failed and any(t.outcome != "Failed" for t in chosen):
             _confirm(f"Rerun {len(chosen)} finished trials of {args.sweep} "
                      "(succeeded ones included; their pods and logs are deleted)?", args.yes)
-        return _report("reran", backend.actions.rerun_jobs(chosen))
+        return _report("reran", backend.rerun(trials=[t.key for t in chosen], failed_only=args.failed))
     finally:
-        backend.stop(timeout=2.0)
+        _done_with(backend)

@@ -19,6 +19,7 @@ from ktui.cluster.model import (
     SubmitResult,
     TrialDescription,
     TrialKey,
+    TrialState,
 )
 from ktui.cluster.store import Store
 
@@ -57,6 +58,21 @@ class Backend(Protocol):
     @property
     def location(self) -> str:
         """Where this backend points, for display ("https://10.0.0.1:6443 ns default")."""
+        ...
+
+    @property
+    def default_namespace(self) -> str:
+        """The namespace a command means when it names none."""
+        ...
+
+    def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
+        """The sweep's trials (in ``namespace``, or every namespace the backend sees when
+        None), asked of the source of truth, without start(): what cancel or rerun would
+        touch, for a command to say and confirm first."""
+        ...
+
+    def find_trial(self, trial: TrialKey) -> TrialState | None:
+        """One trial by name, from the source of truth; None when there is none."""
         ...
 
     def start(self) -> None:
@@ -106,7 +122,8 @@ class Backend(Protocol):
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
     ) -> LogStream:
-        """Lines of the trial's newest pod (its ``trial`` container); with ``follow`` it
+        """Lines of the trial's newest pod (its ``trial`` container, or the only one of a Job
+        that is not a ktui trial); with ``follow`` it
         keeps going across reconnects, without duplicates or gaps, until the trial ends.
         Raises LookupError when the trial has no pod (yet); iterating may raise the
         backend's errors (e.g. the pod vanished before anything was read)."""

@@ -259,6 +259,18 @@ class SubmitTally:
         return SubmitResult(tuple(self.created), tuple(self.existing), tuple(self.failed))
 
 
+class TrialState(msgspec.Struct, frozen=True):
+    """A trial as its source of truth holds it now (the API server, the local queue): what
+    the command line shows and confirms before it acts, not a store still being filled."""
+
+    key: TrialKey
+    outcome: str | None = None  # "Complete" or "Failed" once finished; None while it waits or runs
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+
 class ActionResult(msgspec.Struct, frozen=True):
     """Outcome of cancel/rerun: the jobs acted on, and those that could not be."""
 

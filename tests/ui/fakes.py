@@ -17,12 +17,14 @@ from ktui.cluster.model import (
     PodSummary,
     SubmitResult,
     TrialDescription,
+    TrialState,
 )
 from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 from ktui.cluster.store import Store
 
 GiB = 2**30
-NOW = 1_790_000_000.0  # a fixed "now", so rendered ages are stable in snapshots
+NOW = 1_790_000_000.0
+_OUTCOME = {"Succeeded": "Complete", "Failed": "Failed"}  # a fixed "now", so rendered ages are stable in snapshots
 
 
 class FakeStream:
@@ -113,6 +115,16 @@ class FakeBackend:
 
     def rerun(self, sweep=None, *, trials=(), namespace=None, failed_only=True) -> ActionResult:  # type: ignore[no-untyped-def]
         return ActionResult()
+
+    default_namespace = "default"
+
+    def sweep_trials(self, sweep, namespace=None) -> list[TrialState]:  # type: ignore[no-untyped-def]
+        return [TrialState(t.key, _OUTCOME.get(t.phase)) for t in self.store.snapshot_trials().values()
+                if t.sweep == sweep and namespace in (None, t.namespace)]
+
+    def find_trial(self, trial) -> TrialState | None:  # type: ignore[no-untyped-def]
+        t = self.store.get_trial(trial)
+        return TrialState(t.key, _OUTCOME.get(t.phase)) if t is not None else None
 
     def stream_logs(self, trial, *, follow=True, tail=None) -> FakeStream:  # type: ignore[no-untyped-def]
         if trial not in self.logs:

@@ -28,6 +28,7 @@ from ktui.cluster.model import (
     SubmitResult,
     TrialDescription,
     TrialKey,
+    TrialState,
 )
 from ktui.cluster.records import EventRec, PodRec
 from ktui.cluster.store import Store
@@ -247,6 +248,31 @@ class KubeBackend:
         self._learn(res.failed, "rerun")
         return res
 
+    @property
+    def default_namespace(self) -> str:
+        return self.cluster.namespace
+
+    def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
+        from ktui.cluster.kube.decode import JOB_CODEC
+
+        out = []
+        for job in self.actions.sweep_jobs(sweep, namespace):
+            rec = JOB_CODEC.decode_item(msgspec.json.encode(job))
+            if rec is not None:
+                out.append(TrialState((rec.namespace, rec.name), rec.outcome))
+        return out
+
+    def find_trial(self, trial: TrialKey) -> TrialState | None:
+        from ktui.cluster.kube.decode import JOB_CODEC
+
+        try:
+            rec = JOB_CODEC.decode_item(self.transport.get(f"{JOBS.format(ns=trial[0])}/{trial[1]}"))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return TrialState(trial, rec.outcome) if rec is not None else None
+
     def pod_for(self, trial: TrialKey) -> str | None:
         """The trial's newest pod: from the store when it sees pods, else from the server."""
         if self._store.is_synced("pods"):
@@ -259,10 +285,22 @@ class KubeBackend:
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
     ) -> KubeLogStream:
         pod = self.pod_for(trial)
+        container: str | None = CONTAINER
         if pod is None:
-            raise LookupError(f"job {trial[0]}/{trial[1]} has no pod (yet)")
-        return KubeLogStream(self.transport, trial[0], pod, container=CONTAINER,
+            if self.find_trial(trial) is not None or not self._pod_exists(trial):
+                raise LookupError(f"job {trial[0]}/{trial[1]} has no pod (yet)")
+            pod, container = trial[1], None  # not a job: a pod of that name (kubectl logs POD)
+        return KubeLogStream(self.transport, trial[0], pod, container=container,
                              follow=follow, tail=tail)
+
+    def _pod_exists(self, key: TrialKey) -> bool:
+        try:
+            self.transport.get(f"/api/v1/namespaces/{key[0]}/pods/{key[1]}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def describe(self, trial: TrialKey) -> TrialDescription:
         ns, name = trial

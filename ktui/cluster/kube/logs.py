@@ -197,6 +197,11 @@ class KubeLogStream:
             except ApiError as exc:
                 if exc.status == 404 and dedup.last_ns is not None:
                     return  # the pod was deleted after we saw its log
+                if exc.status == 400 and self.container and "is not valid for pod" in exc.message \
+                        and dedup.last_ns is None:
+                    # Not a ktui trial (no container named "trial"): its pod's only container.
+                    self.container = None
+                    continue
                 if exc.status == 400 and live and "waiting to start" in exc.message:
                     self._closed.wait(self.idle_poll)  # ContainerCreating: not yet
                     continue

@@ -53,6 +53,7 @@ from ktui.cluster.model import (
     SubmitTally,
     TrialDescription,
     TrialKey,
+    TrialState,
 )
 from ktui.cluster.quantity import format_bytes, format_cpu
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 ACTIVE = ("Pending", "Running")
 _SPEC_DECODER = msgspec.json.Decoder(TrialSpec)
 _SUBMIT_CHUNK = 500
+_OUTCOMES = {"succeeded": "Complete", "failed": "Failed"}  # the queue's states, as a Job's outcome
 _SPEC_CACHE_MAX = 200_000
 # Stands in for the spec of a row deleted between two reads (a cancel in another process).
 _LOST_SPEC = TrialSpec(namespace="", name="", sweep=None, trial=None, params=None, metric=None, argv=["true"],
@@ -181,6 +183,19 @@ class LocalBackend:
         gib = self.memory / 2**30
         gpus = f", {len(self.gpus)} GPUs" if self.gpus else ""
         return f"this machine ({self.cpus} cpus, {gib:.0f} GiB{gpus})"
+
+    @property
+    def default_namespace(self) -> str:
+        return "default"
+
+    def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
+        states = {(r["namespace"], r["name"]): r["state"]
+                  for r in self.state.query("SELECT namespace, name, state FROM jobs")}
+        return [TrialState(key, _OUTCOMES.get(states.get(key, ""))) for key in self._sweep_keys(sweep, namespace)]
+
+    def find_trial(self, trial: TrialKey) -> TrialState | None:
+        rows = self.state.query("SELECT state FROM jobs WHERE namespace=? AND name=?", trial)
+        return TrialState(trial, _OUTCOMES.get(rows[0]["state"])) if rows else None
 
     def start(self) -> None:
         if self._thread is not None or self._stopped:
