@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from ktui.cluster.kube.backend import KubeBackend
 
 from .conftest import assert_converged, eventually, job_manifest
@@ -23,8 +21,7 @@ def test_viewer_denied_pods_still_sees_jobs_and_nodes(sim, backend_factory):
     assert problems[0].message.startswith("cannot list pods")
     assert "Forbidden (user viewer)" in problems[0].message
     # The reflector keeps retrying (forbidden_retry is short here); still one problem.
-    time.sleep(1.0)
-    assert b.reflectors["pods"].stats.errors >= 2
+    eventually(lambda: b.reflectors["pods"].stats.errors >= 2, timeout=10)
     assert len([p for p in b.store.problems() if p.resource == "pods"]) == 1
     assert b.reflectors["pods"].alive and b.reflectors["jobs"].alive
     # Trials still show, with the Job's own view of its phase.

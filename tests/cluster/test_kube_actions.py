@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from ktui.cluster.kube.actions import Actions
 from ktui.cluster.kube.config import load
@@ -116,5 +115,4 @@ def test_rerun_failed_trials(sim, backend_factory):
     # The new incarnations run (and fail again, as scripted); old pods do not confuse the join.
     eventually(lambda: all(t.uid != before[t.name] and t.phase == "Failed"
                            for t in b.store.trials_of_sweep("r") if t.name != "r-0"), timeout=15)
-    time.sleep(0.2)
-    assert_converged(sim, b, ("jobs", "pods"))
+    assert_converged(sim, b, ("jobs", "pods"))  # (waits until the store equals the server)
