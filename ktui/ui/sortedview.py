@@ -105,6 +105,16 @@ class SortedView(Generic[K, R]):
     def records(self) -> Mapping[K, R]:
         return self._records
 
+    def share_records(self, records: dict[K, R]) -> None:
+        """Read the records from ``records`` from now on, a dict its owner keeps current (a
+        view sorted another way over the same trials): the rows are not rebuilt, so the
+        owner applies to this view only the changes that may move them."""
+        self._records = records
+
+    def shared_records(self) -> dict[K, R]:
+        """The records dict itself, to share with another view (see share_records)."""
+        return self._records
+
     def reset(self, records: Mapping[K, R]) -> None:
         self._records = dict(records)
         self._rebuild()

@@ -61,10 +61,10 @@ def _float_key(x: float) -> str:
 # A tick with more changes than this is not applied to the speculative view (the next
 # sort column) at once: on the UI thread it would cost what the shown view costs. They are
 # noted; once it is calm a worker catches the view up (or `s` does, first).
-SPEC_MAX_CHANGES = 2000
-SPEC_CALM = 2.0  # s without a tick of more than SPEC_MAX_CHANGES before building ahead again
+PREBUILT_MAX_CHANGES = 2000
+PREBUILT_CALM = 2.0  # s without a tick of more than PREBUILT_MAX_CHANGES before building ahead again
 # Changes noted beyond which the speculative view is dropped: building it again costs less.
-SPEC_STALE_MAX = 20_000
+PREBUILT_STALE_MAX = 20_000
 # A filter is scanned from the top of the display: the first frame needs only the rows on
 # screen (and the cursor's row); the rest is scanned in steps after it (~5 ms each at 150k).
 NARROW_STEP = 20_000
@@ -172,18 +172,18 @@ class UiState:
         self.trials: SortedView[TrialKey, Trial] = self._base
         # Speculation: `s` cycles TRIAL_SORTS in order, so every trial in the next column's
         # order is built in the background and kept current; `s` swaps it in.
-        self._spec: SortedView[TrialKey, Trial] | None = None
-        self._spec_column: str | None = None
+        self._prebuilt: SortedView[TrialKey, Trial] | None = None
+        self._prebuilt_column: str | None = None
         # Changed since the view's snapshot and not applied to it: while it is built or
-        # caught up (`_spec_busy`, in a worker), or after a big tick (stale). None: current.
-        self._spec_dirty: set[TrialKey] | None = None
-        self._spec_busy = False
-        self._spec_catchup: set[TrialKey] = set()  # what the worker catching up applies
-        self._spec_gen = 0
+        # caught up (`_prebuilt_busy`, in a worker), or after a big tick (stale). None: current.
+        self._prebuilt_dirty: set[TrialKey] | None = None
+        self._prebuilt_busy = False
+        self._prebuilt_catchup: set[TrialKey] = set()  # what the worker catching up applies
+        self._prebuilt_gen = 0
         # `s` asked for the column being built ahead: that build becomes the re-sort (at
-        # full speed), and install_spec swaps it in.
-        self.spec_promoted = False
-        self._churn_at = -SPEC_CALM  # time.monotonic() of the last tick too big to follow
+        # full speed), and install_prebuilt swaps it in.
+        self.prebuilt_promoted = False
+        self._churn_at = -PREBUILT_CALM  # time.monotonic() of the last tick too big to follow
         self._narrowing: Narrowing[TrialKey, Trial] | None = None  # a filter scan under way
         self._narrow_rows = 0
         self.narrow_step_rows = NARROW_STEP
@@ -221,7 +221,7 @@ class UiState:
             search = self._search
             retagged: set[TrialKey] = set()
             # (only the speculative view reads it: in a storm there is mostly none)
-            resorted: set[TrialKey] | None = set() if self._spec_column is not None else None
+            resorted: set[TrialKey] | None = set() if self._prebuilt_column is not None else None
             for k, t in changed.items():
                 old = known.get(k)
                 if resorted is not None and (old is None or _SORTED_BY(old) != _SORTED_BY(t)):
@@ -322,7 +322,7 @@ class UiState:
     def set_metrics(self, updates: Mapping[TrialKey, dict[str, float]]) -> bool:
         """New metric values read from trial logs; True when rows moved."""
         self.metrics.update(updates)
-        if "metric" not in (self.trial_sort, self._spec_column):
+        if "metric" not in (self.trial_sort, self._prebuilt_column):
             return False
         records = self._base.records()
         return self._apply({k: records[k] for k in updates if k in records}, (), metric=True)
@@ -343,28 +343,28 @@ class UiState:
             moved_base = self._base.update(changed, removed, retagged)
             if self.trials is self._base:
                 moved = moved_base
-        if metric and self._spec_column != "metric":
+        if metric and self._prebuilt_column != "metric":
             return moved
         if resorted is not None and len(resorted) < len(changed):
             # The speculative view shares the records: it needs only the rows that may
             # move (usage readings of every running trial come in bursts of thousands).
             changed = {k: changed[k] for k in resorted}
-        big = len(changed) + len(removed) > SPEC_MAX_CHANGES
+        big = len(changed) + len(removed) > PREBUILT_MAX_CHANGES
         if big:
             self._churn_at = time.monotonic()  # a storm, or a big load: no new build yet
-        if self._spec_column is None:
+        if self._prebuilt_column is None:
             return moved
-        if self._spec_dirty is None and not big:
-            assert self._spec is not None
-            self._spec.update(changed, removed, retagged)
+        if self._prebuilt_dirty is None and not big:
+            assert self._prebuilt is not None
+            self._prebuilt.update(changed, removed, retagged)
             return moved
         # Noted for later: cheaper, over a storm, than following it tick by tick.
-        dirty = self._spec_dirty if self._spec_dirty is not None else set()
+        dirty = self._prebuilt_dirty if self._prebuilt_dirty is not None else set()
         dirty.update(changed)
         dirty.update(removed)
-        self._spec_dirty = dirty
-        if len(dirty) > SPEC_STALE_MAX:
-            self.drop_spec()
+        self._prebuilt_dirty = dirty
+        if len(dirty) > PREBUILT_STALE_MAX:
+            self.drop_prebuilt()
         return moved
 
     # -- sorting and filtering ------------------------------------------------------------
@@ -454,10 +454,10 @@ class UiState:
         self._base = rebuilt.trials
         self._base.reverse = self.trial_reverse
         self.trials = self._narrow(self._base)
-        if rebuilt.nodes is not None or self._spec_column != self.next_sort():
-            self.drop_spec()
-        elif self._spec is not None and not self._spec_busy:  # (a worker catching it up has its own)
-            self._spec._records = self._base._records
+        if rebuilt.nodes is not None or self._prebuilt_column != self.next_sort():
+            self.drop_prebuilt()
+        elif self._prebuilt is not None and not self._prebuilt_busy:  # (a worker catching it up has its own)
+            self._prebuilt.share_records(self._base.shared_records())
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
             self._set_node_prefix()
@@ -540,28 +540,28 @@ class UiState:
         if fast and same:
             self._base.reverse = self.trials.reverse = reverse
             return True
-        if fast and column == self._spec_column:
-            if self._spec_busy:
-                self.spec_promoted = True  # being built: it lands through install_spec
+        if fast and column == self._prebuilt_column:
+            if self._prebuilt_busy:
+                self.prebuilt_promoted = True  # being built: it lands through install_prebuilt
                 return False
-            if self._spec is not None:
-                self._catch_up(self._spec)  # stale after a burst: its changes, now
-                self._take_spec()
+            if self._prebuilt is not None:
+                self._catch_up(self._prebuilt)  # stale after a burst: its changes, now
+                self._take_prebuilt()
                 return True
-        self.drop_spec()
+        self.drop_prebuilt()
         return False
 
     def _catch_up(self, view: SortedView[TrialKey, Trial]) -> None:
         """Apply to the speculative `view` what changed since its snapshot."""
-        dirty, self._spec_dirty = self._spec_dirty, None
+        dirty, self._prebuilt_dirty = self._prebuilt_dirty, None
         if dirty:
             records = self._base.records()
             _replay(view, dirty, records)
 
-    def _take_spec(self) -> None:
-        assert self._spec is not None and self._spec_dirty is None
-        self._base, self._spec = self._spec, None
-        self._spec_column = None
+    def _take_prebuilt(self) -> None:
+        assert self._prebuilt is not None and self._prebuilt_dirty is None
+        self._base, self._prebuilt = self._prebuilt, None
+        self._prebuilt_column = None
         self._base.reverse = self.trial_reverse
         self.trials = self._narrow(self._base)
 
@@ -625,70 +625,70 @@ class UiState:
         cols = list(TRIAL_SORTS)
         return cols[(cols.index(self.trial_sort) + 1) % len(cols)] if self.trial_sort in cols else cols[0]
 
-    def drop_spec(self) -> None:
-        self._spec = self._spec_column = self._spec_dirty = None
-        self._spec_busy = False
-        self._spec_catchup = set()
-        self._spec_gen += 1
-        self.spec_promoted = False
+    def drop_prebuilt(self) -> None:
+        self._prebuilt = self._prebuilt_column = self._prebuilt_dirty = None
+        self._prebuilt_busy = False
+        self._prebuilt_catchup = set()
+        self._prebuilt_gen += 1
+        self.prebuilt_promoted = False
 
     def end_churn(self) -> None:
         """The first list is in: its big ticks were a load, not a storm that goes on, so
         the next column may be built ahead at once."""
-        self._churn_at = -SPEC_CALM
+        self._churn_at = -PREBUILT_CALM
 
-    def spec_wanted(self) -> bool:
+    def prebuilt_wanted(self) -> bool:
         """Work for a worker, now that it is calm: no speculative view (build one), or a
         stale one (catch it up)."""
-        if self.version < 0 or self._spec_busy or time.monotonic() - self._churn_at < SPEC_CALM:
+        if self.version < 0 or self._prebuilt_busy or time.monotonic() - self._churn_at < PREBUILT_CALM:
             return False
-        return self._spec_column is None or bool(self._spec_dirty)
+        return self._prebuilt_column is None or bool(self._prebuilt_dirty)
 
-    def spec_current(self, token: int) -> bool:
+    def prebuilt_current(self, token: int) -> bool:
         """The speculative build `token` is still wanted (a worker stops when it is not)."""
-        return token == self._spec_gen
+        return token == self._prebuilt_gen
 
-    def start_spec(self) -> int:
+    def start_prebuilt(self) -> int:
         """UI thread: the next column's view is to be built, or the stale one caught up
-        (`build_spec`, in a worker); changes from now on are noted for `install_spec`.
+        (`build_prebuilt`, in a worker); changes from now on are noted for `install_prebuilt`.
         Returns its token."""
-        if self._spec is not None and self._spec_column == self.next_sort() and self._spec_dirty:
-            self._spec_catchup, self._spec_dirty = self._spec_dirty, set()
+        if self._prebuilt is not None and self._prebuilt_column == self.next_sort() and self._prebuilt_dirty:
+            self._prebuilt_catchup, self._prebuilt_dirty = self._prebuilt_dirty, set()
         else:
-            self.drop_spec()
-            self._spec_column = self.next_sort()
-            self._spec_dirty = set()
-        self._spec_busy = True
-        return self._spec_gen
+            self.drop_prebuilt()
+            self._prebuilt_column = self.next_sort()
+            self._prebuilt_dirty = set()
+        self._prebuilt_busy = True
+        return self._prebuilt_gen
 
-    def build_spec(self, token: int, pause: Callable[[], None] | None = None,
+    def build_prebuilt(self, token: int, pause: Callable[[], None] | None = None,
                    chunk: int = CHUNK) -> SortedView[TrialKey, Trial] | None:
-        """Worker: build the view `start_spec` asked for, or catch the stale one up (None
-        if it was dropped since). The UI thread leaves the view alone until install_spec."""
-        column, view = self._spec_column, self._spec
-        if token != self._spec_gen or column is None:
+        """Worker: build the view `start_prebuilt` asked for, or catch the stale one up (None
+        if it was dropped since). The UI thread leaves the view alone until install_prebuilt."""
+        column, view = self._prebuilt_column, self._prebuilt
+        if token != self._prebuilt_gen or column is None:
             return None
         records = dict(self._base.records())  # one C call: a consistent snapshot
         if view is not None:
-            keys = self._spec_catchup
-            view._records = records  # its own, while the UI thread updates the shared one
+            keys = self._prebuilt_catchup
+            view.share_records(records)  # its own, while the UI thread updates the shared one
             _replay(view, keys, records)
             return view
         return SortedView.build(records, self._trial_sort_key(column), False, self._tag(self._search), pause, chunk)
 
-    def install_spec(self, token: int, view: SortedView[TrialKey, Trial] | None) -> bool:
+    def install_prebuilt(self, token: int, view: SortedView[TrialKey, Trial] | None) -> bool:
         """UI thread: catch the built view up with what changed while it was built."""
-        if view is None or token != self._spec_gen or self._spec_dirty is None:
+        if view is None or token != self._prebuilt_gen or self._prebuilt_dirty is None:
             return False
-        self._spec_busy, self._spec_catchup = False, set()
+        self._prebuilt_busy, self._prebuilt_catchup = False, set()
         self._catch_up(view)
-        self._spec = view
+        self._prebuilt = view
         # From now on it shares the records of the shown view, which every change updates:
         # only the changes that may move rows need applying to it.
-        view._records = self._base._records
-        if self.spec_promoted:  # `s` asked for it while it was built: it is the sort now
-            self.spec_promoted = False
-            self._take_spec()
+        view.share_records(self._base.shared_records())
+        if self.prebuilt_promoted:  # `s` asked for it while it was built: it is the sort now
+            self.prebuilt_promoted = False
+            self._take_prebuilt()
         return True
 
     def sort_nodes(self, column: str, reverse: bool = False) -> None:

@@ -286,7 +286,7 @@ async def test_sort_key_swaps_in_the_view_built_ahead(tmp_path):
     app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(1.0)  # the next column's view is built in the background meanwhile
-        assert app.state._spec is not None and app.state._spec_column == "phase"
+        assert app.state._prebuilt is not None and app.state._prebuilt_column == "phase"
         await pilot.press("s")
         assert not app.screen._rebuilding  # swapped in, no rebuild
         await pilot.pause(0.1)
@@ -304,17 +304,17 @@ async def test_sort_key_awaits_the_view_being_built_ahead(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(1.0)
         screen, state = app.screen, app.state
-        token = state.start_spec()  # a build of the next column under way (this test builds it)
+        token = state.start_prebuilt()  # a build of the next column under way (this test builds it)
         await pilot.press("s")
-        assert screen._rebuilding and state.spec_promoted  # it is awaited, not started over
+        assert screen._rebuilding and state.prebuilt_promoted  # it is awaited, not started over
         assert state.trial_sort == "phase"
-        screen._spec_built(token, state.build_spec(token))
+        screen._prebuilt_built(token, state.build_prebuilt(token))
         assert not screen._rebuilding
         await pilot.pause(0.1)
         jobs = rows(app, "jobs-table")
         assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # failures first
         # The column after it is built ahead right after that frame, not a tick later.
-        assert state._spec_column == "metric"
+        assert state._prebuilt_column == "metric"
 
 
 async def test_a_failed_build_ahead_falls_back_to_a_sort_from_scratch(tmp_path, monkeypatch):
@@ -326,9 +326,9 @@ async def test_a_failed_build_ahead_falls_back_to_a_sort_from_scratch(tmp_path, 
         def broken(*a, **k):  # type: ignore[no-untyped-def]
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(state, "build_spec", broken)
-        state.drop_spec()
-        screen._start_spec()  # a build of the next column that fails
+        monkeypatch.setattr(state, "build_prebuilt", broken)
+        state.drop_prebuilt()
+        screen._start_prebuilt()  # a build of the next column that fails
         await pilot.press("s")  # asked for while it runs, or after it failed
         for _ in range(50):
             await pilot.pause(0.05)

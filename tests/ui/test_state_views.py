@@ -155,12 +155,12 @@ def test_speculative_next_sort_equals_a_fresh_sort_after_churn():
         if step % 3 == 1:
             state.set_filter(rng.choice(["", "beta", "oom", "team-a 00"]))
             state.refilter()
-        assert state.spec_wanted()
-        token = state.start_spec()
-        view = state.build_spec(token)
+        assert state.prebuilt_wanted()
+        token = state.start_prebuilt()
+        view = state.build_prebuilt(token)
         churn(state, store, rng, 30)  # while it was being built: caught up on install
-        assert state.install_spec(token, view)
-        assert not state.spec_wanted()
+        assert state.install_prebuilt(token, view)
+        assert not state.prebuilt_wanted()
         for _ in range(3):
             churn(state, store, rng, 20)  # kept current tick by tick
         nxt = state.next_sort()
@@ -175,46 +175,46 @@ def test_a_tick_with_too_many_changes_leaves_the_speculative_view_to_catch_up():
     import ktui.ui.state as mod
     for via in ("key", "worker"):
         state, store, rng = start(300, 2)
-        token = state.start_spec()
-        assert state.install_spec(token, state.build_spec(token))
-        old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+        token = state.start_prebuilt()
+        assert state.install_prebuilt(token, state.build_prebuilt(token))
+        old, mod.PREBUILT_MAX_CHANGES = mod.PREBUILT_MAX_CHANGES, 10
         try:
             churn(state, store, rng, 50, metrics=False)  # one big tick: noted, not applied
-            assert state._spec is not None and state._spec_dirty
+            assert state._prebuilt is not None and state._prebuilt_dirty
             churn(state, store, rng, 5)  # small ones after it are noted too (they follow it)
         finally:
-            mod.SPEC_MAX_CHANGES = old
+            mod.PREBUILT_MAX_CHANGES = old
         # Not caught up while the storm may go on.
-        assert not state.spec_wanted()
-        state._churn_at -= mod.SPEC_CALM
+        assert not state.prebuilt_wanted()
+        state._churn_at -= mod.PREBUILT_CALM
         if via == "worker":  # calm: a worker catches it up, from the same view
-            assert state.spec_wanted()
-            view = state._spec
-            token = state.start_spec()
+            assert state.prebuilt_wanted()
+            view = state._prebuilt
+            token = state.start_prebuilt()
             churn(state, store, rng, 10)  # meanwhile: applied at install
-            assert state.build_spec(token) is view
-            assert state.install_spec(token, view) and not state.spec_wanted()
+            assert state.build_prebuilt(token) is view
+            assert state.install_prebuilt(token, view) and not state.prebuilt_wanted()
         assert state.sort_trials(state.next_sort()) is True  # `s` catches up what is left
         assert list(state.trials.keys) == expected(state, store)
 
 
 def test_usage_bursts_leave_the_speculative_view_current_and_its_records_fresh():
     state, store, rng = start(300, 14)
-    token = state.start_spec()
-    view = state.build_spec(token)
+    token = state.start_prebuilt()
+    view = state.build_prebuilt(token)
     for t in list(store.trials.values())[:50]:  # while it is built: not a sort change
         store.put(msgspec.structs.replace(t, cpu_used=7, message="built"))
     state.poll()
-    assert state.install_spec(token, view)
+    assert state.install_prebuilt(token, view)
     import ktui.ui.state as mod
-    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    old, mod.PREBUILT_MAX_CHANGES = mod.PREBUILT_MAX_CHANGES, 10
     try:
         for t in list(store.trials.values()):  # every trial's usage: one burst
             store.put(msgspec.structs.replace(t, cpu_used=(t.cpu_used or 0) + 250))
         state.poll()
     finally:
-        mod.SPEC_MAX_CHANGES = old
-    assert state._spec_dirty is None and state.spec_current(token)  # nothing to catch up
+        mod.PREBUILT_MAX_CHANGES = old
+    assert state._prebuilt_dirty is None and state.prebuilt_current(token)  # nothing to catch up
     assert state.sort_trials(state.next_sort()) is True
     assert list(state.trials.keys) == expected(state, store)
     for k, t in store.trials.items():  # what the rows show is the latest record
@@ -223,19 +223,19 @@ def test_usage_bursts_leave_the_speculative_view_current_and_its_records_fresh()
 
 def test_a_long_storm_drops_the_speculative_view():
     state, store, rng = start(300, 9)
-    token = state.start_spec()
-    state.install_spec(token, state.build_spec(token))
+    token = state.start_prebuilt()
+    state.install_prebuilt(token, state.build_prebuilt(token))
     import ktui.ui.state as mod
-    old = mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX
-    mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = 10, 60
+    old = mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX
+    mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = 10, 60
     try:
         for _ in range(4):
             churn(state, store, rng, 30, metrics=False)
     finally:
-        mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = old
-    assert state._spec is None and state._spec_column is None
-    state._churn_at -= mod.SPEC_CALM
-    assert state.spec_wanted()
+        mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = old
+    assert state._prebuilt is None and state._prebuilt_column is None
+    state._churn_at -= mod.PREBUILT_CALM
+    assert state.prebuilt_wanted()
     assert state.sort_trials(state.next_sort()) is False  # the caller rebuilds
     state.install(state.rebuild(False))
     assert list(state.trials.keys) == expected(state, store)
@@ -243,33 +243,33 @@ def test_a_long_storm_drops_the_speculative_view():
 
 def test_a_storm_while_the_speculative_view_is_built_abandons_it():
     state, store, rng = start(300, 10)
-    token = state.start_spec()
+    token = state.start_prebuilt()
     import ktui.ui.state as mod
-    old = mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX
-    mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = 10, 20
+    old = mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX
+    mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = 10, 20
     try:
         churn(state, store, rng, 8, metrics=False)  # a few changes: noted for the install
-        assert state.spec_current(token)
+        assert state.prebuilt_current(token)
         churn(state, store, rng, 30, metrics=False)  # then too many: the build is void
     finally:
-        mod.SPEC_MAX_CHANGES, mod.SPEC_STALE_MAX = old
-    assert not state.spec_current(token)
-    assert not state.install_spec(token, state.build_spec(token))
-    assert not state.spec_wanted()
+        mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = old
+    assert not state.prebuilt_current(token)
+    assert not state.install_prebuilt(token, state.build_prebuilt(token))
+    assert not state.prebuilt_wanted()
 
 
 def test_sorting_to_the_column_being_built_ahead_lands_that_build():
     state, store, rng = start(400, 11)
     state.set_filter("beta")
     state.refilter()
-    token = state.start_spec()
+    token = state.start_prebuilt()
     nxt = state.next_sort()
     assert state.sort_trials(nxt, reverse=True) is False  # not built yet: it is awaited
-    assert state.spec_promoted and state.spec_current(token)
+    assert state.prebuilt_promoted and state.prebuilt_current(token)
     assert state.trial_sort == nxt and state.trial_reverse
-    view = state.build_spec(token)
-    assert state.install_spec(token, view)
-    assert not state.spec_promoted and state.trials.reverse
+    view = state.build_prebuilt(token)
+    assert state.install_prebuilt(token, view)
+    assert not state.prebuilt_promoted and state.trials.reverse
     assert list(state.trials.keys) == expected(state, store)
     churn(state, store, rng, 20)
     assert list(state.trials.keys) == expected(state, store)
@@ -277,11 +277,11 @@ def test_sorting_to_the_column_being_built_ahead_lands_that_build():
 
 def test_another_sort_while_a_build_is_awaited_voids_it():
     state, store, rng = start(200, 12)
-    token = state.start_spec()
-    assert state.sort_trials(state.next_sort()) is False and state.spec_promoted
+    token = state.start_prebuilt()
+    assert state.sort_trials(state.next_sort()) is False and state.prebuilt_promoted
     assert state.sort_trials("name", fast=False) is False  # a rebuild is under way
-    assert not state.spec_promoted and not state.spec_current(token)
-    assert not state.install_spec(token, state.build_spec(token))
+    assert not state.prebuilt_promoted and not state.prebuilt_current(token)
+    assert not state.install_prebuilt(token, state.build_prebuilt(token))
     state.install(state.rebuild(False))
     assert state.trial_sort == "name" and list(state.trials.keys) == expected(state, store)
 
@@ -289,22 +289,22 @@ def test_another_sort_while_a_build_is_awaited_voids_it():
 def test_the_end_of_the_first_list_is_not_a_storm():
     state, store, rng = start(100, 13)
     import ktui.ui.state as mod
-    old, mod.SPEC_MAX_CHANGES = mod.SPEC_MAX_CHANGES, 10
+    old, mod.PREBUILT_MAX_CHANGES = mod.PREBUILT_MAX_CHANGES, 10
     try:
         churn(state, store, rng, 50, metrics=False)  # a list arriving looks like a storm
     finally:
-        mod.SPEC_MAX_CHANGES = old
-    assert not state.spec_wanted()
+        mod.PREBUILT_MAX_CHANGES = old
+    assert not state.prebuilt_wanted()
     state.end_churn()
-    assert state.spec_wanted()
+    assert state.prebuilt_wanted()
 
 
 def test_a_stale_speculative_build_is_not_installed():
     state, store, rng = start(100, 3)
-    token = state.start_spec()
-    view = state.build_spec(token)
+    token = state.start_prebuilt()
+    view = state.build_prebuilt(token)
     state.sort_trials("name")  # elsewhere: the speculation is void
-    assert not state.install_spec(token, view)
+    assert not state.install_prebuilt(token, view)
 
 
 def test_filter_narrowing_equals_a_full_rebuild_as_rows_enter_and_leave():

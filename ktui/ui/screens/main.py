@@ -34,9 +34,9 @@ AGE_TICKS = 4  # the TIME column is looked at once a second
 LISTING_TICKS = 4  # while the first lists arrive, the nodes and the lists' progress: once a second
 SUMMARY_SECONDS = 2.0  # the summary lines' and node rows' pace under churn (k9s: 2 s)
 LOG_FIRST_SECONDS = 2.0  # at most this long, background metric reads wait for an opened log
-SPEC_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
-SPEC_QUIET = 0.05  # ... pausing while keys or mouse events come faster than this
-SPEC_CHUNK = 2048  # rows per step of that build (~1 ms of GIL each)
+PREBUILT_DELAY = 0.2  # after a sort lands, wait this long (then the next tick) to build the next
+PREBUILT_QUIET = 0.05  # ... pausing while keys or mouse events come faster than this
+PREBUILT_CHUNK = 2048  # rows per step of that build (~1 ms of GIL each)
 RECONNECTED_SECONDS = 10.0  # how long the banner says "reconnected after 75s"
 
 
@@ -91,12 +91,12 @@ class MainScreen(Screen[None]):
         self._ticks = 0
         self._pending_nodes: set[str] = set()
         self._pending_nodes_moved = False
-        self._spec_at: float | None = None  # when to start building the next sort's view
+        self._prebuilt_at: float | None = None  # when to start building the next sort's view
         self._listed = False  # the store's first lists are in, as of the last tick
         # A first list was held back from the views (see tick): rebuild when it is in.
         self._held_list = False
         self._preparing = False  # a worker joins the trials that are in (prepare_load)
-        self._promoted: int | None = None  # the generation a promoted spec build lands as
+        self._promoted: int | None = None  # the generation a promoted prebuilt sort lands as
 
     def compose(self) -> ComposeResult:
         yield Line(id="title")
@@ -181,14 +181,14 @@ class MainScreen(Screen[None]):
         if listed and not self._listed:
             self._list_ended()
         self._listed = listed
-        self._want_spec()
+        self._want_prebuilt()
 
     def _list_ended(self) -> None:
         """The first list is in the views (or a list after a reset)."""
         # Its big ticks were a load, not a storm: the next sort column is built at once
         # (the user's first `s` comes seconds after the first screen).
         self.state.end_churn()
-        self._want_spec(soon=True)
+        self._want_prebuilt(soon=True)
         # Its millions of containers leave the GC's walks, after the frame. (Frozen when
         # the views were first built instead, which at scale is before the list has come
         # in, full collections walked them all: 45-77 ms stalls every ~4 s at 150,000.)
@@ -201,10 +201,10 @@ class MainScreen(Screen[None]):
         if self.state.sort_trials(column, reverse, fast=not self._rebuilding):
             self._generation += 1  # a new view is installed, as a rebuild's would be
             self._repaint(Tick(trials_moved=True), jobs_only=True)
-            self._want_spec(soon=True)
-        elif self.state.spec_promoted:
-            # The view being built ahead is this column's: it is the rebuild (the spec
-            # worker stops yielding and lands it through _spec_built).
+            self._want_prebuilt(soon=True)
+        elif self.state.prebuilt_promoted:
+            # The view being built ahead is this column's: it is the rebuild (the prebuilt
+            # worker stops yielding and lands it through _prebuilt_built).
             self._rebuilding = True
             self._generation += 1
             self._promoted = self._generation
@@ -247,7 +247,7 @@ class MainScreen(Screen[None]):
     def _rebuild(self, reset: bool) -> None:
         self._rebuilding = True
         self._generation += 1
-        self.state.drop_spec()
+        self.state.drop_prebuilt()
         self._build(reset or self._pending_reset, self._generation)
         self._pending_reset = reset or self._pending_reset
 
@@ -283,38 +283,38 @@ class MainScreen(Screen[None]):
             # (A sort during a held first list lands here too: the tick that sees the list
             # in still rebuilds with everything, instead of polling 150,000 changes.)
             self._listed = not self.backend.store.listing()
-        self._want_spec(soon=True)
+        self._want_prebuilt(soon=True)
 
     # -- the next sort column, built ahead in the background ----------------------------------
 
-    def _want_spec(self, soon: bool = False) -> None:
+    def _want_prebuilt(self, soon: bool = False) -> None:
         """Build the next sort column's view: `soon`, right after the frame showing what
         the user did (a sort, a rebuild), else on a later tick."""
-        if self._rebuilding or not self.state.spec_wanted() or self.backend.store.listing():
+        if self._rebuilding or not self.state.prebuilt_wanted() or self.backend.store.listing():
             # (not while the first list arrives: the view built would be stale at once,
             # and its CPU is taken from the reflectors)
-            self._spec_at = None
+            self._prebuilt_at = None
         elif soon:
-            self._spec_at = None
-            self.call_after_refresh(self._start_spec)
-        elif self._spec_at is None:
-            self._spec_at = time.monotonic() + SPEC_DELAY
-        elif time.monotonic() >= self._spec_at:
-            self._spec_at = None
-            self._start_spec()
+            self._prebuilt_at = None
+            self.call_after_refresh(self._start_prebuilt)
+        elif self._prebuilt_at is None:
+            self._prebuilt_at = time.monotonic() + PREBUILT_DELAY
+        elif time.monotonic() >= self._prebuilt_at:
+            self._prebuilt_at = None
+            self._start_prebuilt()
 
-    def _start_spec(self) -> None:
-        if not self._rebuilding and self.state.spec_wanted():
-            self._build_spec(self.state.start_spec())
+    def _start_prebuilt(self) -> None:
+        if not self._rebuilding and self.state.prebuilt_wanted():
+            self._build_prebuilt(self.state.start_prebuilt())
 
-    @work(thread=True, exclusive=True, group="spec", exit_on_error=False)  # only an optimisation
-    def _build_spec(self, token: int) -> None:
+    @work(thread=True, exclusive=True, group="prebuilt", exit_on_error=False)  # only an optimisation
+    def _build_prebuilt(self, token: int) -> None:
         # Background work in short steps, each ending with the GIL let go: the UI thread
         # takes it for its frames within ~1 ms.
         def pause() -> None:
-            if not self.state.spec_current(token):
+            if not self.state.prebuilt_current(token):
                 raise _Abandoned  # dropped (a storm, a sort): stop spending on it
-            if self.state.spec_promoted:
+            if self.state.prebuilt_promoted:
                 return  # the user asked for this view: no yielding
             if self.log_metrics.held():
                 # The user just pressed a key, or opened a log and waits for its first
@@ -325,24 +325,24 @@ class MainScreen(Screen[None]):
             else:
                 time.sleep(0)
             for _ in range(20):  # at most 0.2 s per step: typing fast must not starve it
-                if time.monotonic() - self.state.last_input >= SPEC_QUIET or self.state.spec_promoted:
+                if time.monotonic() - self.state.last_input >= PREBUILT_QUIET or self.state.prebuilt_promoted:
                     break
                 time.sleep(0.01)
 
         try:
-            view = self.state.build_spec(token, pause, SPEC_CHUNK)
+            view = self.state.build_prebuilt(token, pause, PREBUILT_CHUNK)
             age_young()
         except _Abandoned:
             view = None
         except Exception:  # noqa: BLE001 (a sort awaiting it falls back to a rebuild, which reports)
             view = None
-        self.app.call_from_thread(self._spec_built, token, view)
+        self.app.call_from_thread(self._prebuilt_built, token, view)
 
-    def _spec_built(self, token: int, view: SortedView[TrialKey, Trial] | None) -> None:
-        promoted = self._promoted == self._generation and self.state.spec_promoted
-        installed = self.state.install_spec(token, view)
-        if view is None and self.state.spec_current(token):
-            self.state.drop_spec()  # it failed: free the slot for the next build
+    def _prebuilt_built(self, token: int, view: SortedView[TrialKey, Trial] | None) -> None:
+        promoted = self._promoted == self._generation and self.state.prebuilt_promoted
+        installed = self.state.install_prebuilt(token, view)
+        if view is None and self.state.prebuilt_current(token):
+            self.state.drop_prebuilt()  # it failed: free the slot for the next build
         if not promoted:
             return
         self._promoted = None
@@ -352,7 +352,7 @@ class MainScreen(Screen[None]):
         self._rebuilding = False
         self._generation += 1
         self._repaint(Tick(trials_moved=True), jobs_only=True)
-        self._want_spec(soon=True)
+        self._want_prebuilt(soon=True)
 
     def _repaint(self, tick: Tick, immediate: bool = True, jobs_only: bool = False) -> None:
         if not tick:
