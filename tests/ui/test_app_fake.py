@@ -308,7 +308,7 @@ async def test_sort_key_awaits_the_view_being_built_ahead(tmp_path):
         await pilot.press("s")
         assert screen._rebuilding and state.prebuilt_promoted  # it is awaited, not started over
         assert state.trial_sort == "phase"
-        screen._prebuilt_built(token, state.build_prebuilt(token))
+        screen._prebuilt_built(screen.PrebuiltBuilt(token, state.build_prebuilt(token)))
         assert not screen._rebuilding
         await pilot.pause(0.1)
         jobs = rows(app, "jobs-table")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -45,6 +47,23 @@ class _Abandoned(Exception):
 
 
 class MainScreen(Screen[None]):
+    # What the screen's workers hand back: typed messages, posted (thread-safe) to the
+    # screen and handled on the UI thread; each carries what tells a stale one apart.
+
+    @dataclass
+    class TrialsPrepared(Message):
+        """The trials joined while the first lists arrive are ready for the rebuild."""
+
+    @dataclass
+    class ViewsRebuilt(Message):
+        rebuilt: Rebuilt
+        generation: int  # a newer sort or filter's build supersedes this one
+
+    @dataclass
+    class PrebuiltBuilt(Message):
+        token: int  # the prebuilt sort's build this is; the state knows if still wanted
+        view: SortedView[TrialKey, Trial] | None  # None: abandoned or failed
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_logs", "Logs", id="jobs.logs", show=False),
         Binding("l", "open_logs", "Logs", id="jobs.logs-key"),
@@ -256,8 +275,9 @@ class MainScreen(Screen[None]):
         try:
             self.state.prepare_load()
         finally:
-            self.app.call_from_thread(self._prepared)
+            self.post_message(self.TrialsPrepared())
 
+    @on(TrialsPrepared)
     def _prepared(self) -> None:
         self._preparing = False
 
@@ -266,9 +286,11 @@ class MainScreen(Screen[None]):
         # Steps of a few ms; between them the UI thread takes the GIL at its next switch.
         rebuilt = self.state.rebuild(reset, pause=lambda: None)
         age_young()
-        self.app.call_from_thread(self._install, rebuilt, generation)
+        self.post_message(self.ViewsRebuilt(rebuilt, generation))
 
-    def _install(self, rebuilt: Rebuilt, generation: int) -> None:
+    @on(ViewsRebuilt)
+    def _install(self, message: ViewsRebuilt) -> None:
+        rebuilt, generation = message.rebuilt, message.generation
         if generation != self._generation:
             return  # a newer sort or filter is being built; its result will land
         self._rebuilding = False
@@ -336,9 +358,11 @@ class MainScreen(Screen[None]):
             view = None
         except Exception:  # noqa: BLE001 (a sort awaiting it falls back to a rebuild, which reports)
             view = None
-        self.app.call_from_thread(self._prebuilt_built, token, view)
+        self.post_message(self.PrebuiltBuilt(token, view))
 
-    def _prebuilt_built(self, token: int, view: SortedView[TrialKey, Trial] | None) -> None:
+    @on(PrebuiltBuilt)
+    def _prebuilt_built(self, message: PrebuiltBuilt) -> None:
+        token, view = message.token, message.view
         promoted = self._promoted == self._generation and self.state.prebuilt_promoted
         installed = self.state.install_prebuilt(token, view)
         if view is None and self.state.prebuilt_current(token):
