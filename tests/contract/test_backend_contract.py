@@ -10,8 +10,7 @@ exit code.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from ktui.cluster.backend import Backend
 from ktui.wire.names import PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL
+from tests.local.conftest import wait_for
 
 NS = "default"
 
@@ -78,16 +78,6 @@ def subject(request, tmp_path) -> Iterator[Subject]:
             b.stop()
 
 
-def eventually(pred: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def phases(b: Backend, sweep: str) -> dict[str, str]:
     return {t.name: t.phase for t in b.store.snapshot_trials().values() if t.sweep == sweep}
 
@@ -99,7 +89,7 @@ def test_submit_is_idempotent_and_the_trials_show(subject):
     assert sorted(first.created) == [f"{NS}/c-{i:03d}" for i in range(3)] and not first.failed, first
     again = b.submit(ms)
     assert not again.created and sorted(again.existing) == sorted(first.created), again
-    eventually(lambda: set(phases(b, "c").values()) == {"Succeeded"}, "three succeeded trials")
+    wait_for(lambda: set(phases(b, "c").values()) == {"Succeeded"}, 30, "three succeeded trials")
     assert sorted(t.key for t in b.sweep_trials("c", NS)) == [(NS, f"c-{i:03d}") for i in range(3)]
     assert all(t.outcome == "Complete" for t in b.sweep_trials("c", NS))
     assert b.find_trial((NS, "c-001")) is not None and b.find_trial((NS, "nope")) is None
@@ -110,7 +100,7 @@ def test_submit_is_idempotent_and_the_trials_show(subject):
 def test_a_failure_is_worded_the_same_and_rerun_takes_only_the_failed(subject):
     b = subject.backend
     b.submit([manifest("f", 0, lines=["ok"]), manifest("f", 1, lines=["boom"], exit_code=3)])
-    eventually(lambda: phases(b, "f") == {"f-000": "Succeeded", "f-001": "Failed"}, "one ok, one failed")
+    wait_for(lambda: phases(b, "f") == {"f-000": "Succeeded", "f-001": "Failed"}, 30, "one ok, one failed")
     failed = b.store.get_trial((NS, "f-001"))
     assert failed is not None and failed.reason == "exit code 3", failed
     assert {t.key: t.outcome for t in b.sweep_trials("f", NS)} == {(NS, "f-000"): "Complete",
@@ -123,14 +113,14 @@ def test_a_failure_is_worded_the_same_and_rerun_takes_only_the_failed(subject):
         t = b.store.get_trial((NS, "f-001"))
         return t is not None and t.uid != failed.uid
 
-    eventually(rerun_seen, "the failed trial recreated")
+    wait_for(rerun_seen, 30, "the failed trial recreated")
     assert b.store.get_trial((NS, "f-000")).uid == ok_uid
 
 
 def test_logs_of_a_finished_trial_and_describe(subject):
     b = subject.backend
     b.submit([manifest("l", 0, lines=["alpha", "beta", "epoch=2 loss=0.5"])])
-    eventually(lambda: phases(b, "l") == {"l-000": "Succeeded"}, "the trial to finish")
+    wait_for(lambda: phases(b, "l") == {"l-000": "Succeeded"}, 30, "the trial to finish")
     stream = b.stream_logs((NS, "l-000"), follow=False)
     try:
         assert [line.text for line in stream] == ["alpha", "beta", "epoch=2 loss=0.5"]
@@ -145,8 +135,8 @@ def test_logs_of_a_finished_trial_and_describe(subject):
 def test_cancel_a_sweep_removes_every_trial(subject):
     b = subject.backend
     b.submit([manifest("x", i, lines=["x"]) for i in range(3)])
-    eventually(lambda: len(phases(b, "x")) == 3, "three trials in the store")
+    wait_for(lambda: len(phases(b, "x")) == 3, 30, "three trials in the store")
     res = b.cancel(sweep="x", namespace=NS)
     assert sorted(res.done) == [f"{NS}/x-{i:03d}" for i in range(3)] and not res.failed, res
-    eventually(lambda: not b.sweep_trials("x", NS), "the sweep gone at its source")
-    eventually(lambda: not phases(b, "x"), "the sweep gone from the store")
+    wait_for(lambda: not b.sweep_trials("x", NS), 30, "the sweep gone at its source")
+    wait_for(lambda: not phases(b, "x"), 30, "the sweep gone from the store")
