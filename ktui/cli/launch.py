@@ -28,11 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     p.add_argument("file", metavar="FILE", help="sweep file (YAML or JSON)")
-    p.add_argument("--dry-run", action="store_true", help="print the manifests instead of submitting")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the manifests instead of submitting (and, on stderr, what submitting would do)")
     p.add_argument("-o", "--output", choices=("yaml", "json", "table"), default="yaml",
                    help="with --dry-run: multi-document YAML (default), a JSON List, or one line per trial")
     p.add_argument("--image", help="container image (overrides the file)")
     p.add_argument("--name", help="sweep name (overrides the file; Jobs are NAME-000, NAME-001, ...)")
+    p.add_argument("--replace", action="store_true",
+                   help="trials whose Job exists with other settings (an edited sweep): delete those Jobs "
+                        "and their pods, then create them anew (without it, the launch is refused)")
     p.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS, metavar="N",
                    help=f"refuse sweeps with more than N trials (default {DEFAULT_MAX_TRIALS:,})")
     p.add_argument("--cpu", help="cpu request per trial, e.g. 2 or 500m (overrides the file)")
@@ -75,20 +79,40 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.local:
         namespace = sweep.namespace or "default"
+        workdir = Path(args.file).resolve().parent  # where the trials run, as its relative paths expect
         if args.dry_run:
             write_manifests(sweep, namespace, args.output, sys.stdout)
-            return 0
+            sys.stdout.flush()
+            return local_verdict(list(render_jobs(sweep, namespace)), workdir, args.replace)
         from ktui.cli.local import submit_local
 
-        # The trials run where the sweep file is, as its relative paths expect.
-        return submit_local(list(render_jobs(sweep, namespace)), Path(args.file).resolve().parent)
+        return submit_local(list(render_jobs(sweep, namespace)), workdir, replace=args.replace)
     namespace = sweep.namespace or context_namespace(args.kubeconfig, args.context)
+    from ktui.cli.submit import submit_manifests, verdict
+
     if args.dry_run:
         write_manifests(sweep, namespace, args.output, sys.stdout)
-        return 0
-    from ktui.cli.submit import submit_manifests
-
+        sys.stdout.flush()
+        return verdict(args, list(render_jobs(sweep, namespace)))
     return submit_manifests(args, list(render_jobs(sweep, namespace)))
+
+
+def local_verdict(manifests: list[dict[str, Any]], workdir: Path, replace: bool) -> int:
+    """--local --dry-run: what submitting would do here, on stderr. No state yet: all new."""
+    from ktui.cli.submit import report
+    from ktui.cluster.local.backend import LocalBackend
+    from ktui.cluster.local.state import default_state_dir
+    from ktui.cluster.model import SubmitResult
+
+    if not (default_state_dir() / "local.db").exists():  # never used here: nothing to compare with
+        labels = tuple(f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in manifests)
+        return report(SubmitResult(created=labels, dry_run=True), manifests, out=sys.stderr)
+    backend = LocalBackend(workdir, gpus=(), cpus=1, memory=1)
+    try:
+        result = backend.submit(manifests, source_dir=str(workdir), replace=replace, dry_run=True)
+    finally:
+        backend.stop()
+    return report(result, manifests, out=sys.stderr)
 
 
 def context_namespace(kubeconfig: str | None, context: str | None) -> str:

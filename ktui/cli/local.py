@@ -44,7 +44,7 @@ def hand_off(backend: LocalBackend) -> None:
         ensure_scheduler(backend.db_path.parent)
 
 
-def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str]) -> int:
+def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str], *, replace: bool = False) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -59,14 +59,16 @@ def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str
 
     try:
         with progress:
-            result = backend.submit(manifests, on_progress)
+            result = backend.submit(manifests, on_progress, replace=replace)
     finally:
-        hand_off(backend)
-    print(f"created {len(result.created)}, existing {len(result.existing)}, failed {len(result.failed)}")
-    for f in result.failed:
-        print(f"ktui: failed {f.name}: {f.message}", file=sys.stderr)
+        hand_off(backend)  # (anything queued has its runner: LocalBackend.submit saw to it)
+    from ktui.cli.submit import report
+
+    if result.refused:
+        return report(result, manifests)
+    rc = report(result, manifests)
     print(f"ktui: running on {backend.location}; watch with `ktui --local`", file=sys.stderr)
-    return 0 if result.ok else 1
+    return rc
 
 
 def no_kubeconfig(kubeconfig: str | None = None) -> bool:

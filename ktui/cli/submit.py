@@ -1,4 +1,5 @@
-"""Submitting rendered Job manifests for `ktui launch FILE` (without --dry-run)."""
+"""Submitting rendered Job manifests for `ktui launch FILE` (without --dry-run), and the
+verdict a dry run shows: what a submit would create, keep, or refuse."""
 
 from __future__ import annotations
 
@@ -9,34 +10,51 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ktui.cluster.fingerprint import summarize
 from ktui.cluster.kube import config as kconfig
-from ktui.cluster.kube.actions import Actions
+from ktui.cluster.kube.actions import Actions, explain
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
-from ktui.cluster.model import SubmitProgress
+from ktui.cluster.model import SubmitProgress, SubmitResult
+from ktui.sweep.manifest import SWEEP_LABEL
+
+REFUSED = 2  # exit status of a refused launch, as for a bad sweep file
+MAX_FAILURES_SHOWN = 20
 
 
-def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]]) -> int:
-    """Create the Jobs; those already there for the same sweep count as existing, so running
-    the same launch again after an interruption creates exactly the missing ones."""
-    err = Console(stderr=True)
+class _NoConfig(str):
+    pass
+
+
+def _connect(args: argparse.Namespace) -> tuple[Transport, str] | str:
+    """A transport to a server that answers, or why there is none."""
     try:
         cluster = kconfig.load(getattr(args, "kubeconfig", None), getattr(args, "context", None))
     except kconfig.ConfigError as exc:
-        print(f"ktui: {exc}", file=sys.stderr)
-        return 1
+        return _NoConfig(exc)
     transport = Transport(cluster.api_client)
     try:
         transport.get("/version", timeout=(5.0, 15.0))
     except Unreachable as exc:
-        print(f"ktui: {exc}", file=sys.stderr)
         transport.close()
-        return 1
+        return str(exc)
     except ApiError as exc:
         if exc.status == 401:
-            print("ktui: the cluster rejected the credentials (401 Unauthorized)", file=sys.stderr)
             transport.close()
-            return 1
-    actions = Actions(transport, cluster.namespace)
+            return "the cluster rejected the credentials (401 Unauthorized)"
+    return transport, cluster.namespace
+
+
+def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]]) -> int:
+    """Create the Jobs; those already there for the same trial count as existing, so running
+    the same launch again after an interruption creates exactly the missing ones. Trials
+    whose Job runs something else refuse the launch (exit 2) unless ``args.replace``."""
+    err = Console(stderr=True)
+    conn = _connect(args)
+    if isinstance(conn, str):
+        print(f"ktui: {conn}", file=sys.stderr)
+        return 1
+    transport, namespace = conn
+    actions = Actions(transport, namespace)
     progress = Progress(
         TextColumn("submitting"),
         BarColumn(),
@@ -50,20 +68,72 @@ def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]]) 
     task = progress.add_task("submit", total=len(manifests), detail="")
 
     def on_progress(p: SubmitProgress) -> None:
-        detail = f"created {p.created}, existing {p.existing}, failed {p.failed}"
+        replaced = f", replaced {p.replaced}" if p.replaced else ""
+        detail = f"created {p.created}{replaced}, existing {p.existing}, failed {p.failed}"
         progress.update(task, completed=p.done, detail=detail)
 
     try:
         with progress:
-            result = actions.submit(manifests, on_progress)
+            result = actions.submit(manifests, on_progress, replace=bool(getattr(args, "replace", False)))
     except KeyboardInterrupt:
         actions.stop.set()
         print("ktui: interrupted; run the same command again to create the missing jobs",
               file=sys.stderr)
         return 130
+    except (ApiError, Unreachable) as exc:
+        print(f"ktui: cannot read the sweep's existing jobs ({explain(exc)}); nothing was submitted",
+              file=sys.stderr)
+        return 1
     finally:
         transport.close()
-    print(f"created {len(result.created)}, existing {len(result.existing)}, failed {len(result.failed)}")
-    for f in result.failed:
+    return report(result, manifests)
+
+
+def verdict(args: argparse.Namespace, manifests: list[dict[str, Any]]) -> int:
+    """For --dry-run: what submitting would do, on stderr (stdout holds the manifests).
+    Without a kubeconfig, nothing (a dry run needs no cluster); with an unreachable one, a
+    note."""
+    conn = _connect(args)
+    if isinstance(conn, _NoConfig):
+        return 0
+    if isinstance(conn, str):
+        print(f"ktui: note: not compared with the cluster's jobs: {conn}", file=sys.stderr)
+        return 0
+    transport, namespace = conn
+    try:
+        result = Actions(transport, namespace).submit(
+            manifests, replace=bool(getattr(args, "replace", False)), dry_run=True)
+    except (ApiError, Unreachable) as exc:
+        print(f"ktui: note: not compared with the cluster's jobs: {explain(exc)}", file=sys.stderr)
+        return 0
+    finally:
+        transport.close()
+    return report(result, manifests, out=sys.stderr)
+
+
+def report(result: SubmitResult, manifests: list[dict[str, Any]], out: Any = None) -> int:
+    """Print a submit's result (the tally on stdout, problems on stderr); the exit status."""
+    if result.refused:
+        refusal(result, manifests)
+        return REFUSED
+    if out is sys.stderr:
+        print(f"ktui: {result.summary()}", file=out)
+    else:
+        print(result.summary(), file=out)
+    for f in result.failed[:MAX_FAILURES_SHOWN]:
         print(f"ktui: failed {f.name}: {f.message}", file=sys.stderr)
+    if len(result.failed) > MAX_FAILURES_SHOWN:
+        print(f"ktui: ... and {len(result.failed) - MAX_FAILURES_SHOWN} more failed", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def refusal(result: SubmitResult, manifests: list[dict[str, Any]]) -> None:
+    sweeps = sorted({str(((m.get("metadata") or {}).get("labels") or {}).get(SWEEP_LABEL)) for m in manifests})
+    n = len(result.changed)
+    print(f"ktui: {n} trial{'s' if n != 1 else ''} of sweep {', '.join(sweeps)} already "
+          f"exist{'s' if n == 1 else ''} with different settings; nothing was submitted:", file=sys.stderr)
+    for line in summarize(result.changed):
+        print(line, file=sys.stderr)
+    kept = f"; the {len(result.existing)} identical ones are kept" if result.existing else ""
+    print("ktui: to run the new settings, launch under a new name (--name NEW), or replace those "
+          f"trials (--replace deletes their Jobs and pods, then creates them anew{kept})", file=sys.stderr)

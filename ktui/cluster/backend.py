@@ -89,9 +89,21 @@ class Backend(Protocol):
         progress: ProgressFn | None = None,
         *,
         source_dir: str | None = None,
+        replace: bool = False,
+        dry_run: bool = False,
     ) -> SubmitResult:
-        """Create one Job per manifest; those already there for the same sweep count as
-        existing, so submitting again after an interruption creates only the missing ones.
+        """Create one Job per manifest.
+
+        A trial whose Job already exists for the same sweep and runs the same thing (same
+        ``ktui.cluster.fingerprint.trial_fields``: parameters, image, command, args, env,
+        resources, restartPolicy, backoffLimit, ttl, queue) counts as existing, so
+        submitting again after an interruption creates only the missing ones. One whose Job
+        (queued, running or finished) runs something else is reported in
+        ``SubmitResult.changed`` with what differs, and then nothing at all is submitted
+        (``result.refused``), unless ``replace``: those Jobs are deleted with their pods
+        (or processes), gone before they are created anew (``result.replaced``); identical
+        ones are left alone. ``dry_run``: the same verdict, nothing changed. Raises the
+        backend's errors when the existing Jobs cannot be read: nothing is submitted blind.
 
         ``source_dir``: the sweep file's directory. A backend that runs trials on this
         machine runs them there (as the file's relative paths expect); a cluster ignores it."""

@@ -227,21 +227,48 @@ class SubmitProgress(msgspec.Struct, frozen=True):
     created: int
     existing: int
     failed: int
+    replaced: int = 0
+
+
+class TrialChange(msgspec.Struct, frozen=True):
+    """A trial whose Job exists but runs something else than the submission asks for."""
+
+    name: str  # "namespace/job"
+    differences: tuple[str, ...]  # "params.depth: 2 -> 4", "image: a -> b", ...
 
 
 class SubmitResult(msgspec.Struct, frozen=True):
     created: tuple[str, ...] = ()
-    existing: tuple[str, ...] = ()  # same sweep + trial already there: nothing to do
+    existing: tuple[str, ...] = ()  # the same trial already there: nothing to do
     failed: tuple[Failure, ...] = ()  # includes conflicts (same name, another sweep)
+    # Trials whose Job exists with other settings. Without ``replace`` nothing at all is
+    # submitted when there is one (the submission is refused); with it, they are replaced.
+    changed: tuple[TrialChange, ...] = ()
+    replaced: tuple[str, ...] = ()  # deleted (with their pods) and created anew
+    dry_run: bool = False  # nothing was written: created/replaced say what would be
+
+    @property
+    def refused(self) -> bool:
+        """Trials exist with other settings and were left alone: nothing was submitted."""
+        return bool(self.changed) and not self.replaced
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.refused
+
+    def summary(self) -> str:
+        """"created 3, existing 2, failed 0" (with "replaced N" when any were)."""
+        verb = ("would create", "replace") if self.dry_run else ("created", "replaced")
+        parts = [f"{verb[0]} {len(self.created)}"]
+        if self.replaced or (self.dry_run and self.changed):
+            parts.append(f"{verb[1]} {len(self.replaced)}")
+        parts += [f"existing {len(self.existing)}", f"failed {len(self.failed)}"]
+        return ", ".join(parts)
 
 
 class SubmitTally:
     """What a submit has done so far, told to its progress callback: the one place both
-    backends count created / existing / failed Jobs."""
+    backends count created / replaced / existing / failed Jobs."""
 
     def __init__(self, total: int, progress: Callable[[SubmitProgress], None] | None) -> None:
         self.total = total
@@ -249,14 +276,19 @@ class SubmitTally:
         self.created: list[str] = []
         self.existing: list[str] = []
         self.failed: list[Failure] = []
+        self.replaced: list[str] = []
+        self.changed: list[TrialChange] = []
 
     def report(self) -> None:
         if self.progress is not None:
-            c, e, f = len(self.created), len(self.existing), len(self.failed)
-            self.progress(SubmitProgress(self.total, c + e + f, c, e, f))
+            c, e, f, r = len(self.created), len(self.existing), len(self.failed), len(self.replaced)
+            self.progress(SubmitProgress(self.total, c + e + f + r, c, e, f, r))
 
-    def result(self) -> SubmitResult:
-        return SubmitResult(tuple(self.created), tuple(self.existing), tuple(self.failed))
+    def result(self, *, dry_run: bool = False) -> SubmitResult:
+        return SubmitResult(tuple(sorted(self.created)), tuple(sorted(self.existing)),
+                            tuple(sorted(self.failed, key=lambda f: f.name)),
+                            tuple(sorted(self.changed, key=lambda c: c.name)),
+                            tuple(sorted(self.replaced)), dry_run)
 
 
 class TrialState(msgspec.Struct, frozen=True):

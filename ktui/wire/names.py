@@ -11,6 +11,10 @@ TRIAL_LABEL = "ktui.dev/trial"
 PARAMS_ANNOTATION = "ktui.dev/params"
 # The sweep's metric travels with each Job, so any ktui can rank trials without the file.
 METRIC_ANNOTATION = "ktui.dev/metric"
+# What the trial runs, hashed (ktui.cluster.fingerprint): a relaunch keeps a Job only if
+# it runs the same; and which submission created it, so a retried create is told apart.
+FINGERPRINT_ANNOTATION = "ktui.dev/fingerprint"
+LAUNCH_ANNOTATION = "ktui.dev/launch"
 PREFIX = "ktui.dev/"
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from ktui.cluster.fingerprint import differences, stamp
 from ktui.cluster.model import (
     ActionResult,
     Capabilities,
@@ -16,6 +17,8 @@ from ktui.cluster.model import (
     NodeCondition,
     PodSummary,
     SubmitResult,
+    SubmitTally,
+    TrialChange,
     TrialDescription,
     TrialState,
 )
@@ -64,6 +67,8 @@ class FakeBackend:
         self.started = False
         self.cancelled: list[object] = []
         self.submitted: list[dict] = []
+        self.submit_calls: list[dict] = []
+        self.jobs: dict[tuple[str, str], dict] = {}  # what submit made, by (namespace, name)
         self._rv = 0
         self.usage: dict[str, NodeUsage] = {}
 
@@ -104,10 +109,39 @@ class FakeBackend:
         self.store.apply("pods", [pod])
         return (namespace, name)
 
-    def submit(self, manifests, progress=None, *, source_dir=None) -> SubmitResult:  # type: ignore[no-untyped-def]
-        self.submitted.extend(manifests)
+    def submit(self, manifests, progress=None, *, source_dir=None, replace=False,  # type: ignore[no-untyped-def]
+               dry_run=False) -> SubmitResult:
+        """As the real backends: the same trial is existing; one with other settings
+        refuses the whole submission unless ``replace``."""
         self.source_dir = source_dir
-        return SubmitResult(created=tuple(m["metadata"]["name"] for m in manifests))
+        self.submit_calls.append({"replace": replace, "dry_run": dry_run})
+        tally = SubmitTally(len(manifests), progress)
+        todo, doomed = [], set()
+        for m in manifests:
+            key = (m["metadata"].get("namespace") or "default", m["metadata"]["name"])
+            old = self.jobs.get(key)
+            found = differences(old, m) if old is not None else None
+            if found:
+                tally.changed.append(TrialChange(f"{key[0]}/{key[1]}", found))
+                doomed.add(key)
+            if found is None or found:
+                todo.append((key, m))
+            else:
+                tally.existing.append(f"{key[0]}/{key[1]}")
+        if dry_run or (doomed and not replace):
+            if dry_run:
+                for key, _ in todo:
+                    if key not in doomed:
+                        tally.created.append(f"{key[0]}/{key[1]}")
+                    elif replace:
+                        tally.replaced.append(f"{key[0]}/{key[1]}")
+            return tally.result(dry_run=dry_run)
+        for key, m in todo:
+            self.jobs[key] = stamp(m, "fake")
+            self.submitted.append(m)
+            (tally.replaced if key in doomed else tally.created).append(f"{key[0]}/{key[1]}")
+        tally.report()
+        return tally.result()
 
     def cancel(self, trials=(), *, sweep=None, namespace=None) -> ActionResult:  # type: ignore[no-untyped-def]
         self.cancelled.append(sweep or list(trials))

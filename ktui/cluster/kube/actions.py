@@ -1,14 +1,15 @@
 """Writes: submit Jobs, cancel them, rerun failed ones.
 
-Submitting is idempotent per sweep: a Job name that already exists *with the same
-``ktui.dev/sweep`` label* counts as "existing", so relaunching after an interruption (Ctrl-C,
-a dropped connection, a crashed laptop) creates exactly the missing trials. A name taken by
-another sweep, or by a Job that is not ktui's, is a conflict and is reported, never
-overwritten.
+Submitting is idempotent per sweep: a Job that already exists for the same sweep and runs
+the same trial (see ktui.cluster.fingerprint) counts as "existing", so relaunching after an
+interruption (Ctrl-C, a dropped connection, a crashed laptop) creates exactly the missing
+trials. One that runs something else (the file was edited) refuses the whole submission
+unless told to replace it. A name taken by another sweep, or by a Job that is not ktui's,
+is a conflict and is reported, never overwritten.
 
 Every request is retried with exponential backoff and jitter on 429 (honouring Retry-After),
 5xx and connection errors. A create whose answer was lost may have succeeded: if its retry
-then finds the Job there with our sweep label, it counts as created, not existing.
+then finds the Job there carrying this submission's launch id, it counts as created.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -23,10 +25,19 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ktui.cluster.fingerprint import differences, launch_of, stamp
 from ktui.cluster.kube.decode import JOB_CODEC, SWEEP_LABEL, TRIAL_LABEL
 from ktui.cluster.kube.reflector import Backoff
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
-from ktui.cluster.model import ActionResult, Failure, SubmitProgress, SubmitResult, SubmitTally, TrialKey
+from ktui.cluster.model import (
+    ActionResult,
+    Failure,
+    SubmitProgress,
+    SubmitResult,
+    SubmitTally,
+    TrialChange,
+    TrialKey,
+)
 
 T = TypeVar("T")
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
@@ -51,10 +62,6 @@ _SERVER_METADATA = (
     "ownerReferences",
     "finalizers",
 )
-
-
-class _Ambiguous(Exception):
-    pass
 
 
 def clean_manifest(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,7 +110,7 @@ class Actions:
 
     # ----------------------------------------------------------------------------------------
 
-    def _retrying(self, call: Callable[[], T], on_ambiguous: Callable[[], None] | None = None) -> T:
+    def _retrying(self, call: Callable[[], T]) -> T:
         backoff = Backoff(self.backoff_base, self.backoff_cap)
         for attempt in range(self.attempts):
             last = attempt == self.attempts - 1
@@ -112,16 +119,12 @@ class Actions:
             except ApiError as exc:
                 if not exc.retryable or last:
                     raise
-                if exc.status != 429 and on_ambiguous is not None:
-                    on_ambiguous()  # a 5xx may come after the write happened
                 delay = backoff.next()
                 if exc.retry_after is not None:
                     delay = max(delay, exc.retry_after)
             except Unreachable:
                 if last:
                     raise
-                if on_ambiguous is not None:
-                    on_ambiguous()
                 delay = backoff.next()
             if self.stop.wait(delay):
                 raise Unreachable(self.transport.server, "interrupted")
@@ -159,60 +162,127 @@ class Actions:
         self,
         manifests: Sequence[Mapping[str, Any]],
         progress: Callable[[SubmitProgress], None] | None = None,
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
     ) -> SubmitResult:
+        """Create the Jobs. The sweep's existing Jobs are listed first (raises ApiError or
+        Unreachable when that fails: nothing is submitted blind). A trial whose Job exists
+        and runs the same thing is "existing"; one whose Job runs something else is
+        "changed": then nothing at all is created, unless ``replace``, which deletes those
+        Jobs with their pods, waits until they are gone and creates them anew.
+        ``dry_run``: the same verdict, nothing written."""
+        launch = uuid.uuid4().hex
+        stamped = [stamp(m, launch) for m in manifests]
+        tally = SubmitTally(len(stamped), progress)
+        have = self._existing(stamped)
+        fresh: list[dict[str, Any]] = []
+        changed: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
+        for m in stamped:
+            meta = m["metadata"]
+            key = (str(meta.get("namespace") or self.default_namespace), str(meta.get("name")))
+            old = have.get(key)
+            if old is None or (old.get("metadata") or {}).get("deletionTimestamp"):
+                fresh.append(m)  # one being deleted is no trial to keep: its create says so
+                continue
+            found = differences(old, m)
+            if found:
+                changed.append((m, old))
+                tally.changed.append(TrialChange(f"{key[0]}/{key[1]}", found))
+            else:
+                tally.existing.append(f"{key[0]}/{key[1]}")
+        if dry_run:
+            tally.created.extend(_label(m, self.default_namespace) for m in fresh)
+            if replace:
+                tally.replaced.extend(c.name for c in tally.changed)
+            return tally.result(dry_run=True)
+        if changed and not replace:
+            tally.report()
+            return tally.result()
         lock = threading.Lock()
-        tally = SubmitTally(len(manifests), progress)
 
-        def one(manifest: Mapping[str, Any]) -> None:
-            meta = manifest.get("metadata") or {}
-            name = str(meta.get("name") or meta.get("generateName") or "?")
-            ns = str(meta.get("namespace") or self.default_namespace)
-            label = f"{ns}/{name}"
-            try:
-                outcome = self._create(ns, manifest)
-            except ApiError as exc:
-                outcome = Failure(label, _explain(exc))
-            except Unreachable as exc:
-                outcome = Failure(label, str(exc))
+        def count(outcome: str | Failure, label: str) -> None:
             with lock:
                 if outcome == "created":
                     tally.created.append(label)
+                elif outcome == "replaced":
+                    tally.replaced.append(label)
                 elif outcome == "existing":
                     tally.existing.append(label)
                 else:
                     tally.failed.append(outcome)  # type: ignore[arg-type]
                 tally.report()
 
+        def one(manifest: dict[str, Any]) -> None:
+            label = _label(manifest, self.default_namespace)
+            try:
+                outcome = self._create(label.split("/", 1)[0], manifest, launch)
+            except (ApiError, Unreachable) as exc:
+                outcome = Failure(label, explain(exc))
+            count(outcome, label)
+
+        def renew(pair: tuple[dict[str, Any], Mapping[str, Any]]) -> None:
+            manifest, old = pair
+            label = _label(manifest, self.default_namespace)
+            ns, name = label.split("/", 1)
+            try:
+                # Foreground: the Job goes only after its pods, so once it is gone no old
+                # pod still runs the old settings beside the new one.
+                self.delete((ns, name), propagation="Foreground", uid=old["metadata"].get("uid"))
+                self._wait_gone(ns, name, old["metadata"].get("uid"))
+                outcome = self._create(ns, manifest, launch)
+            except (ApiError, Unreachable, TimeoutError) as exc:
+                outcome = Failure(label, explain(exc))
+            count("replaced" if outcome == "created" else outcome, label)
+
         tally.report()
-        self._map(one, list(manifests))
+        self._map(renew, changed)
+        self._map(one, fresh)
         return tally.result()
 
-    def _create(self, ns: str, manifest: Mapping[str, Any]) -> str | Failure:
+    def _existing(self, manifests: Sequence[Mapping[str, Any]]) -> dict[TrialKey, Mapping[str, Any]]:
+        """The Jobs already there for the sweeps of ``manifests``, by (namespace, name)."""
+        sweeps = set()
+        for m in manifests:
+            meta = m.get("metadata") or {}
+            sweep = (meta.get("labels") or {}).get(SWEEP_LABEL)
+            if sweep:
+                sweeps.add((str(meta.get("namespace") or self.default_namespace), sweep))
+        out: dict[TrialKey, Mapping[str, Any]] = {}
+        for ns, sweep in sorted(sweeps):
+            for job in self.sweep_jobs(sweep, ns):
+                meta = job.get("metadata") or {}
+                out[(str(meta.get("namespace")), str(meta.get("name")))] = job
+        return out
+
+    def _create(self, ns: str, manifest: Mapping[str, Any], launch: str) -> str | Failure:
+        """POST one Job: "created", "existing" or why not. The answer to a create may be
+        lost (a 5xx, a dropped connection) after the server made the Job; the retry then
+        finds it, and the launch id it carries tells ours from one made before."""
         path = JOBS.format(ns=ns)
-        ambiguous = False
-
-        def mark() -> None:
-            nonlocal ambiguous
-            ambiguous = True
-
         try:
-            self._retrying(lambda: self.transport.request("POST", path, body=manifest), mark)
+            self._retrying(lambda: self.transport.request("POST", path, body=manifest))
             return "created"
         except ApiError as exc:
             if exc.status != 409 or exc.reason != "AlreadyExists":
                 raise
         meta = manifest.get("metadata") or {}
         name = str(meta.get("name"))
+        label = f"{ns}/{name}"
         want = (meta.get("labels") or {}).get(SWEEP_LABEL)
-        data = self._retrying(lambda: self.transport.get(f"{path}/{name}"))
-        have = JOB_CODEC.decode_item(data)
-        have_sweep = have.sweep if have is not None else None
-        if want and have_sweep == want:
-            return "created" if ambiguous else "existing"
-        if not want and have_sweep is None:
-            return "existing"
-        owner = f"sweep {have_sweep!r}" if have_sweep else "no ktui sweep"
-        return Failure(f"{ns}/{name}", f"conflict: job {name} already exists and belongs to {owner}")
+        have = msgspec.json.decode(self._retrying(lambda: self.transport.get(f"{path}/{name}")))
+        if launch_of(have) == launch:
+            return "created"
+        have_sweep = ((have.get("metadata") or {}).get("labels") or {}).get(SWEEP_LABEL)
+        if (want or None) != (have_sweep or None):
+            owner = f"sweep {have_sweep!r}" if have_sweep else "no ktui sweep"
+            return Failure(label, f"conflict: job {name} already exists and belongs to {owner}")
+        if (have.get("metadata") or {}).get("deletionTimestamp"):
+            return Failure(label, f"job {name} is still being deleted; launch again once it is gone")
+        found = differences(have, manifest)
+        if found:  # made meanwhile by another launch, with other settings
+            return Failure(label, "already exists with different settings: " + ", ".join(found))
+        return "existing"
 
     # ----------------------------------------------------------------------------------------
     # cancel
@@ -249,7 +319,7 @@ class Actions:
                     done.append(label)
             except (ApiError, Unreachable) as exc:
                 with lock:
-                    failed.append(Failure(label, _explain(exc)))
+                    failed.append(Failure(label, explain(exc)))
 
         self._map(one, sorted(set(keys)))
         return ActionResult(tuple(sorted(done)), tuple(failed))
@@ -275,7 +345,7 @@ class Actions:
         try:
             jobs = self.sweep_jobs(sweep, namespace)
         except (ApiError, Unreachable) as exc:
-            return ActionResult((), (Failure(sweep, _explain(exc)),))
+            return ActionResult((), (Failure(sweep, explain(exc)),))
         return self.cancel((j["metadata"]["namespace"], j["metadata"]["name"]) for j in jobs)
 
     # ----------------------------------------------------------------------------------------
@@ -302,7 +372,7 @@ class Actions:
                     done.append(label)
             except (ApiError, Unreachable, TimeoutError) as exc:
                 with lock:
-                    failed.append(Failure(label, _explain(exc)))
+                    failed.append(Failure(label, explain(exc)))
 
         self._map(one, list(jobs))
         return ActionResult(tuple(sorted(done)), tuple(failed))
@@ -311,7 +381,7 @@ class Actions:
         try:
             jobs = self.sweep_jobs(sweep, namespace)
         except (ApiError, Unreachable) as exc:
-            return ActionResult((), (Failure(sweep, _explain(exc)),))
+            return ActionResult((), (Failure(sweep, explain(exc)),))
         chosen = [j for j in jobs if _is_rerunnable(j, failed_only)]
         return self.rerun_jobs(chosen)
 
@@ -323,7 +393,7 @@ class Actions:
             try:
                 job = msgspec.json.decode(self._retrying(partial(self.transport.get, path)))
             except (ApiError, Unreachable) as exc:
-                failed.append(Failure(f"{ns}/{name}", _explain(exc)))
+                failed.append(Failure(f"{ns}/{name}", explain(exc)))
                 continue
             if _is_rerunnable(job, failed_only):
                 jobs.append(job)
@@ -366,7 +436,13 @@ def _is_rerunnable(job: Mapping[str, Any], failed_only: bool) -> bool:
     return rec.outcome is not None
 
 
-def _explain(exc: BaseException) -> str:
+def _label(manifest: Mapping[str, Any], default_namespace: str) -> str:
+    meta = manifest.get("metadata") or {}
+    name = str(meta.get("name") or meta.get("generateName") or "?")
+    return f"{meta.get('namespace') or default_namespace}/{name}"
+
+
+def explain(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
         st = exc.body
         causes = st.details.causes if st is not None and st.details is not None else None

@@ -207,8 +207,10 @@ class KubeBackend:
         progress: ProgressFn | None = None,
         *,
         source_dir: str | None = None,  # the code is in the image: nothing to do with it
+        replace: bool = False,
+        dry_run: bool = False,
     ) -> SubmitResult:
-        result = self.actions.submit(manifests, progress)
+        result = self.actions.submit(manifests, progress, replace=replace, dry_run=dry_run)
         self._learn(result.failed, "submit")
         return result
 

@@ -35,6 +35,7 @@ from typing import Any
 import msgspec
 
 from ktui.cluster.backend import ProgressFn
+from ktui.cluster.fingerprint import differences, stamp
 from ktui.cluster.local import machine
 from ktui.cluster.local.daemon import ensure_scheduler
 from ktui.cluster.local.gpu import GpuProbe, visible_indices
@@ -51,6 +52,7 @@ from ktui.cluster.model import (
     PodSummary,
     SubmitResult,
     SubmitTally,
+    TrialChange,
     TrialDescription,
     TrialKey,
     TrialState,
@@ -228,34 +230,72 @@ class LocalBackend:
         progress: ProgressFn | None = None,
         *,
         source_dir: str | None = None,
+        replace: bool = False,
+        dry_run: bool = False,
     ) -> SubmitResult:
+        """Queue the trials. A trial already queued, running or finished under the same name
+        is "existing" when it runs the same thing (ktui.cluster.fingerprint, and the same
+        working directory); when it runs something else nothing is queued at all, unless
+        ``replace``: those trials are cancelled (their processes gone) and queued anew."""
         workdir = str(Path(source_dir).resolve()) if source_dir else str(self.workdir)
+        launch = uuid.uuid4().hex
         tally = SubmitTally(len(manifests), progress)
-        created, existing, failed = tally.created, tally.existing, tally.failed
+        todo: list[tuple[dict[str, Any], TrialSpec]] = []
+        doomed: list[TrialKey] = []
+        with self.state.write() as c:  # one consistent look at what is there
+            for m in manifests:
+                meta = m.get("metadata") or {}
+                label = f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
+                try:
+                    spec = parse_manifest(m)
+                except SpecError as exc:
+                    tally.failed.append(Failure(label, str(exc)))
+                    continue
+                stamped = stamp(m, launch)
+                verdict = self._compare(c, spec, stamped, workdir)
+                if verdict is None:
+                    todo.append((stamped, spec))
+                elif isinstance(verdict, Failure):
+                    tally.failed.append(verdict)
+                elif verdict:
+                    tally.changed.append(TrialChange(_label(spec), verdict))
+                    doomed.append((spec.namespace, spec.name))
+                    todo.append((stamped, spec))
+                else:
+                    tally.existing.append(_label(spec))
+        if dry_run:
+            replacing = set(doomed) if replace else set()
+            for _, spec in todo:
+                if (spec.namespace, spec.name) in replacing:
+                    tally.replaced.append(_label(spec))
+                elif (spec.namespace, spec.name) not in doomed:
+                    tally.created.append(_label(spec))
+            return tally.result(dry_run=True)
+        if doomed and not replace:
+            tally.report()
+            return tally.result()
+        if doomed:
+            self._cancel_and_wait(doomed)
+        replacing = set(doomed)
         tally.report()
-        for start in range(0, len(manifests), _SUBMIT_CHUNK):
-            chunk = manifests[start : start + _SUBMIT_CHUNK]
+        for start in range(0, len(todo), _SUBMIT_CHUNK):
+            chunk = todo[start : start + _SUBMIT_CHUNK]
             now = time.time()
             with self.state.write() as c:
                 seq = c.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
-                for m in chunk:
-                    meta = m.get("metadata") or {}
-                    label = f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
-                    try:
-                        spec = parse_manifest(m)
-                    except SpecError as exc:
-                        failed.append(Failure(label, str(exc)))
+                for m, spec in chunk:
+                    label = _label(spec)
+                    # Another ktui may have queued it since the look above.
+                    verdict = self._compare(c, spec, m, workdir)
+                    if isinstance(verdict, Failure):
+                        tally.failed.append(verdict)
                         continue
-                    label = f"{spec.namespace}/{spec.name}"
-                    row = c.execute("SELECT spec FROM jobs WHERE namespace=? AND name=?",
-                                    (spec.namespace, spec.name)).fetchone()
-                    if row is not None:
-                        old = _SPEC_DECODER.decode(row["spec"])
-                        if spec.sweep is not None and old.sweep == spec.sweep:
-                            existing.append(label)
+                    if verdict is not None:
+                        if verdict:
+                            tally.failed.append(Failure(label, "already exists with different settings: "
+                                                        + ", ".join(verdict)))
                         else:
-                            failed.append(Failure(label, f"AlreadyExists: a job named {spec.name} "
-                                                         f"already exists (sweep {old.sweep or 'none'})"))
+                            tally.existing.append(label)
                         continue
                     seq += 1
                     c.execute(
@@ -264,12 +304,43 @@ class LocalBackend:
                         (spec.namespace, spec.name, str(uuid.uuid4()), seq,
                          msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now, self.retry_delay),
                     )
-                    created.append(label)
+                    (tally.replaced if (spec.namespace, spec.name) in replacing else tally.created).append(label)
             tally.report()
         self._poke()
-        if created:
+        if tally.created or tally.replaced:
             self._keep_queue_running()
         return tally.result()
+
+    @staticmethod
+    def _compare(c: Any, spec: TrialSpec, manifest: Mapping[str, Any], workdir: str) -> Failure | tuple[str, ...] | None:
+        """None: no such trial; () the same trial; else what differs, or why it is not ours."""
+        row = c.execute("SELECT spec, manifest, workdir FROM jobs WHERE namespace=? AND name=?",
+                        (spec.namespace, spec.name)).fetchone()
+        if row is None:
+            return None
+        old = _SPEC_DECODER.decode(row["spec"])
+        if spec.sweep is None or old.sweep != spec.sweep:
+            return Failure(_label(spec), f"AlreadyExists: a job named {spec.name} "
+                                                f"already exists (sweep {old.sweep or 'none'})")
+        found = differences(json.loads(row["manifest"]), manifest)
+        if row["workdir"] != workdir:
+            found += (f"workdir: {row['workdir']} -> {workdir}",)
+        return found
+
+    def _cancel_and_wait(self, keys: Sequence[TrialKey]) -> None:
+        """Cancel these trials and wait until their processes are gone (SIGKILL after the
+        grace period), so an old attempt never runs beside its replacement."""
+        uids = [r["uid"] for k in keys for r in self.state.query(
+            "SELECT uid FROM jobs WHERE namespace=? AND name=?", k)]
+        pids = [r["pid"] for u in uids for r in self.state.query(
+            "SELECT pid FROM attempts WHERE job_uid=? AND pid IS NOT NULL AND phase IN (?, ?)", (u, *ACTIVE))]
+        self.cancel(keys)
+        deadline = time.monotonic() + self.kill_grace + 5.0
+        while any(_group_alive(p) for p in pids) and time.monotonic() < deadline:
+            self._finish_kills()
+            _reap_children()
+            time.sleep(0.05)
+        self._finish_kills()  # removes the old attempts' directories
 
     def cancel(
         self,
@@ -818,6 +889,10 @@ class LocalBackend:
                 out.append((r["namespace"], r["name"]))
         return out
 
+
+
+def _label(spec: TrialSpec) -> str:
+    return f"{spec.namespace}/{spec.name}"
 
 
 def format_duration(seconds: float) -> str:

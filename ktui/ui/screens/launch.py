@@ -1,6 +1,8 @@
-"""`n`: the launch form. Pick a sweep file, override image/namespace/resources, review the
-trial count and the first manifest, submit with a progress bar. Errors show inline as
-`FILE:LINE:COL: ...` and the form stays open."""
+"""`n`: the launch form. Pick a sweep file, override image/namespace/name/resources, review
+the trial count and the first manifest, submit with a progress bar. Errors show inline as
+`FILE:LINE:COL: ...` and the form stays open. A relaunch whose trials exist with other
+settings (an edited file) submits nothing: the form says which trials differ and how, and
+offers a new name or, after a confirm, replacing those trials."""
 
 from __future__ import annotations
 
@@ -21,8 +23,10 @@ from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Stati
 from textual.worker import get_current_worker
 
 from ktui.cluster.backend import Backend
+from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
 from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_job, render_jobs
+from ktui.ui.screens.confirm import ConfirmScreen
 
 MAX_RECENT = 10
 
@@ -88,6 +92,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         self.initial_path = path
         self.sweep: Sweep | None = None
         self._submitting = False
+        self.refused: SubmitResult | None = None  # the last submit's refusal, while it stands
 
     def compose(self) -> ComposeResult:
         with Vertical(id="launch-box", classes="dialog"):
@@ -98,6 +103,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
                 yield Input(placeholder="image (file's)" if self.backend.capabilities.images.available
                             else "image (ignored on this machine)", id="launch-image")
                 yield Input(placeholder=f"namespace ({self.default_namespace})", id="launch-namespace")
+                yield Input(placeholder="sweep name (file's)", id="launch-name")
             with Horizontal(id="launch-resources"):
                 yield Input(placeholder="cpu", id="launch-cpu")
                 yield Input(placeholder="memory", id="launch-memory")
@@ -111,10 +117,12 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             yield ProgressBar(id="launch-progress", show_eta=False)
             with Horizontal(id="launch-buttons"):
                 yield Button("Submit (ctrl+s)", id="launch-submit", variant="primary", disabled=True)
+                yield Button("Replace…", id="launch-replace", variant="warning")
                 yield Button("Close (esc)", id="launch-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#launch-progress").display = False
+        self.query_one("#launch-replace").display = False
         self.query_one("#launch-path", Input).focus()
         if self.initial_path:
             self._preview()
@@ -141,7 +149,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             return v or None
 
         gpu = val("gpu")
-        return Overrides(image=val("image"), namespace=val("namespace"), cpu=val("cpu"),
+        return Overrides(image=val("image"), namespace=val("namespace"), name=val("name"), cpu=val("cpu"),
                          memory=val("memory"), gpu=int(gpu) if gpu and gpu.isdigit() else None)
 
     def _preview(self) -> None:
@@ -189,6 +197,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
 
     def _show(self, sweep: Sweep | None, errors: str, preview: Text) -> None:
         self.sweep = sweep
+        self._set_refused(None)  # the form changed: a refusal no longer stands
         self.query_one("#launch-errors", Static).update(Text(errors, style="bold red"))
         self.query_one("#launch-preview", Static).update(preview)
         self.query_one("#launch-submit", Button).disabled = sweep is None or self._submitting
@@ -202,7 +211,33 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         if not self._submitting:
             self.dismiss(None)
 
-    def action_submit(self) -> None:
+    @on(Button.Pressed, "#launch-replace")
+    def action_replace(self) -> None:
+        """Replace the trials that exist with other settings, after a confirm."""
+        refused, sweep = self.refused, self.sweep
+        if refused is None or sweep is None or self._submitting:
+            return
+        n = len(refused.changed)
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.refused is refused:
+                self.action_submit(replace=True)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Replace {n} trial{'s' if n != 1 else ''} of sweep {sweep.name}?",
+            "Their Jobs and pods are deleted, then created anew with the new settings; "
+            f"the {len(refused.existing)} identical ones are kept.\n" + "\n".join(summarize(refused.changed))),
+            answered)
+
+    def _set_refused(self, result: SubmitResult | None) -> None:
+        self.refused = result
+        button = self.query_one("#launch-replace", Button)
+        button.display = result is not None
+        if result is not None:
+            n = len(result.changed)
+            button.label = f"Replace {n} trial{'s' if n != 1 else ''}…"
+
+    def action_submit(self, replace: bool = False) -> None:
         if self.sweep is None or self._submitting:
             return
         cap = self.backend.capabilities.submit
@@ -214,21 +249,23 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         bar = self.query_one("#launch-progress", ProgressBar)
         bar.display = True
         bar.update(total=self.sweep.count(), progress=0)
-        self._submit(self.sweep, self.sweep.namespace or self.default_namespace)
+        self._submit(self.sweep, self.sweep.namespace or self.default_namespace, replace)
 
     @work(thread=True, exclusive=True, group="launch-submit")
-    def _submit(self, sweep: Sweep, namespace: str) -> None:
+    def _submit(self, sweep: Sweep, namespace: str, replace: bool) -> None:
         manifests = list(render_jobs(sweep, namespace))
 
         def progress(p: SubmitProgress) -> None:
             self.app.call_from_thread(self._progress, p.done)
 
         try:
-            result = self.backend.submit(manifests, progress, source_dir=str(Path(sweep.source).resolve().parent))
+            result = self.backend.submit(manifests, progress, source_dir=str(Path(sweep.source).resolve().parent),
+                                         replace=replace)
         except Exception as e:  # unreachable, forbidden: keep the form open and say why
             self.app.call_from_thread(self._failed, str(e))
             return
-        remember(sweep.source)
+        if not result.refused:
+            remember(sweep.source)
         self.app.call_from_thread(self._done, result)
 
     def _progress(self, done: int) -> None:
@@ -241,10 +278,35 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
 
     def _done(self, result: SubmitResult) -> None:
         self._submitting = False
+        self.query_one("#launch-progress").display = False
+        if result.refused:
+            self._show_refusal(result)
+            return
+        self._set_refused(None)
         if result.failed:
-            lines = [f"created {len(result.created)}, existing {len(result.existing)}, failed {len(result.failed)}"]
+            lines = [result.summary()]
             lines += [f"{f.name}: {f.message}" for f in result.failed[:10]]
             self.query_one("#launch-errors", Static).update(Text("\n".join(lines), style="bold red"))
             self.query_one("#launch-submit", Button).disabled = False
             return
         self.dismiss(result)
+
+    def _show_refusal(self, result: SubmitResult) -> None:
+        n = len(result.changed)
+        name = self.sweep.name if self.sweep is not None else "?"
+        self.query_one("#launch-errors", Static).update(Text(
+            f"nothing submitted: {n} trial{'s' if n != 1 else ''} of sweep {name} already "
+            f"exist{'s' if n == 1 else ''} with different settings", style="bold red"))
+        text = Text()
+        text.append("Not submitted. ", style="bold red")
+        text.append("These trials already exist with other settings (old -> new):\n")
+        for line in summarize(result.changed):
+            text.append(line + "\n", style="yellow")
+        text.append("\nTo run the new settings: type a new sweep name above, or replace these trials "
+                    "(their Jobs and pods are deleted, then created anew")
+        text.append(f"; the {len(result.existing)} identical ones are kept" if result.existing else "")
+        text.append(").\n")
+        self.query_one("#launch-preview", Static).update(text)
+        self.query_one("#launch-preview-box", VerticalScroll).scroll_home(animate=False)
+        self.query_one("#launch-submit", Button).disabled = False
+        self._set_refused(result)

@@ -661,7 +661,7 @@ class MainScreen(Screen[None]):
 
         def launched(result: SubmitResult | None) -> None:
             if result is not None:
-                self.notify(f"submitted: {len(result.created)} created, {len(result.existing)} already there")
+                self.notify(f"submitted: {result.summary()}")
 
         self.app.push_screen(LaunchScreen(self.backend, self.default_namespace), launched)
 
