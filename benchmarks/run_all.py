@@ -30,6 +30,7 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench_watch_ui.py", ()),
     ("bench_submit.py", ()),
     ("bench_list_decode.py", ()),
+    ("bench_sweep_load.py", ()),
 )
 NOTES = HERE / "NOTES.md"  # targets, status and before/after: kept by hand, copied in
 

@@ -23,6 +23,8 @@ CASES = {
     "bench_terminal_bytes.py": (["--pods", "300", "--seconds", "1", "--rate", "20"],
                                 ["terminal bytes at 120x40", "xterm-256color ", "truecolor", "idle", "churn"]),
     "bench_submit.py": (["--pods", "300", "--trials", "50"], ["ktui KubeBackend.submit", "kubectl"]),
+    "bench_sweep_load.py": (["--trials", "200", "--params", "5", "--mb", "0.1"],
+                            ["sweep file load", "list sweep YAML", "params.json", "peak RSS"]),
     "bench_watch_ui.py": (["--pods", "300", "--events", "3000"],
                           ["watch storm of 3,000", "store only", "with the UI", "frames/s", "276 jobs shown after"]),
 }

@@ -75,7 +75,8 @@ def test_bad_file_exits_2_with_one_line_per_problem(tmp_path):
     r = ktui("launch", str(bad), "--dry-run")
     assert r.returncode == 2
     assert r.stdout == ""
-    assert r.stderr.splitlines() == [f"{bad}:3:18: resources.gpu must be a whole number of GPUs, got 'two'"]
+    assert r.stderr.splitlines() == [f"{bad}:3:18: resources.gpu must be a whole number of GPUs, got 'two'",
+                                     f"{bad}:5:8: placeholder {{lrr}} names no parameter (did you mean 'lr'?)"]
     assert "Traceback" not in r.stderr
 
 

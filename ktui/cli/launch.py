@@ -57,6 +57,7 @@ def overrides_from(args: argparse.Namespace) -> Overrides:
         memory=args.memory,
         gpu=args.gpu,
         max_trials=args.max_trials,
+        image_required=not args.local,  # --local runs the command here: no image needed
     )
 
 

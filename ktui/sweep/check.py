@@ -18,9 +18,14 @@ class Checker:
     def add(self, pos: Pos, message: str) -> None:
         self.problems.append(Problem(self.path, pos, message))
 
+    def add_missing(self, message: str) -> None:
+        """Something the file as a whole lacks; pointed at 1:1 for editors."""
+        self.problems.append(Problem(self.path, Pos(1, 1), message, whole_file=True))
+
     def raise_if_any(self) -> None:
+        """All problems, in the order of Problem.order."""
         if self.problems:
-            raise SweepError(self.problems)
+            raise SweepError(sorted(self.problems, key=Problem.order))
 
     def mapping(self, node: Node, what: str) -> dict[str, Node] | None:
         if isinstance(node.value, dict):
@@ -64,7 +69,8 @@ class Checker:
         self.add(node.pos, f"{what} must be a string, not {node.kind}")
         return None
 
-    def integer(self, node: Node, what: str, minimum: int | None = None) -> int | None:
+    def integer(self, node: Node, what: str, minimum: int | None = None, maximum: int | None = None,
+                why: str = "") -> int | None:
         v = node.value
         if isinstance(v, float) and v.is_integer():
             v = int(v)
@@ -73,6 +79,9 @@ class Checker:
             return None
         if minimum is not None and v < minimum:
             self.add(node.pos, f"{what} must be at least {minimum}, got {v}")
+            return None
+        if maximum is not None and v > maximum:
+            self.add(node.pos, f"{what} must be at most {maximum}{why}, got {v}")
             return None
         return v
 

@@ -20,6 +20,7 @@ class Located:
 
     text: str
     pos: Pos
+    label: str = ""  # names it in a message: "args[0]", "env.LR"
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Draft:
     name: Located | None = None
     namespace: Located | None = None
     image: Located | None = None
+    image_given: bool = False  # a wrong `image:` is its own problem, not a missing one
     command: list[Located] | None = None
     args: list[Located] | None = None
     env: list[tuple[str, Located]] = field(default_factory=list)
@@ -49,4 +51,8 @@ class Draft:
     space: ParameterSpace | None = None
     space_pos: Pos = field(default_factory=Pos)
     # Parameter names each trial has: one set for grid/random, one per entry for list.
+    # Kept even when values are wrong, so placeholders are still checked against them.
     key_sets: list[tuple[frozenset[str], Pos, str]] = field(default_factory=list)
+    # False when the parameters are too broken to know their names: placeholders are not
+    # checked then, since every one would be reported as naming no parameter.
+    names_known: bool = True

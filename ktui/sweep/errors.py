@@ -20,6 +20,13 @@ class Problem:
     path: str
     pos: Pos
     message: str
+    # About the file as a whole ("missing 'name'"): pointed at 1:1, listed after the
+    # problems that have a place of their own.
+    whole_file: bool = False
+
+    def order(self) -> tuple[int, int, int]:
+        """Problems from flags first, then in file order, then those about the whole file."""
+        return (2 if self.whole_file else 0 if self.pos.line <= 0 else 1, self.pos.line, self.pos.col)
 
     def __str__(self) -> str:
         if self.pos.line <= 0:

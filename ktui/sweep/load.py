@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import Pos, Problem, SweepError, did_you_mean
+from ktui.sweep.manifest import METRIC_ANNOTATION, PARAMS_ANNOTATION
 from ktui.sweep.model import (
     DEFAULT_COMMAND,
     DEFAULT_IMAGE,
@@ -14,35 +17,46 @@ from ktui.sweep.model import (
     Resources,
     Sweep,
     placeholders,
+    template_problems,
 )
 from ktui.sweep.names import MAX_JOB_NAME, dns1123_label_problem, env_suffix, sanitize_name
-from ktui.sweep.origin import read_origin
-from ktui.sweep.quantity import QuantityError, parse_quantity
+from ktui.sweep.origin import looks_like_an_entry, read_origin
+from ktui.sweep.params import Choice, GridSpace, ListSpace, RandInt, RandomSpace, Value
+from ktui.sweep.quantity import QuantityError, parse_quantity, range_problem
 from ktui.sweep.source import Node, parse_text, read_source
 from ktui.sweep.spec import read_spec
+
+# kube-apiserver's TotalAnnotationSizeLimitB: all of an object's annotations, keys and values.
+MAX_ANNOTATIONS = 256 * 1024
 
 
 def load_sweep(path: str | Path, overrides: Overrides | None = None) -> Sweep:
     """Read, validate and resolve a sweep file. Raises SweepError, nothing else."""
-    root, _ = read_source(path)
-    return build_sweep(root, str(path), overrides or Overrides())
+    ov = overrides or Overrides()
+    root, _, problems = read_source(path, ov.max_trials)
+    return build_sweep(root, str(path), ov, problems)
 
 
 def loads_sweep(text: str, path: str = "<sweep>", overrides: Overrides | None = None) -> Sweep:
     """Like load_sweep, from text already in memory (the launch form's preview)."""
-    root, _ = parse_text(text, path)
-    return build_sweep(root, path, overrides or Overrides())
+    ov = overrides or Overrides()
+    root, _, problems = parse_text(text, path, ov.max_trials)
+    return build_sweep(root, path, ov, problems)
 
 
-def build_sweep(root: Node, path: str, ov: Overrides) -> Sweep:
+def build_sweep(root: Node, path: str, ov: Overrides, problems: list[Problem] | None = None) -> Sweep:
     # Content decides the format: a list is the origin's params.json, a mapping a spec.
     if isinstance(root.value, list):
         draft, c = read_origin(root, path)
     elif isinstance(root.value, dict):
+        if looks_like_an_entry(root):
+            raise SweepError([Problem(path, root.pos, "a params.json file must be a JSON list of experiments, not one object: wrap it in [ ]")])
         draft, c = read_spec(root, path)
     else:
         raise SweepError([Problem(path, root.pos, f"expected a sweep spec (a mapping) or a params.json list, not {root.kind}")])
-    c.raise_if_any()
+    c.problems[:0] = problems or []
+    # Every reader problem is independent of what _finalize checks (it only looks at what
+    # was read correctly), so all of them are reported in one run.
     return _finalize(draft, c, ov)
 
 
@@ -77,13 +91,14 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         image = DEFAULT_IMAGE
         notes.append(f"params.json names no image; using {DEFAULT_IMAGE} (pass --image for one that holds your code)")
     else:
-        c.add(Pos(1, 1), "no 'image': name the container image that holds your code, or pass --image")
+        if ov.image_required and not d.image_given:
+            c.add_missing("no 'image': name the container image that holds your code, or pass --image")
         image = ""
 
     command_src: list[Located]
     args_src: list[Located] | None = d.args
     if ov.command:
-        command_src = [Located(t, flag) for t in ov.command]
+        command_src = [Located(t, flag, "the command after --") for t in ov.command]
         if any(placeholders(t) for t in ov.command):
             args_src = []  # a command line with placeholders is the whole line
     elif d.command is not None:
@@ -96,17 +111,26 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         if text is None:
             continue
         try:
-            requests[key] = Quantity(text, parse_quantity(text), flag)
+            value = parse_quantity(text)
         except QuantityError as e:
             c.add(flag, f"--{key}: {e}")
+            continue
+        too_big = range_problem(key, value, text)
+        if too_big:
+            c.add(flag, f"--{key} {too_big}")
+            continue
+        requests[key] = Quantity(text, value, flag)
     _check_limits(c, requests, d.limits)
 
-    if d.space is None:  # readers only leave it unset after recording a problem
-        c.raise_if_any()
-        raise SweepError([Problem(d.path, d.space_pos, "no parameters")])
-    _check_placeholders(c, d, command_src, args_src)
+    _check_templates(c, d, command_src, args_src)
+    if d.names_known:
+        _check_placeholders(c, d, command_src, args_src)
     _check_env_names(c, d)
+    if d.space is not None and not c.problems:
+        _check_annotations(c, d)
     c.raise_if_any()
+    if d.space is None:  # readers only leave it unset after recording a problem
+        raise SweepError([Problem(d.path, d.space_pos, "no parameters")])
 
     count = d.space.count()
     if count > ov.max_trials:
@@ -159,6 +183,13 @@ def _check_limits(c: Checker, requests: dict[str, Quantity], limits: dict[str, Q
             c.add(lim.pos, f"limits.{key} {lim.text} is below the request {src} {key} {req.text}; a limit must be at least the request")
 
 
+def _check_templates(c: Checker, d: Draft, command: list[Located], args: list[Located] | None) -> None:
+    # A lone brace would reach the container as text: `--lr={lr` runs with a literal "{lr".
+    for t in [*command, *(args or []), *(v for _, v in d.env)]:
+        for message in template_problems(t.text):
+            c.add(t.pos, f"{t.label}: {message}" if t.label else message)
+
+
 def _check_placeholders(c: Checker, d: Draft, command: list[Located], args: list[Located] | None) -> None:
     templates = list(command) + list(args or []) + [v for _, v in d.env]
     union: set[str] = set()
@@ -177,10 +208,65 @@ def _check_placeholders(c: Checker, d: Draft, command: list[Located], args: list
 
 def _check_env_names(c: Checker, d: Draft) -> None:
     # KTUI_PARAM_<NAME> must stay one variable per parameter: `lr` and `LR` would collide.
+    # Thousands of list entries share a few key sets: each distinct set is checked once.
+    checked: set[frozenset[str]] = set()
     for keys, pos, label in d.key_sets:
+        if keys in checked:
+            continue
+        checked.add(keys)
         by_env: dict[str, str] = {}
         for k in sorted(keys):
             e = env_suffix(k)
             if e in by_env:
                 c.add(pos, f"{label}: parameters '{by_env[e]}' and '{k}' would both be KTUI_PARAM_{e}")
             by_env[e] = k
+
+
+def _check_annotations(c: Checker, d: Draft) -> None:
+    """The ktui.dev/params annotation must fit the API server's 256 KiB for all annotations."""
+    space = d.space
+    assert space is not None
+    budget = MAX_ANNOTATIONS - len(PARAMS_ANNOTATION)
+    if d.metric is not None:
+        budget -= len(METRIC_ANNOTATION) + _json_bytes({"name": d.metric.name, "goal": d.metric.goal})
+    extra: list[tuple[str, Value]] = []
+    if space.zip is not None:
+        extra += [(k, _longest([row[i] for row in space.zip.rows])) for i, k in enumerate(space.zip.keys)]
+    if space.repeat is not None:
+        extra.append(("seed", space.repeat - 1))
+    base = space.base
+    if isinstance(base, ListSpace):
+        for i, entry in enumerate(base.entries):
+            if _bound(entry) + _bound(extra) <= budget:
+                continue
+            size = _json_bytes(dict([*entry, *extra]))
+            if size > budget:
+                _, pos, label = d.key_sets[i]
+                c.add(pos, f"{label}: the trial's parameters are {size:,} bytes as the {PARAMS_ANNOTATION} annotation; Kubernetes allows {MAX_ANNOTATIONS:,} bytes of annotations")
+        return
+    largest: list[tuple[str, Value]] = []
+    if isinstance(base, GridSpace):
+        largest = [(k, _longest(list(vals))) for k, vals in base.axes]
+    elif isinstance(base, RandomSpace):
+        # Uniform samples are rounded to six digits: none prints longer than -1.23456e-300.
+        largest = [(k, _longest(list(dist.values)) if isinstance(dist, Choice)
+                    else _longest([dist.low, dist.high]) if isinstance(dist, RandInt) else -1.23456e-300)
+                   for k, dist in base.dims]
+    trial = [*largest, *extra]
+    if _bound(trial) > budget:
+        size = _json_bytes(dict(trial))
+        if size > budget:
+            c.add(d.space_pos, f"parameters: the largest trial's parameters are {size:,} bytes as the {PARAMS_ANNOTATION} annotation; Kubernetes allows {MAX_ANNOTATIONS:,} bytes of annotations")
+
+
+def _bound(pairs: Sequence[tuple[str, Value]]) -> int:
+    """More than the JSON of these pairs can take in bytes, cheaply (6: a \\uXXXX escape)."""
+    return 2 + sum(6 * (len(k) + len(str(v))) + 8 for k, v in pairs)
+
+
+def _json_bytes(params: dict[str, Value]) -> int:
+    return len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _longest(values: list[Value]) -> Value:
+    return max(values, key=lambda v: len(json.dumps(v, ensure_ascii=False).encode()))

@@ -76,6 +76,8 @@ def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Mani
     ]
     env += [{"name": f"KTUI_PARAM_{env_suffix(k)}", "value": format_value(v)} for k, v in trial.params.items()]
     container: dict[str, Any] = {"name": CONTAINER, "image": sweep.image, "command": command}
+    if not sweep.image:  # only where the image plays no part (--local)
+        del container["image"]
     if args:
         container["args"] = args
     container["env"] = env

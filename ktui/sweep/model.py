@@ -16,6 +16,8 @@ DEFAULT_IMAGE = "python:3.11-slim"
 
 # `{name}` is a placeholder; `{{` and `}}` are literal braces.
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+# The same, plus a lone brace: a typo that would otherwise reach the container as text.
+_BRACES = re.compile(r"\{\{|\}\}|\{[^{}]*\}|(\{)|(\})")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Overrides:
     memory: str | None = None
     gpu: int | None = None
     max_trials: int = DEFAULT_MAX_TRIALS
+    # False where the image plays no part (--local, the launch form on the local backend).
+    image_required: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,20 @@ def substitute(template: str, params: Params) -> str:
 def placeholders(template: str) -> list[tuple[int, str]]:
     """(offset, name) of every placeholder in a template."""
     return [(m.start(), m.group(1).strip()) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+def template_problems(template: str) -> list[str]:
+    """What is wrong with a template's braces: one message per kind of lone brace."""
+    opened = closed = False
+    for m in _BRACES.finditer(template):
+        opened = opened or m.group(1) is not None
+        closed = closed or m.group(2) is not None
+    out: list[str] = []
+    if opened:
+        out.append(f"'{template}' has a '{{' that is never closed (a placeholder is {{name}}; write {{{{ for a literal brace)")
+    if closed:
+        out.append(f"'{template}' has a '}}' that closes nothing (write }}}} for a literal brace)")
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -34,6 +35,18 @@ def label_value_problem(value: str) -> str | None:
     return None
 
 
+def env_name_problem(name: str) -> str | None:
+    """kube-apiserver's IsEnvVarName: the pattern, and no `.`/`..` (they read as paths)."""
+    if not ENV_NAME.match(name):
+        return f"env name '{name}' is not a valid environment variable name"
+    if name in (".", ".."):
+        return f"env name '{name}' is not a valid environment variable name (it must not be '{name}')"
+    if name.startswith(".."):
+        return f"env name '{name}' is not a valid environment variable name (it must not start with '..')"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
 def env_suffix(param: str) -> str:
     """`learning-rate` -> `LEARNING_RATE`, for KTUI_PARAM_<NAME>."""
     return re.sub(r"[^A-Za-z0-9_]", "_", param).upper()

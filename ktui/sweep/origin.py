@@ -5,6 +5,8 @@ are model, preproc, then the string's `key=value` tokens in order."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 
 from ktui.sweep.check import Checker
@@ -13,9 +15,37 @@ from ktui.sweep.errors import Pos
 from ktui.sweep.names import PARAM_NAME
 from ktui.sweep.params import ListSpace, ParameterSpace, Value
 from ktui.sweep.source import Node
+from ktui.sweep.spec import TOP_KEYS
 
 ENTRY_KEYS = ("model", "preproc", "params")
 _TOKEN = re.compile(r"\S+")
+_SPACED_EQUALS = re.compile(r"\S\s+=|=\s+\S|(?:^|\s)=(?:\s|$)")
+_AROUND_EQUALS = re.compile(r"\s*=\s*")
+_ENTRY_SHAPE = '{"model": ..., "preproc": ..., "params": [%s, ...]}'
+
+
+def _misspelt(key: str) -> str | None:
+    close = difflib.get_close_matches(key, ENTRY_KEYS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def looks_like_an_entry(root: Node) -> bool:
+    """A mapping shaped like one experiment of params.json (not a sweep spec)."""
+    assert isinstance(root.value, dict)
+    keys = list(root.value)
+    if not keys or any(k in TOP_KEYS for k in keys):
+        return False
+    return any(k in ENTRY_KEYS or _misspelt(k) for k in keys)
+
+
+def _example_params(node: Node) -> str:
+    """`"weight=0.5 depth=2"` from what the user wrote, for a message showing the fix."""
+    v = node.value
+    if isinstance(v, list) and v and all(isinstance(x.value, str) for x in v):
+        return json.dumps(" ".join(str(x.value) for x in v))
+    if isinstance(v, str) and v.strip():
+        return json.dumps(v)
+    return '"key=value key=value"'
 
 
 def read_origin(root: Node, path: str) -> tuple[Draft, Checker]:
@@ -24,16 +54,28 @@ def read_origin(root: Node, path: str) -> tuple[Draft, Checker]:
     items = c.list_(root, "a params.json file (a list of experiments)")
     if items is None:
         return d, c
+    if all(isinstance(item.value, str) for item in items):
+        # A list of parameter strings alone: the experiments around them are missing.
+        c.add(items[0].pos, "a params.json list holds experiments, not strings: write ["
+              + _ENTRY_SHAPE % _example_params(items[0]) + "]")
+        return d, c
     trials: list[tuple[tuple[str, Value], ...]] = []
     for i, item in enumerate(items):
+        if isinstance(item.value, list):
+            c.add(item.pos, f"entry {i + 1} is a list; each experiment is a mapping: "
+                  + _ENTRY_SHAPE % _example_params(item))
+            continue
         m = c.mapping(item, f"entry {i + 1}")
         if m is None:
             continue
         c.known_keys(item, ENTRY_KEYS, f"entry {i + 1}")
+        # A misspelt key already says "did you mean"; its missing twin is the same mistake.
+        meant = {_misspelt(k) for k in m if k not in ENTRY_KEYS}
         fixed: list[tuple[str, Value]] = []
         for key in ("model", "preproc"):
             if key not in m:
-                c.add(item.pos, f"entry {i + 1} has no '{key}'")
+                if key not in meant:
+                    c.add(item.pos, f"entry {i + 1} has no '{key}'")
                 continue
             v = c.text(m[key], f"entry {i + 1}: {key}")
             if v is not None:
@@ -42,9 +84,14 @@ def read_origin(root: Node, path: str) -> tuple[Draft, Checker]:
                     continue
                 fixed.append((key, v))
         if "params" not in m:
-            c.add(item.pos, f"entry {i + 1} has no 'params' (a list of \"key=value key=value\" strings)")
+            if "params" not in meant:
+                c.add(item.pos, f"entry {i + 1} has no 'params' (a list of \"key=value key=value\" strings)")
             continue
-        strings = c.list_(m["params"], f"entry {i + 1}: params")
+        pnode = m["params"]
+        if isinstance(pnode.value, str):
+            c.add(pnode.pos, f"entry {i + 1}: params must be a list of strings, not one string: write [{_example_params(pnode)}]")
+            continue
+        strings = c.list_(pnode, f"entry {i + 1}: params")
         if strings is None:
             continue
         for j, snode in enumerate(strings):
@@ -63,6 +110,15 @@ def read_origin(root: Node, path: str) -> tuple[Draft, Checker]:
 
 
 def _tokens(c: Checker, s: str, pos: Pos, what: str) -> list[tuple[str, Value]] | None:
+    words = s.split()
+    if _SPACED_EQUALS.search(s):
+        c.add(pos, f"{what}: '{s}' has spaces around '=': write '{_AROUND_EQUALS.sub('=', s.strip())}'")
+        return None
+    if len(words) > 1 and not any("=" in w for w in words):
+        fix = (" ".join(f"{k}={v}" for k, v in zip(words[::2], words[1::2], strict=True))
+               if len(words) % 2 == 0 else "key=value key=value")
+        c.add(pos, f"{what}: '{s}' has no key=value tokens: write \"{fix}\"")
+        return None
     out: list[tuple[str, Value]] = []
     seen: set[str] = set()
     ok = True
@@ -72,7 +128,10 @@ def _tokens(c: Checker, s: str, pos: Pos, what: str) -> list[tuple[str, Value]] 
         tpos = Pos(pos.line, pos.col + 1 + m.start())
         key, eq, value = tok.partition("=")
         if not eq or not key:
-            c.add(tpos, f"{what}: '{tok}' is not key=value")
+            hint = ""
+            if not eq and ":" in tok.strip(":"):
+                hint = f": write '{tok.replace(':', '=', 1)}'"
+            c.add(tpos, f"{what}: '{tok}' is not key=value{hint}")
             ok = False
             continue
         if not PARAM_NAME.match(key):

@@ -53,3 +53,20 @@ def format_quantity(value: object) -> str:
             raise QuantityError(f"'{value}' is not a quantity")
         return format(Decimal(repr(value)).normalize(), "f")
     return str(value)
+
+
+# resource.Quantity holds a 64-bit integer; cpu is compared in millicores (MilliValue), so a
+# request past these either overflows or is capped by the API server, never what was asked.
+MAX_INT64 = 2**63 - 1
+
+
+def range_problem(resource: str, value: Decimal, shown: str) -> str | None:
+    """`must be at most ...` for a quantity Kubernetes cannot hold, else None."""
+    if resource == "cpu":
+        if value * 1000 > MAX_INT64:
+            return f"must be at most {MAX_INT64}m (Kubernetes counts cpu in 64-bit millicores), got '{shown}'"
+        return None
+    if value > MAX_INT64:
+        unit = " bytes" if resource == "memory" else ""
+        return f"must be at most {MAX_INT64}{unit} (Kubernetes quantities are 64-bit), got '{shown}'"
+    return None

@@ -1,36 +1,100 @@
 """Reading a sweep file into a tree of positioned nodes.
 
-JSON and YAML both go through PyYAML's composer, because it keeps every node's line
-and column (Python's json module does not), so later errors can point at the exact
-key or value. Scalars are resolved with the YAML 1.2 core schema rather than
-PyYAML's YAML 1.1 one: `1e-3` stays a number, `on`/`no` stay strings.
+JSON and YAML both go through YAML's event stream, read with libyaml when PyYAML has it:
+events carry every value's line and column (Python's json module does not), so later
+errors can point at the exact key or value. The tree is built from the events here rather
+than by PyYAML's composer and constructor, whose per-value Python work made a 10,000-trial
+file take seconds and hundreds of MB; a node keeps its position as one packed int.
+Scalars are resolved with the YAML 1.2 core schema rather than PyYAML's YAML 1.1 one:
+`1e-3` stays a number, `on`/`no` stay strings.
+
+Problems that leave the tree usable (a duplicate key) are collected and returned with it,
+so they are reported together with everything validation finds.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 
 from ktui.sweep.errors import Pos, Problem, SweepError
+from ktui.sweep.model import DEFAULT_MAX_TRIALS
 
 Scalar = str | int | float | bool | None
 
 # Alias expansion can make a tiny file huge ("billion laughs"); refuse long before that hurts.
-MAX_NODES = 200_000
-MAX_FILE_BYTES = 16 * 1024 * 1024
+# The bound grows with --max-trials, so a big sweep is a flag away, never a code change.
+VALUES_PER_TRIAL = 64
+VALUES_BASE = 4096
+MIN_FILE_BYTES = 16 * 1024 * 1024
+BYTES_PER_TRIAL = 2048
+
+_SHIFT = 32  # a position packed as line << 32 | col
 
 
-@dataclass
+def values_limit(max_trials: int) -> int:
+    """How many values (after aliases) a file may hold at this --max-trials."""
+    return VALUES_BASE + VALUES_PER_TRIAL * max(max_trials, 0)
+
+
+def bytes_limit(max_trials: int) -> int:
+    return max(MIN_FILE_BYTES, BYTES_PER_TRIAL * max(max_trials, 0))
+
+
+def _unpack(p: int) -> Pos:
+    return Pos(p >> _SHIFT, p & ((1 << _SHIFT) - 1))
+
+
+class KeyPos:
+    """`node.key_pos[key]` -> Pos; positions stay packed ints until someone asks."""
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, packed: dict[str, int]) -> None:
+        self._packed = packed
+
+    def __getitem__(self, key: str) -> Pos:
+        return _unpack(self._packed[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._packed
+
+
+_NO_KEYS = KeyPos({})
+
+
 class Node:
     """A positioned value: scalar, list of Node, or dict of str -> Node (key positions kept)."""
 
-    value: Scalar | list[Node] | dict[str, Node]
-    pos: Pos
-    key_pos: dict[str, Pos] = field(default_factory=dict)
+    __slots__ = ("_keys", "_p", "value")
+
+    def __init__(self, value: Scalar | list[Node] | dict[str, Node], packed: int,
+                 keys: dict[str, int] | None = None) -> None:
+        self.value = value
+        self._p = packed
+        self._keys = keys
+
+    @property
+    def pos(self) -> Pos:
+        return _unpack(self._p)
+
+    @property
+    def key_pos(self) -> KeyPos:
+        return KeyPos(self._keys) if self._keys is not None else _NO_KEYS
 
     @property
     def kind(self) -> str:
@@ -40,6 +104,9 @@ class Node:
         if isinstance(v, list):
             return "list"
         return type_name(v)
+
+    def __repr__(self) -> str:
+        return f"Node({self.value!r}, {self.pos})"
 
 
 def type_name(v: object) -> str:
@@ -60,104 +127,77 @@ def type_name(v: object) -> str:
     return type(v).__name__
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalar resolution."""
-
-
-_Loader.yaml_implicit_resolvers = {}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+# YAML 1.2 core schema, as regular expressions over a plain (unquoted) scalar.
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+.0123456789"),
-)
-_Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"])
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-
+_NULL = frozenset(("", "~", "null", "Null", "NULL"))
 _TAG = "tag:yaml.org,2002:"
+_MERGE = object()  # a plain `<<` key
+_NEED_KEY = object()
 
 
-def _pos(mark: yaml.Mark | None) -> Pos:
-    return Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
+def _int(text: str) -> int:
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text)
 
 
-def _scalar(node: yaml.ScalarNode, path: str) -> Scalar:
-    tag: str = node.tag
-    text: str = str(node.value)
+def _float(text: str) -> float:
+    low = text.lower()
+    if low.endswith(".inf"):
+        return float("-inf") if low.startswith("-") else float("inf")
+    if low == ".nan":
+        return float("nan")
+    return float(text)
+
+
+def _plain(text: str) -> Scalar:
+    """An untagged plain scalar under the core schema."""
+    if text in _NULL:
+        return None
+    c = text[0]
+    if c in "tTfF" and _BOOL.match(text):
+        return text[0] in "tT"
+    if c in "-+0123456789" and _INT.match(text):
+        return _int(text)
+    if c in "-+.0123456789" and _FLOAT.match(text):
+        return _float(text)
+    return text
+
+
+def _tagged(tag: str, text: str) -> Scalar:
+    """An explicitly tagged scalar (`!!int "3"`); raises ValueError with the message."""
+    name = tag.removeprefix(_TAG)
     try:
-        if tag == _TAG + "str":
-            return str(text)
-        if tag == _TAG + "null":
+        if name == "str":
+            return text
+        if name == "null":
             return None
-        if tag == _TAG + "bool":
-            return bool(text.lower() == "true")
-        if tag == _TAG + "int":
-            t = text.replace("_", "")
-            if t.startswith("0o"):
-                return int(t[2:], 8)
-            if t.startswith("0x"):
-                return int(t[2:], 16)
-            return int(t)
-        if tag == _TAG + "float":
-            return float(text)
+        if name == "bool":
+            return text.lower() == "true"
+        if name == "int":
+            return _int(text.replace("_", ""))
+        if name == "float":
+            return _float(text)
     except ValueError:
-        pass
-    else:
-        raise SweepError([Problem(path, _pos(node.start_mark), f"unsupported YAML tag {tag}")])
-    raise SweepError(
-        [Problem(path, _pos(node.start_mark), f"{text!r} is not a valid {tag.removeprefix(_TAG)}")]
-    )
+        raise ValueError(f"{text!r} is not a valid {name}") from None
+    raise ValueError(f"unsupported YAML tag {tag}")
 
 
-class _Builder:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.count = 0
-
-    def fail(self, node: yaml.Node, message: str) -> SweepError:
-        return SweepError([Problem(self.path, _pos(node.start_mark), message)])
-
-    def build(self, node: yaml.Node, ancestors: tuple[int, ...] = ()) -> Node:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise self.fail(node, f"document too large (more than {MAX_NODES:,} values after aliases)")
-        if id(node) in ancestors:
-            raise self.fail(node, "recursive alias: a value contains itself")
-        if isinstance(node, yaml.ScalarNode):
-            return Node(_scalar(node, self.path), _pos(node.start_mark))
-        inner = (*ancestors, id(node))
-        if isinstance(node, yaml.SequenceNode):
-            return Node([self.build(item, inner) for item in node.value], _pos(node.start_mark))
-        if isinstance(node, yaml.MappingNode):
-            out: dict[str, Node] = {}
-            key_pos: dict[str, Pos] = {}
-            for knode, vnode in node.value:
-                if knode.tag == _TAG + "merge":
-                    raise self.fail(knode, "YAML merge keys (<<) are not supported; write the keys out")
-                if not isinstance(knode, yaml.ScalarNode):
-                    raise self.fail(knode, "keys must be plain strings")
-                key = _scalar(knode, self.path)
-                if not isinstance(key, str):
-                    key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
-                if key in out:
-                    first = key_pos[key]
-                    raise self.fail(knode, f"duplicate key '{key}' (first at line {first.line})")
-                key_pos[key] = _pos(knode.start_mark)
-                out[key] = self.build(vnode, inner)
-            return Node(out, _pos(node.start_mark), key_pos)
-        raise self.fail(node, f"unexpected YAML node {type(node).__name__}")
+def _key_text(v: Scalar) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def _yaml_problem(path: str, exc: yaml.YAMLError) -> Problem:
@@ -165,14 +205,230 @@ def _yaml_problem(path: str, exc: yaml.YAMLError) -> Problem:
     what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     ctx = getattr(exc, "context", None)
     msg = f"invalid YAML: {what}" + (f" ({ctx})" if ctx else "")
-    return Problem(path, _pos(mark), msg)
+    pos = Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
+    return Problem(path, pos, msg)
 
 
-def _decode(path: str, data: bytes) -> str:
+class _PyLoader(yaml.SafeLoader):
+    """Only its parser is used: for messages (they name what was expected) and without libyaml."""
+
+
+def _parser(text: str) -> yaml.SafeLoader | yaml.CSafeLoader:
+    if getattr(yaml, "__with_libyaml__", False):
+        return yaml.CSafeLoader(text)
+    return _PyLoader(text)  # pragma: no cover - PyYAML built without libyaml
+
+
+def _syntax_problem(text: str, path: str, exc: yaml.YAMLError) -> Problem:
+    """The pure-Python parser's wording for a syntax error libyaml found.
+
+    It is several times slower, so it reads the text only up to a little past the error."""
+    c_problem = _yaml_problem(path, exc)
+    mark = getattr(exc, "problem_mark", None)
+    candidates = [text]
+    if mark is not None:
+        cut = 0
+        for _ in range(mark.line + 3):
+            nl = text.find("\n", cut)
+            if nl < 0:
+                cut = len(text)
+                break
+            cut = nl + 1
+        if cut < len(text):
+            candidates.insert(0, text[:cut])
+    for candidate in candidates:
+        try:
+            for _ in yaml.parse(candidate, Loader=_PyLoader):
+                pass
+        except yaml.YAMLError as e:
+            problem = _yaml_problem(path, e)
+            if candidate is text or problem.pos.line <= c_problem.pos.line:
+                return problem
+    return c_problem
+
+
+class _Builder:
+    """Builds Nodes from events with a stack, counting values as aliases expand them."""
+
+    def __init__(self, path: str, max_trials: int) -> None:
+        self.path = path
+        self.max_trials = max_trials
+        self.limit = values_limit(max_trials)
+        self.count = 0  # values (not keys), aliases expanded
+        self.documents = 0
+        self.root: Node | None = None
+        self.fatal: list[Problem] = []  # the tree cannot be trusted
+        self.soft: list[Problem] = []  # the tree is fine; validation goes on
+        self.anchors: dict[str, tuple[Node, int]] = {}  # name -> (node, values it stands for)
+        self.open_anchors: set[str] = set()
+
+    def problem(self, packed: int, message: str) -> Problem:
+        return Problem(self.path, _unpack(packed), message)
+
+    def too_large(self, packed: int) -> SweepError:
+        return SweepError([self.problem(packed, (
+            f"document too large: more than {self.limit:,} values after aliases, the limit for "
+            f"--max-trials {self.max_trials:,} (raise --max-trials to allow more)"))])
+
+    def build(self, parser: yaml.SafeLoader | yaml.CSafeLoader) -> Node | None:
+        # A frame: [node, container, anchor, count at start, key positions, pending key, key pos]
+        # where pending key is _NEED_KEY while a mapping waits for its next key, None when the
+        # key is to be dropped (a duplicate), else the key.
+        stack: list[list[Any]] = []
+        cache: dict[str, Any] = {}  # a value, or the merge key's marker
+        limit = self.limit
+        get_event = parser.get_event
+        while True:
+            ev: Any = get_event()  # (yaml's events are typed as the base class)
+            cls = type(ev)
+            if cls is StreamEndEvent or ev is None:
+                break
+            m = ev.start_mark
+            packed = (m.line + 1) << _SHIFT | (m.column + 1)
+            if cls is ScalarEvent:
+                tag = ev.tag
+                text = ev.value
+                if tag is None or tag == "!":
+                    if ev.implicit[0]:
+                        try:
+                            value = cache[text]
+                        except KeyError:
+                            value = cache[text] = _plain(text) if text != "<<" else _MERGE
+                    else:
+                        value = text
+                else:
+                    try:
+                        value = _tagged(tag, text)
+                    except ValueError as e:
+                        self.fatal.append(self.problem(packed, str(e)))
+                        value = text
+                if stack:
+                    frame = stack[-1]
+                    if frame[5] is _NEED_KEY:
+                        self._key(frame, value, packed)
+                        if ev.anchor is not None:
+                            self._anchor(ev.anchor, Node(value, packed), 0, packed)
+                        continue
+                elif self.documents > 1:
+                    raise SweepError([self.problem(packed, "expected one document, found several (---)")])
+                node = Node(value, packed)
+                self.count += 1
+                if self.count > limit:
+                    raise self.too_large(packed)
+                if ev.anchor is not None:
+                    self._anchor(ev.anchor, node, 1, packed)
+                self._attach(stack, node)
+            elif cls is MappingStartEvent or cls is SequenceStartEvent:
+                if not stack and self.documents > 1:
+                    raise SweepError([self.problem(packed, "expected one document, found several (---)")])
+                is_map = cls is MappingStartEvent
+                keys: dict[str, int] | None = {} if is_map else None
+                node = Node({} if is_map else [], packed, keys)
+                if stack and stack[-1][5] is _NEED_KEY:
+                    self.fatal.append(self.problem(packed, "keys must be plain strings"))
+                    stack[-1][5] = None
+                    stack[-1][6] = packed
+                if ev.anchor is not None:
+                    if ev.anchor in self.anchors or ev.anchor in self.open_anchors:
+                        self._anchor(ev.anchor, node, 0, packed)  # raises
+                    self.open_anchors.add(ev.anchor)
+                stack.append([node, node.value, ev.anchor, self.count, keys,
+                              _NEED_KEY if is_map else None, 0])
+                self.count += 1
+                if self.count > limit:
+                    raise self.too_large(packed)
+            elif cls is MappingEndEvent or cls is SequenceEndEvent:
+                frame = stack.pop()
+                node = frame[0]
+                if frame[2] is not None:
+                    self.open_anchors.discard(frame[2])
+                    self.anchors[frame[2]] = (node, self.count - frame[3])
+                self._attach(stack, node)
+            elif cls is AliasEvent:
+                name = ev.anchor
+                if not stack and self.documents > 1:
+                    raise SweepError([self.problem(packed, "expected one document, found several (---)")])
+                if name in self.open_anchors:
+                    self.fatal.append(self.problem(packed, "recursive alias: a value contains itself"))
+                    node = Node(None, packed)
+                elif name not in self.anchors:
+                    raise SweepError([self.problem(packed, f"invalid YAML: found undefined alias {name!r}")])
+                else:
+                    node, weight = self.anchors[name]
+                    if stack and stack[-1][5] is _NEED_KEY:
+                        if isinstance(node.value, (dict, list)):
+                            self.fatal.append(self.problem(node._p, "keys must be plain strings"))
+                            stack[-1][5], stack[-1][6] = None, packed
+                        else:
+                            self._key(stack[-1], node.value, packed)
+                        continue
+                    self.count += weight
+                    if self.count > limit:
+                        raise self.too_large(packed)
+                self._attach(stack, node)
+            elif cls is DocumentStartEvent:
+                self.documents += 1
+        return self.root
+
+    def _anchor(self, name: str, node: Node, weight: int, packed: int) -> None:
+        if name in self.anchors or name in self.open_anchors:
+            first = self.anchors[name][0].pos.line if name in self.anchors else "?"
+            raise SweepError([self.problem(packed, f"invalid YAML: anchor &{name} is defined twice (first at line {first})")])
+        self.anchors[name] = (node, weight)
+
+    def _key(self, frame: list[Any], value: object, packed: int) -> None:
+        if value is _MERGE:
+            self.fatal.append(self.problem(packed, "YAML merge keys (<<) are not supported; write the keys out"))
+            frame[5] = None
+        else:
+            key = _key_text(value)  # type: ignore[arg-type]
+            keys: dict[str, int] = frame[4]
+            if key in keys:
+                self.soft.append(self.problem(packed, f"duplicate key '{key}' (first at line {keys[key] >> _SHIFT})"))
+                frame[5] = None
+            else:
+                frame[5] = key
+        frame[6] = packed
+
+    def _attach(self, stack: list[list[Any]], node: Node) -> None:
+        if not stack:
+            if self.documents == 1:
+                self.root = node
+            return
+        frame = stack[-1]
+        container = frame[1]
+        if frame[4] is None:
+            container.append(node)
+            return
+        key = frame[5]
+        if key is not None:
+            frame[4][key] = frame[6]
+            container[key] = node
+        frame[5] = _NEED_KEY
+
+
+def _document_root(text: str, path: str, max_trials: int) -> tuple[Node | None, list[Problem]]:
+    builder = _Builder(path, max_trials)
+    parser = _parser(text)
+    try:
+        root = builder.build(parser)
+    except yaml.YAMLError as e:
+        raise SweepError([_syntax_problem(text, path, e)]) from None
+    finally:
+        parser.dispose()
+    if builder.fatal:
+        raise SweepError(sorted(builder.fatal + builder.soft, key=Problem.order))
+    return root, builder.soft
+
+
+def _decode(path: str, data: bytes, max_trials: int) -> str:
     if not data.strip():
         raise SweepError([Problem(path, Pos(), "empty file: expected a sweep spec or a params.json list")])
-    if len(data) > MAX_FILE_BYTES:
-        raise SweepError([Problem(path, Pos(), f"file too large ({len(data):,} bytes) for a sweep file")])
+    limit = bytes_limit(max_trials)
+    if len(data) > limit:
+        raise SweepError([Problem(path, Pos(), (
+            f"file too large: {len(data):,} bytes, more than the {limit:,} allowed at --max-trials "
+            f"{max_trials:,} (raise --max-trials to allow more)"))])
     if b"\x00" in data[:8192]:
         raise SweepError([Problem(path, Pos(), "binary file: expected YAML or JSON text")])
     try:
@@ -186,8 +442,11 @@ def _decode(path: str, data: bytes) -> str:
     return text
 
 
-def parse_text(text: str, path: str) -> tuple[Node, str]:
-    """Parse YAML or JSON text into a Node tree; returns (root, "json"|"yaml")."""
+def parse_text(text: str, path: str, max_trials: int | None = None) -> tuple[Node, str, list[Problem]]:
+    """Parse YAML or JSON text into a Node tree.
+
+    Returns (root, "json"|"yaml", problems that validation should report along with its own)."""
+    trials = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
     stripped = text.lstrip()
     looks_json = path.endswith(".json") or stripped[:1] in ("[", "{")
     json_problem: Problem | None = None
@@ -198,30 +457,24 @@ def parse_text(text: str, path: str) -> tuple[Node, str]:
             json_problem = Problem(path, Pos(e.lineno, e.colno), f"invalid JSON: {e.msg}")
         except RecursionError:
             json_problem = Problem(path, Pos(1, 1), "invalid JSON: nested too deeply")
+        # Invalid JSON that is valid YAML (a flow mapping such as `{name: x}`) is fine,
+        # unless the file says it is JSON.
+        if json_problem is not None and path.endswith(".json"):
+            raise SweepError([json_problem])
     try:
-        docs = list(yaml.compose_all(text, Loader=_Loader))
-    except yaml.YAMLError as e:
-        raise SweepError([json_problem or _yaml_problem(path, e)]) from None
-    except RecursionError:
-        raise SweepError([json_problem or Problem(path, Pos(1, 1), "nested too deeply")]) from None
-    # Invalid JSON that is valid YAML (a flow mapping such as `{name: x}`) is fine, unless
-    # the file says it is JSON.
-    if json_problem is not None and path.endswith(".json"):
-        raise SweepError([json_problem])
-    docs = [d for d in docs if d is not None]
-    if not docs:
+        root, problems = _document_root(text, path, trials)
+    except SweepError as e:
+        if json_problem is not None and e.first.message.startswith("invalid YAML"):
+            raise SweepError([json_problem]) from None
+        raise
+    if root is None:
         raise SweepError([Problem(path, Pos(), "empty file: expected a sweep spec or a params.json list")])
-    if len(docs) > 1:
-        raise SweepError([Problem(path, _pos(docs[1].start_mark), "expected one document, found several (---)")])
-    try:
-        root = _Builder(path).build(docs[0])
-    except RecursionError:
-        raise SweepError([Problem(path, Pos(1, 1), "nested too deeply")]) from None
-    return root, "json" if json_problem is None and looks_json else "yaml"
+    return root, "json" if json_problem is None and looks_json else "yaml", problems
 
 
-def read_source(path: str | Path) -> tuple[Node, str]:
+def read_source(path: str | Path, max_trials: int | None = None) -> tuple[Node, str, list[Problem]]:
     """Read and parse a sweep file. The only I/O in ktui/sweep."""
+    trials = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
     p = str(path)
     try:
         data = Path(path).read_bytes()
@@ -231,4 +484,4 @@ def read_source(path: str | Path) -> tuple[Node, str]:
         raise SweepError([Problem(p, Pos(), "no such file")]) from None
     except OSError as e:
         raise SweepError([Problem(p, Pos(), f"cannot read: {e.strerror or e}")]) from None
-    return parse_text(_decode(p, data), p)
+    return parse_text(_decode(p, data, trials), p, trials)

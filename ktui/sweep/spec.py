@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import shlex
 from typing import Literal
 
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
-from ktui.sweep.errors import Pos, did_you_mean
+from ktui.sweep.errors import did_you_mean
 from ktui.sweep.model import Metric
-from ktui.sweep.names import ENV_NAME, PARAM_NAME, dns1123_label_problem, label_value_problem
+from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
 from ktui.sweep.params import (
     Choice,
     Distribution,
@@ -23,7 +25,7 @@ from ktui.sweep.params import (
     Value,
     ZipAxis,
 )
-from ktui.sweep.quantity import QuantityError, format_quantity, parse_quantity
+from ktui.sweep.quantity import QuantityError, format_quantity, parse_quantity, range_problem
 from ktui.sweep.source import Node
 
 TOP_KEYS = (
@@ -34,6 +36,7 @@ RESOURCE_KEYS = ("cpu", "memory", "gpu")
 PARAM_KEYS = ("grid", "list", "random", "zip", "repeat")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 MAX_RANDOM_TRIALS = 10**12
+MAX_INT32 = 2**31 - 1  # backoffLimit and ttlSecondsAfterFinished are int32 in batch/v1
 
 
 def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
@@ -52,7 +55,7 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
                 c.add(top["name"].pos, f"name {problem}")
             d.name = Located(name, top["name"].pos)
     else:
-        c.add(Pos(1, 1), "missing 'name': every sweep needs a name (a DNS-1123 label)")
+        c.add_missing("missing 'name': every sweep needs a name (a DNS-1123 label)")
 
     if "namespace" in top:
         ns = c.string(top["namespace"], "namespace")
@@ -62,6 +65,7 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
                 c.add(top["namespace"].pos, f"namespace {problem}")
             d.namespace = Located(ns, top["namespace"].pos)
     if "image" in top:
+        d.image_given = True
         image = c.string(top["image"], "image")
         if image is not None:
             if any(ch.isspace() for ch in image):
@@ -78,7 +82,8 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
     if "limits" in top:
         d.limits = _resources(c, top["limits"], "limits")
     if "retries" in top:
-        d.retries = c.integer(top["retries"], "retries", minimum=0)
+        d.retries = c.integer(top["retries"], "retries", minimum=0, maximum=MAX_INT32,
+                              why=" (backoffLimit is an int32 in a Job)")
     if "restartPolicy" in top:
         rp = c.string(top["restartPolicy"], "restartPolicy")
         if rp is not None:
@@ -88,7 +93,8 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
                 hint = " (a Job's pods must not restart Always)" if rp == "Always" else ""
                 c.add(top["restartPolicy"].pos, f"restartPolicy must be OnFailure or Never, not '{rp}'{hint}")
     if "ttlSecondsAfterFinished" in top:
-        d.ttl = c.integer(top["ttlSecondsAfterFinished"], "ttlSecondsAfterFinished", minimum=0)
+        d.ttl = c.integer(top["ttlSecondsAfterFinished"], "ttlSecondsAfterFinished", minimum=0,
+                          maximum=MAX_INT32, why=" (an int32 in a Job)")
     if "queue" in top:
         q = c.string(top["queue"], "queue")
         if q is not None:
@@ -102,7 +108,7 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
         d.space_pos = root.key_pos["parameters"]
         _read_parameters(c, top["parameters"], d)
     else:
-        c.add(Pos(1, 1), "missing 'parameters': give one of grid, list or random")
+        c.add_missing("missing 'parameters': give one of grid, list or random")
     return d, c
 
 
@@ -117,7 +123,7 @@ def _string_list(c: Checker, node: Node, what: str, split: bool, allow_empty: bo
         if not parts:
             c.add(node.pos, f"{what} must not be empty")
             return None
-        return [Located(p, node.pos) for p in parts]
+        return [Located(p, node.pos, what) for p in parts]
     items = c.list_(node, what, non_empty=not allow_empty)
     if items is None:
         return None
@@ -125,7 +131,7 @@ def _string_list(c: Checker, node: Node, what: str, split: bool, allow_empty: bo
     for i, item in enumerate(items):
         s = c.text(item, f"{what}[{i}]")
         if s is not None:
-            out.append(Located(s, item.pos))
+            out.append(Located(s, item.pos, f"{what}[{i}]"))
     return out
 
 
@@ -135,15 +141,16 @@ def _read_env(c: Checker, node: Node, d: Draft) -> None:
         return
     for key, vnode in env.items():
         kpos = node.key_pos[key]
-        if not ENV_NAME.match(key):
-            c.add(kpos, f"env name '{key}' is not a valid environment variable name")
+        problem = env_name_problem(key)
+        if problem:
+            c.add(kpos, problem)
             continue
         if key.startswith("KTUI_"):
             c.add(kpos, f"env name '{key}' is reserved: ktui sets KTUI_* variables itself")
             continue
         value = c.text(vnode, f"env.{key}")
         if value is not None:
-            d.env.append((key, Located(value, vnode.pos)))
+            d.env.append((key, Located(value, vnode.pos, f"env.{key}")))
 
 
 def _resources(c: Checker, node: Node, what: str) -> dict[str, Quantity]:
@@ -169,6 +176,10 @@ def _resources(c: Checker, node: Node, what: str) -> dict[str, Quantity]:
             if n != n.to_integral_value():
                 c.add(vnode.pos, f"{what}.gpu must be a whole number of GPUs, got '{v}' (GPUs are not shared)")
                 continue
+            too_big = range_problem("gpu", n, str(v))
+            if too_big:
+                c.add(vnode.pos, f"{what}.gpu {too_big}")
+                continue
             out[key] = Quantity(str(int(n)), n, vnode.pos)
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
@@ -183,6 +194,10 @@ def _resources(c: Checker, node: Node, what: str) -> dict[str, Quantity]:
         if key == "memory" and isinstance(v, (int, float)) and 0 < value < 1024 * 1024:
             # `memory: 8` means 8 bytes to Kubernetes; nobody means that.
             c.add(vnode.pos, f"{what}.memory: {text} means {text} bytes; write a unit, e.g. {text}Gi")
+            continue
+        too_big = range_problem(key, value, str(v))
+        if too_big:
+            c.add(vnode.pos, f"{what}.{key} {too_big}")
             continue
         out[key] = Quantity(text, value, vnode.pos)
     return out
@@ -209,14 +224,23 @@ def _metric(c: Checker, node: Node) -> Metric | None:
     return Metric(name, goal) if name else None
 
 
-def _param_name(c: Checker, name: str, pos: Pos, seen: dict[str, Pos]) -> bool:
-    if not PARAM_NAME.match(name):
-        c.add(pos, f"parameter name '{name}' must start with a letter or '_' and hold only letters, digits, '_', '.', '-'")
+_PARAM_NAME_RULE = "must start with a letter or '_' and hold only letters, digits, '_', '.', '-'"
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_param_name(name: str) -> bool:
+    return PARAM_NAME.match(name) is not None
+
+
+def _param_name(c: Checker, name: str, where: Node, seen: dict[str, Node]) -> bool:
+    """Checks a parameter name, a key of `where`; positions are looked up only for a problem."""
+    if not _valid_param_name(name):
+        c.add(where.key_pos[name], f"parameter name '{name}' {_PARAM_NAME_RULE}")
         return False
     if name in seen:
-        c.add(pos, f"parameter '{name}' is defined twice (first at line {seen[name].line})")
+        c.add(where.key_pos[name], f"parameter '{name}' is defined twice (first at line {seen[name].key_pos[name].line})")
         return False
-    seen[name] = pos
+    seen[name] = where
     return True
 
 
@@ -230,19 +254,71 @@ def _values(c: Checker, node: Node, what: str) -> tuple[Value, ...] | None:
     return tuple(v for v in out if v is not None)
 
 
+def _plain_value(v: object) -> bool:
+    """A value that needs no checking: the common case, tested without building a message."""
+    t = type(v)
+    return t is str or t is int or t is bool or (t is float and math.isfinite(v))  # type: ignore[arg-type]
+
+
+def _read_list(c: Checker, lnode: Node, d: Draft) -> ListSpace | None:
+    items = c.list_(lnode, "parameters.list")
+    if items is None:
+        d.names_known = False
+        return None
+    ok = True
+    entries: list[tuple[tuple[str, Value], ...]] = []
+    same: dict[frozenset[str], frozenset[str]] = {}  # one set object per distinct key set
+    for i, item in enumerate(items):
+        m = item.value
+        if not isinstance(m, dict):
+            c.add(item.pos, f"list[{i}] must be a mapping, not {item.kind}")
+            ok = False
+            continue
+        if not m:
+            c.add(item.pos, f"list[{i}] must name at least one parameter")
+            ok = False
+            continue
+        entry: list[tuple[str, Value]] = []
+        names: list[str] = []
+        for name, vnode in m.items():
+            if not _valid_param_name(name):
+                c.add(item.key_pos[name], f"parameter name '{name}' {_PARAM_NAME_RULE}")
+                ok = False
+                continue
+            names.append(name)
+            v = vnode.value
+            if not _plain_value(v):
+                v = c.scalar_value(vnode, f"list[{i}].{name}")
+                if v is None:
+                    ok = False
+                    continue
+            entry.append((name, v))  # type: ignore[arg-type]
+        entries.append(tuple(entry))
+        keys = frozenset(names)
+        d.key_sets.append((same.setdefault(keys, keys), item.pos, f"list[{i}]"))
+    if not d.key_sets:
+        d.names_known = False
+    return ListSpace(tuple(entries)) if ok else None
+
+
 def _read_parameters(c: Checker, node: Node, d: Draft) -> None:
     p = c.mapping(node, "parameters")
     if p is None:
+        d.names_known = False
         return
     c.known_keys(node, PARAM_KEYS, "parameters")
     modes = [k for k in ("grid", "list", "random") if k in p]
     if len(modes) > 1:
         c.add(node.key_pos[modes[1]], f"parameters: give one of grid, list or random, not both {modes[0]} and {modes[1]}")
+        d.names_known = False
         return
     if not modes and "zip" not in p:
-        c.add(node.pos, "parameters: give one of grid, list or random (optionally with zip and repeat)")
+        # A misspelt mode (`gird`) already has its did-you-mean; this would say it again.
+        if not any(did_you_mean(k, PARAM_KEYS) for k in p if k not in PARAM_KEYS):
+            c.add(node.pos, "parameters: give one of grid, list or random (optionally with zip and repeat)")
+        d.names_known = False
         return
-    seen: dict[str, Pos] = {}
+    seen: dict[str, Node] = {}
     base: GridSpace | ListSpace | RandomSpace | None = None
     shared_keys: list[str] = []
     ok = True
@@ -252,77 +328,55 @@ def _read_parameters(c: Checker, node: Node, d: Draft) -> None:
         if g is None or not g:
             if g is not None:
                 c.add(gnode.pos, "parameters.grid must not be empty")
-            return
-        axes: list[tuple[str, tuple[Value, ...]]] = []
-        for name, vnode in g.items():
-            if not _param_name(c, name, gnode.key_pos[name], seen):
-                ok = False
-                continue
-            vals = _values(c, vnode, f"grid.{name}")
-            if vals is None:
-                ok = False
-                continue
-            axes.append((name, vals))
-            shared_keys.append(name)
-        base = GridSpace(tuple(axes)) if ok else None
+            d.names_known = False
+            ok = False
+        else:
+            axes: list[tuple[str, tuple[Value, ...]]] = []
+            for name, vnode in g.items():
+                if not _param_name(c, name, gnode, seen):
+                    ok = False
+                    continue
+                shared_keys.append(name)
+                vals = _values(c, vnode, f"grid.{name}")
+                if vals is None:
+                    ok = False
+                    continue
+                axes.append((name, vals))
+            base = GridSpace(tuple(axes)) if ok else None
     elif "list" in p:
-        lnode = p["list"]
-        items = c.list_(lnode, "parameters.list")
-        if items is None:
-            return
-        entries: list[tuple[tuple[str, Value], ...]] = []
-        for i, item in enumerate(items):
-            m = c.mapping(item, f"list[{i}]")
-            if m is None:
-                ok = False
-                continue
-            if not m:
-                c.add(item.pos, f"list[{i}] must name at least one parameter")
-                ok = False
-                continue
-            entry: list[tuple[str, Value]] = []
-            local: dict[str, Pos] = {}
-            for name, vnode in m.items():
-                if not _param_name(c, name, item.key_pos[name], local):
-                    ok = False
-                    continue
-                v = c.scalar_value(vnode, f"list[{i}].{name}")
-                if v is None:
-                    ok = False
-                    continue
-                entry.append((name, v))
-            entries.append(tuple(entry))
-            d.key_sets.append((frozenset(n for n, _ in entry), item.pos, f"list[{i}]"))
-        base = ListSpace(tuple(entries)) if ok else None
+        base = _read_list(c, p["list"], d)
+        ok = base is not None
     elif "random" in p:
-        base = _random(c, p["random"], seen, shared_keys)
+        base = _random(c, p["random"], seen, shared_keys, d)
         ok = base is not None
     zip_axis = None
     if "zip" in p:
-        zip_axis = _zip(c, p["zip"], seen, shared_keys)
+        zip_axis = _zip(c, p["zip"], seen, shared_keys, d)
         ok = ok and zip_axis is not None
     repeat = None
     if "repeat" in p:
         repeat = c.integer(p["repeat"], "parameters.repeat", minimum=1)
         if repeat is None:
             ok = False
-        elif "seed" in seen:
-            c.add(seen["seed"], "parameter 'seed' clashes with repeat, which adds seed=0..N-1 itself")
+        if "seed" in seen:
+            c.add(seen["seed"].key_pos["seed"], "parameter 'seed' clashes with repeat, which adds seed=0..N-1 itself")
             ok = False
         else:
             shared_keys.append("seed")
-    if not ok:
-        return
     if d.key_sets:  # list entries: each also gets the zip keys and seed
-        d.key_sets = [(ks | frozenset(shared_keys), pos, label) for ks, pos, label in d.key_sets]
+        if shared_keys:
+            extra = frozenset(shared_keys)
+            d.key_sets = [(ks | extra, pos, label) for ks, pos, label in d.key_sets]
     else:
         d.key_sets = [(frozenset(shared_keys), node.pos, "parameters")]
-    d.space = ParameterSpace(base, zip_axis, repeat)
+    if ok:
+        d.space = ParameterSpace(base, zip_axis, repeat)
 
 
-def _zip(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> ZipAxis | None:
+def _zip(c: Checker, node: Node, seen: dict[str, Node], keys: list[str], d: Draft) -> ZipAxis | None:
     z = c.mapping(node, "parameters.zip")
     if z is None:
+        d.names_known = False
         return None
     if not z:
         c.add(node.pos, "parameters.zip must not be empty")
@@ -331,9 +385,10 @@ def _zip(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> ZipAx
     columns: list[tuple[Value, ...]] = []
     ok = True
     for name, vnode in z.items():
-        if not _param_name(c, name, node.key_pos[name], seen):
+        if not _param_name(c, name, node, seen):
             ok = False
             continue
+        keys.append(name)
         vals = _values(c, vnode, f"zip.{name}")
         if vals is None:
             ok = False
@@ -346,13 +401,13 @@ def _zip(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> ZipAx
         columns.append(vals)
     if not ok:
         return None
-    keys.extend(names)
     return ZipAxis(tuple(names), tuple(zip(*columns, strict=True)))
 
 
-def _random(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> RandomSpace | None:
+def _random(c: Checker, node: Node, seen: dict[str, Node], keys: list[str], d: Draft) -> RandomSpace | None:
     r = c.mapping(node, "parameters.random")
     if r is None:
+        d.names_known = False
         return None
     c.known_keys(node, ("trials", "seed", "space"), "parameters.random")
     trials = None
@@ -369,10 +424,12 @@ def _random(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> Ra
         seed = s if s is not None else 0
     if "space" not in r:
         c.add(node.pos, "parameters.random needs 'space' (a distribution per parameter)")
+        d.names_known = False
         return None
     snode = r["space"]
     space = c.mapping(snode, "random.space")
     if space is None:
+        d.names_known = False
         return None
     if not space:
         c.add(snode.pos, "random.space must not be empty")
@@ -380,15 +437,15 @@ def _random(c: Checker, node: Node, seen: dict[str, Pos], keys: list[str]) -> Ra
     dims: list[tuple[str, Distribution]] = []
     ok = trials is not None
     for name, dnode in space.items():
-        if not _param_name(c, name, snode.key_pos[name], seen):
+        if not _param_name(c, name, snode, seen):
             ok = False
             continue
+        keys.append(name)
         dist = _distribution(c, dnode, f"random.space.{name}")
         if dist is None:
             ok = False
             continue
         dims.append((name, dist))
-        keys.append(name)
     if not ok or trials is None:
         return None
     return RandomSpace(trials, seed, tuple(dims))

@@ -150,7 +150,8 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
 
         gpu = val("gpu")
         return Overrides(image=val("image"), namespace=val("namespace"), name=val("name"), cpu=val("cpu"),
-                         memory=val("memory"), gpu=int(gpu) if gpu and gpu.isdigit() else None)
+                         memory=val("memory"), gpu=int(gpu) if gpu and gpu.isdigit() else None,
+                         image_required=self.backend.capabilities.images.available)
 
     def _preview(self) -> None:
         # Widgets are read here, on the UI thread; the worker only gets plain values.
