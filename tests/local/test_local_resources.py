@@ -238,12 +238,14 @@ def test_an_older_database_is_migrated_in_place(tmp_path):
               " workdir TEXT NOT NULL, state TEXT NOT NULL, created REAL, started REAL, completed REAL,"
               " failed INTEGER NOT NULL DEFAULT 0, reason TEXT, message TEXT, PRIMARY KEY (namespace, name))")
     c.execute("INSERT INTO jobs (namespace, name, uid, seq, spec, manifest, workdir, state) VALUES"
-              " ('default', 'old', 'u', 1, '{}', '{}', '/', 'queued')")
+              " ('default', 'old', 'u', 1, '{\"sweep\": \"sw\"}', '{}', '/', 'queued')")
     c.commit()
     c.close()
     s = State(db)
     (row,) = s.query("SELECT name, backoff, not_before FROM jobs")
     assert tuple(row) == ("old", 10.0, None)
+    assert s.sweep_keys("sw", None) == [("default", "old")]  # the sweep column filled in from the spec
+    assert s.sweep_keys("sw", "other") == [] and s.sweep_keys("nope", None) == []
     s.close()
 
 

@@ -300,9 +300,10 @@ class LocalBackend:
                     seq += 1
                     c.execute(
                         "INSERT INTO jobs (namespace, name, uid, seq, spec, manifest, workdir, state, created,"
-                        " backoff) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                        " backoff, sweep) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                         (spec.namespace, spec.name, str(uuid.uuid4()), seq,
-                         msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now, self.retry_delay),
+                         msgspec.json.encode(spec).decode(), json.dumps(m), workdir, now, self.retry_delay,
+                         spec.sweep),
                     )
                     (tally.replaced if (spec.namespace, spec.name) in replacing else tally.created).append(label)
             tally.report()
@@ -882,13 +883,7 @@ class LocalBackend:
         return self.log_dir / ns / f"{name}-{uid[:8]}"
 
     def _sweep_keys(self, sweep: str, namespace: str | None) -> list[TrialKey]:
-        out = []
-        for r in self.state.query("SELECT namespace, name, spec FROM jobs"):
-            spec = _SPEC_DECODER.decode(r["spec"])
-            if spec.sweep == sweep and (namespace is None or r["namespace"] == namespace):
-                out.append((r["namespace"], r["name"]))
-        return out
-
+        return self.state.sweep_keys(sweep, namespace)
 
 
 def _label(spec: TrialSpec) -> str:

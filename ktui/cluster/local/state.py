@@ -75,6 +75,8 @@ CREATE INDEX IF NOT EXISTS attempts_phase ON attempts (phase);
 MIGRATIONS = (
     ("jobs", "backoff", "REAL NOT NULL DEFAULT 10"),
     ("jobs", "not_before", "REAL"),
+    # The sweep a trial belongs to, indexed: finding a sweep's trials decoded every spec.
+    ("jobs", "sweep", "TEXT"),
 )
 
 
@@ -104,6 +106,9 @@ class State:
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                    if (table, column) == ("jobs", "sweep"):  # trials queued by an older ktui
+                        conn.execute("UPDATE jobs SET sweep = json_extract(spec, '$.sweep')")
+            conn.execute("CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs (sweep, namespace)")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -117,6 +122,14 @@ class State:
                 raise
             else:
                 self.conn.execute("COMMIT")
+
+    def sweep_keys(self, sweep: str, namespace: str | None) -> list[tuple[str, str]]:
+        """The (namespace, name) of a sweep's trials, in ``namespace`` or in all when None."""
+        if namespace is None:
+            rows = self.query("SELECT namespace, name FROM jobs WHERE sweep=?", (sweep,))
+        else:
+            rows = self.query("SELECT namespace, name FROM jobs WHERE sweep=? AND namespace=?", (sweep, namespace))
+        return [(r["namespace"], r["name"]) for r in rows]
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:  # type: ignore[type-arg]
         with self.lock:
