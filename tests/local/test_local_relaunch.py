@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ktui.cluster.local.backend import _group_alive
+from ktui.cluster.local.processes import group_alive as _group_alive
 from ktui.sweep import load_sweep, render_jobs
 
 from .conftest import NS, ROOT, wait_for, wait_phase

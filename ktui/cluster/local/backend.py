@@ -17,11 +17,9 @@ never starts a job that a row says was started.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,9 +35,21 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.fingerprint import differences, stamp
 from ktui.cluster.local import machine
+from ktui.cluster.local.admission import lacking, never_fits
 from ktui.cluster.local.daemon import ensure_scheduler
 from ktui.cluster.local.gpu import GpuProbe, visible_indices
 from ktui.cluster.local.logs import LocalLogStream
+from ktui.cluster.local.processes import (
+    CHILDREN,
+    CHILDREN_LOCK,
+    group_alive,
+    read_exit,
+    read_pid,
+    reap_children,
+    resolve_argv,
+    rmtree,
+    signal_group,
+)
 from ktui.cluster.local.spec import SpecError, TrialSpec, parse_manifest
 from ktui.cluster.local.state import State, default_state_dir
 from ktui.cluster.model import (
@@ -57,7 +67,7 @@ from ktui.cluster.model import (
     TrialKey,
     TrialState,
 )
-from ktui.cluster.quantity import format_bytes, format_cpu
+from ktui.cluster.quantity import format_bytes
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.cluster.store import Store
 from ktui.wire.names import parse_metric
@@ -75,19 +85,6 @@ _LOST_SPEC = TrialSpec(namespace="", name="", sweep=None, trial=None, params=Non
 ADMIT_EVERY = 1.0  # seconds between admission rounds when nothing has changed
 QUEUE_DETAIL = 100  # queued trials told exactly what they wait for; the rest just wait
 MAX_RETRY_DELAY = 360.0  # seconds; Kubernetes caps a pod's restart back-off at 5 minutes, Jobs at 6
-
-# Popen objects of wrappers this process started, kept for the life of the process so that
-# dropping a backend neither warns ("subprocess is still running") nor leaves zombies: each
-# backend's loop reaps them.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-_CHILDREN_LOCK = threading.Lock()
-
-
-def _reap_children() -> None:
-    with _CHILDREN_LOCK:
-        for pid, p in list(_CHILDREN.items()):
-            if p.poll() is not None:
-                del _CHILDREN[pid]
 
 
 class LocalBackend:
@@ -337,9 +334,9 @@ class LocalBackend:
             "SELECT pid FROM attempts WHERE job_uid=? AND pid IS NOT NULL AND phase IN (?, ?)", (u, *ACTIVE))]
         self.cancel(keys)
         deadline = time.monotonic() + self.kill_grace + 5.0
-        while any(_group_alive(p) for p in pids) and time.monotonic() < deadline:
+        while any(group_alive(p) for p in pids) and time.monotonic() < deadline:
             self._finish_kills()
-            _reap_children()
+            reap_children()
             time.sleep(0.05)
         self._finish_kills()  # removes the old attempts' directories
 
@@ -371,11 +368,11 @@ class LocalBackend:
                 c.execute("DELETE FROM attempts WHERE job_uid=?", (job["uid"],))
                 c.execute("DELETE FROM jobs WHERE namespace=? AND name=?", (ns, name))
                 if not any(d[2] is dirs for d in doomed):
-                    _rmtree(dirs[0])
+                    rmtree(dirs[0])
                 done.append(label)
         deadline = time.monotonic() + self.kill_grace
         for pid, start, dirs in doomed:
-            _signal_group(pid, start, signal.SIGTERM)
+            signal_group(pid, start, signal.SIGTERM)
             with self._lock:
                 self._kills.append((pid, start, deadline, dirs))
         self._poke()
@@ -420,7 +417,7 @@ class LocalBackend:
                 )
                 done.append(label)
         for d in old_dirs:
-            _rmtree(d)
+            rmtree(d)
         self._poke()
         if done:
             self._keep_queue_running()
@@ -500,7 +497,7 @@ class LocalBackend:
     def step(self) -> None:
         """One round: reap finished attempts, admit queued trials, finish cancellations,
         refresh the store. The loop thread calls it; tests may too."""
-        _reap_children()
+        reap_children()
         self._reap()
         # Admission reads the queue: only when something changed (a write here or in
         # another process, a back-off ending), or every few seconds to be sure.
@@ -537,10 +534,10 @@ class LocalBackend:
         now = time.time()
         for r in rows:
             d = Path(r["dir"])
-            outcome = _read_exit(d)
+            outcome = read_exit(d)
             pid, start = r["pid"], r["pid_start"]
             if outcome is None and pid is None:
-                pid = _read_pid(d)
+                pid = read_pid(d)
                 if pid is not None:
                     start = machine.process_start_time(pid)
                     with self.state.write() as c:
@@ -550,7 +547,7 @@ class LocalBackend:
                 elif now - (r["created"] or now) > self.start_grace:
                     outcome = {"lost": "the trial's process never started (ktui exited while starting it?)"}
             if outcome is None and pid is not None and not machine.alive(pid, start):
-                outcome = _read_exit(d) or {
+                outcome = read_exit(d) or {
                     "lost": "the trial's wrapper process ended without recording an exit code (killed?)"}
             if outcome is not None:
                 self._finish(r["job_uid"], r["n"], outcome)
@@ -642,7 +639,7 @@ class LocalBackend:
                     if never:
                         events[key] = ("Unschedulable", never)
                         continue
-                    lack = _lacking(spec, free_cpu, free_mem, len(free_gpus))
+                    lack = lacking(spec, free_cpu, free_mem, len(free_gpus))
                     if blocked or lack:
                         events[key] = ("Queued", f"waiting for {lack}" if not blocked
                                        else f"{blocked} trial{'s' if blocked > 1 else ''} ahead in the queue")
@@ -672,13 +669,7 @@ class LocalBackend:
             self._changed = True
 
     def _never_fits(self, spec: TrialSpec) -> str | None:
-        if spec.cpu_m > self.cpus * 1000:
-            return f"needs {format_cpu(spec.cpu_m)} cpus, this machine has {self.cpus}"
-        if spec.memory > self.memory:
-            return f"needs {format_bytes(spec.memory)} of memory, this machine has {format_bytes(self.memory)}"
-        if spec.gpu > len(self.gpus):
-            return f"needs {spec.gpu} GPUs, this machine has {len(self.gpus)}"
-        return None
+        return never_fits(spec, self.cpus, self.memory, len(self.gpus))
 
     def _spawn(self, job: Any, spec: TrialSpec, n: int, gpus: tuple[str, ...], d: Path) -> None:
         ns, name, uid = job["namespace"], job["name"], job["uid"]
@@ -698,7 +689,7 @@ class LocalBackend:
         try:
             d.mkdir(parents=True, exist_ok=True)
             (d / "spec.json").write_text(json.dumps({
-                "argv": _resolve_argv(spec.argv, env, self.python), "env": env,
+                "argv": resolve_argv(spec.argv, env, self.python), "env": env,
                 "cwd": job["workdir"], "memory_limit": limit, "log": str(out),
                 "kill_grace": self.kill_grace,
             }))
@@ -711,15 +702,15 @@ class LocalBackend:
         except OSError as exc:
             self._finish(uid, n, {"lost": f"could not start the trial: {exc}"})
             return
-        with _CHILDREN_LOCK:
-            _CHILDREN[p.pid] = p
+        with CHILDREN_LOCK:
+            CHILDREN[p.pid] = p
         start = machine.process_start_time(p.pid)
         with self.state.write() as c:
             cur = c.execute("UPDATE attempts SET pid=?, pid_start=?, started=?, phase='Running', rv=rv+1"
                             " WHERE job_uid=? AND n=? AND phase='Pending'", (p.pid, start, time.time(), uid, n))
             gone = cur.rowcount == 0
         if gone:  # cancelled while it was being started
-            _signal_group(p.pid, start, signal.SIGKILL)
+            signal_group(p.pid, start, signal.SIGKILL)
             log.info("killed %s/%s: cancelled while starting", ns, name)
 
     # ---- cancellation
@@ -732,13 +723,13 @@ class LocalBackend:
         for pid, start, deadline, dirs in kills:
             # The group outlives its leader if the trial ignores SIGTERM; a pgid is not
             # reused while any member lives, so probing the group is safe.
-            if _group_alive(pid):
+            if group_alive(pid):
                 if now >= deadline:
-                    _signal_group(pid, None, signal.SIGKILL)
+                    signal_group(pid, None, signal.SIGKILL)
                 keep.append((pid, start, deadline, dirs))
             else:
                 for d in dirs:
-                    _rmtree(d)
+                    rmtree(d)
         with self._lock:
             self._kills.extend(keep)
 
@@ -902,55 +893,3 @@ def _pod_name(job: str, uid: str, n: int) -> str:
     return f"{job}-{uid[:5]}-{n}"
 
 
-def _lacking(spec: TrialSpec, free_cpu: int, free_mem: int, free_gpus: int) -> str | None:
-    if spec.cpu_m > free_cpu:
-        return f"cpu: needs {format_cpu(spec.cpu_m)}, {format_cpu(max(0, free_cpu))} free"
-    if spec.memory > free_mem:
-        return f"memory: needs {format_bytes(spec.memory)}, {format_bytes(max(0, free_mem))} free"
-    if spec.gpu > free_gpus:
-        return f"GPUs: needs {spec.gpu}, {free_gpus} free"
-    return None
-
-
-def _resolve_argv(argv: list[str], env: Mapping[str, str], python: str) -> list[str]:
-    """``python``/``python3`` that is not on PATH runs as this ktui's interpreter."""
-    head = argv[0]
-    if "/" not in head and head in ("python", "python3") and shutil.which(head, path=env.get("PATH")) is None:
-        return [python, *argv[1:]]
-    return list(argv)
-
-
-def _read_exit(d: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((d / "exit.json").read_text())  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return None
-
-
-def _read_pid(d: Path) -> int | None:
-    try:
-        return int((d / "pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _signal_group(pid: int, start: str | None, sig: int) -> None:
-    """Signal the wrapper's process group (the wrapper leads it: start_new_session)."""
-    if start is not None and not machine.alive(pid, start):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _rmtree(d: Path) -> None:
-    shutil.rmtree(d, ignore_errors=True)
