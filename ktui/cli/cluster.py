@@ -333,11 +333,10 @@ def _done_with(backend: Any) -> None:
         backend.stop(timeout=2.0)
 
 
-def _namespace(args: argparse.Namespace, backend: Any) -> str | None:
-    """The namespace a command means: None for -A (every namespace)."""
-    if getattr(args, "all_namespaces", False):
-        return None
-    return str(args.namespace or backend.default_namespace)
+def _scope(args: argparse.Namespace, backend: Any) -> tuple[str | None, str]:
+    """The namespace a command means (None for -A, every namespace), and it in words."""
+    ns = None if getattr(args, "all_namespaces", False) else str(args.namespace or backend.default_namespace)
+    return ns, _where(ns, args.local)
 
 
 def _where(ns: str | None, local: bool) -> str:
@@ -374,8 +373,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     backend = _action_backend(args)
     try:
-        ns = _namespace(args, backend)
-        where = _where(ns, args.local)
+        ns, where = _scope(args, backend)
         trials = backend.sweep_trials(args.target, ns)
         if trials:
             _confirm(f"Delete {len(trials)} jobs of sweep {args.target} in {where}?", args.yes)
@@ -393,10 +391,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     backend = _action_backend(args)
     try:
-        ns = _namespace(args, backend)
+        ns, where = _scope(args, backend)
         trials = backend.sweep_trials(args.sweep, ns)
         if not trials:
-            raise CliError(f"no sweep named {args.sweep} in {_where(ns, args.local)}")
+            raise CliError(f"no sweep named {args.sweep} in {where}")
         chosen = [t for t in trials if t.outcome == "Failed" or (not args.failed and t.finished)]
         if not chosen:
             print(f"no {'failed' if args.failed else 'finished'} trials in sweep {args.sweep}")
