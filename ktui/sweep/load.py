@@ -265,8 +265,8 @@ def _bound(pairs: Sequence[tuple[str, Value]]) -> int:
 
 
 def _json_bytes(params: dict[str, Value]) -> int:
-    return len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode(errors="surrogatepass"))
 
 
 def _longest(values: list[Value]) -> Value:
-    return max(values, key=lambda v: len(json.dumps(v, ensure_ascii=False).encode()))
+    return max(values, key=lambda v: len(json.dumps(v, ensure_ascii=False).encode(errors="surrogatepass")))

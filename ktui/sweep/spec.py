@@ -9,7 +9,7 @@ from typing import Literal
 
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
-from ktui.sweep.errors import Pos, did_you_mean
+from ktui.sweep.errors import did_you_mean
 from ktui.sweep.model import Metric
 from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
 from ktui.sweep.params import (
