@@ -126,21 +126,21 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
     if d.names_known:
         _check_placeholders(c, d, command_src, args_src)
     _check_env_names(c, d)
-    if d.space is not None and not c.problems:
-        _check_annotations(c, d)
+    if d.space is not None:
+        # The trial count and the Job names it implies are known even when other things are
+        # wrong, so their problems are reported with the rest.
+        count = d.space.count()
+        width = max(3, len(str(max(count - 1, 0))))
+        if count > ov.max_trials:
+            where = d.space_pos if d.format == "spec" else Pos(1, 1)
+            c.add(where, f"sweep has {count:,} trials, more than the limit of {ov.max_trials:,} (raise it with --max-trials)")
+        elif len(name) + 1 + width > MAX_JOB_NAME and dns1123_label_problem(name) is None:
+            c.add(name_pos, f"name '{name}' is too long: its Job names ({name}-{'0' * width}) must fit in {MAX_JOB_NAME} characters; use at most {MAX_JOB_NAME - 1 - width}")
+        elif not c.problems:
+            _check_annotations(c, d)
     c.raise_if_any()
     if d.space is None:  # readers only leave it unset after recording a problem
         raise SweepError([Problem(d.path, d.space_pos, "no parameters")])
-
-    count = d.space.count()
-    if count > ov.max_trials:
-        where = d.space_pos if d.format == "spec" else Pos(1, 1)
-        raise SweepError([Problem(d.path, where, f"sweep has {count:,} trials, more than the limit of {ov.max_trials:,} (raise it with --max-trials)")])
-    width = max(3, len(str(max(count - 1, 0))))
-    longest = len(name) + 1 + width
-    if longest > MAX_JOB_NAME:
-        c.add(name_pos, f"name '{name}' is too long: its Job names ({name}-{'0' * width}) must fit in {MAX_JOB_NAME} characters; use at most {MAX_JOB_NAME - 1 - width}")
-        c.raise_if_any()
 
     def res(q: dict[str, Quantity]) -> Resources:
         gpu = q.get("gpu")
@@ -265,8 +265,8 @@ def _bound(pairs: Sequence[tuple[str, Value]]) -> int:
 
 
 def _json_bytes(params: dict[str, Value]) -> int:
-    return len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode(errors="surrogatepass"))
 
 
 def _longest(values: list[Value]) -> Value:
-    return max(values, key=lambda v: len(json.dumps(v, ensure_ascii=False).encode()))
+    return max(values, key=lambda v: len(json.dumps(v, ensure_ascii=False).encode(errors="surrogatepass")))

@@ -35,7 +35,13 @@ def looks_like_an_entry(root: Node) -> bool:
     keys = list(root.value)
     if not keys or any(k in TOP_KEYS for k in keys):
         return False
-    return any(k in ENTRY_KEYS or _misspelt(k) for k in keys)
+    # A misspelling counts only when it is closer to an entry key than to a spec key
+    # (`parms` is a params.json slip, `paramters` a spec's).
+    def entry_like(k: str) -> bool:
+        close = difflib.get_close_matches(k, (*ENTRY_KEYS, *TOP_KEYS), n=1, cutoff=0.6)
+        return bool(close) and close[0] in ENTRY_KEYS
+
+    return any(entry_like(k) for k in keys)
 
 
 def _example_params(node: Node) -> str:

@@ -190,6 +190,13 @@ def _tagged(tag: str, text: str) -> Scalar:
     raise ValueError(f"unsupported YAML tag {tag}")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _join_surrogates(text: str) -> str:
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _key_text(v: Scalar) -> str:
     if isinstance(v, str):
         return v
@@ -219,39 +226,37 @@ def _parser(text: str) -> yaml.SafeLoader | yaml.CSafeLoader:
     return _PyLoader(text)  # pragma: no cover - PyYAML built without libyaml
 
 
-def _syntax_problem(text: str, path: str, exc: yaml.YAMLError) -> Problem:
-    """The pure-Python parser's wording for a syntax error libyaml found.
-
-    It is several times slower, so it reads the text only up to a little past the error."""
-    c_problem = _yaml_problem(path, exc)
+def _early_syntax_problem(text: str, path: str, exc: yaml.YAMLError) -> Problem | None:
+    """The pure-Python parser's wording for a syntax error libyaml found, read from the text
+    up to a little past the error (that parser is several times slower); None when it
+    finds nothing there: it accepts a few things libyaml does not (JSON's surrogate-pair
+    escapes), so the caller then parses the whole text with it."""
     mark = getattr(exc, "problem_mark", None)
-    candidates = [text]
-    if mark is not None:
-        cut = 0
-        for _ in range(mark.line + 3):
-            nl = text.find("\n", cut)
-            if nl < 0:
-                cut = len(text)
-                break
-            cut = nl + 1
-        if cut < len(text):
-            candidates.insert(0, text[:cut])
-    for candidate in candidates:
-        try:
-            for _ in yaml.parse(candidate, Loader=_PyLoader):
-                pass
-        except yaml.YAMLError as e:
-            problem = _yaml_problem(path, e)
-            if candidate is text or problem.pos.line <= c_problem.pos.line:
-                return problem
-    return c_problem
+    if mark is None:
+        return None
+    cut = 0
+    for _ in range(mark.line + 3):
+        nl = text.find("\n", cut)
+        if nl < 0:
+            return None  # the error is near the end: the whole text is read anyway
+        cut = nl + 1
+    try:
+        for _ in yaml.parse(text[:cut], Loader=_PyLoader):
+            pass
+    except yaml.YAMLError as e:
+        problem = _yaml_problem(path, e)
+        if problem.pos.line <= mark.line + 1:  # not an artefact of the cut
+            return problem
+    return None
 
 
 class _Builder:
     """Builds Nodes from events with a stack, counting values as aliases expand them."""
 
-    def __init__(self, path: str, max_trials: int) -> None:
+    def __init__(self, path: str, max_trials: int, pairs: bool = False) -> None:
         self.path = path
+        # PyYAML's own parser leaves JSON's "\\ud83d\\ude00" as two surrogates: join them.
+        self.pairs = pairs
         self.max_trials = max_trials
         self.limit = values_limit(max_trials)
         self.count = 0  # values (not keys), aliases expanded
@@ -275,11 +280,11 @@ class _Builder:
         # where pending key is _NEED_KEY while a mapping waits for its next key, None when the
         # key is to be dropped (a duplicate), else the key.
         stack: list[list[Any]] = []
-        cache: dict[str, Any] = {}  # a value, or the merge key's marker
+        cache: dict[str, object] = {}  # Scalar, or _MERGE
         limit = self.limit
         get_event = parser.get_event
         while True:
-            ev: Any = get_event()  # (yaml's events are typed as the base class)
+            ev: Any = get_event()
             cls = type(ev)
             if cls is StreamEndEvent or ev is None:
                 break
@@ -288,10 +293,13 @@ class _Builder:
             if cls is ScalarEvent:
                 tag = ev.tag
                 text = ev.value
+                if self.pairs and _SURROGATE.search(text):
+                    text = _join_surrogates(text)
                 if tag is None or tag == "!":
-                    if ev.implicit[0]:
+                    # PyYAML resolves a `!`-tagged scalar like a plain one; so do we.
+                    if ev.implicit[0] or tag == "!":
                         try:
-                            value = cache[text]
+                            value: Any = cache[text]
                         except KeyError:
                             value = cache[text] = _plain(text) if text != "<<" else _MERGE
                     else:
@@ -407,18 +415,33 @@ class _Builder:
         frame[5] = _NEED_KEY
 
 
-def _document_root(text: str, path: str, max_trials: int) -> tuple[Node | None, list[Problem]]:
-    builder = _Builder(path, max_trials)
-    parser = _parser(text)
+def _build(text: str, path: str, max_trials: int, slow: bool) -> _Builder:
+    builder = _Builder(path, max_trials, pairs=slow)
+    parser = _PyLoader(text) if slow else _parser(text)
     try:
-        root = builder.build(parser)
-    except yaml.YAMLError as e:
-        raise SweepError([_syntax_problem(text, path, e)]) from None
+        builder.build(parser)
     finally:
         parser.dispose()
+    return builder
+
+
+def _document_root(text: str, path: str, max_trials: int) -> tuple[Node | None, list[Problem]]:
+    fast = getattr(yaml, "__with_libyaml__", False)
+    try:
+        builder = _build(text, path, max_trials, slow=not fast)
+    except yaml.YAMLError as e:
+        if not fast:  # pragma: no cover - PyYAML built without libyaml
+            raise SweepError([_yaml_problem(path, e)]) from None
+        early = _early_syntax_problem(text, path, e)
+        if early is not None:
+            raise SweepError([early]) from None
+        try:
+            builder = _build(text, path, max_trials, slow=True)
+        except yaml.YAMLError as e2:
+            raise SweepError([_yaml_problem(path, e2)]) from None
     if builder.fatal:
         raise SweepError(sorted(builder.fatal + builder.soft, key=Problem.order))
-    return root, builder.soft
+    return builder.root, builder.soft
 
 
 def _decode(path: str, data: bytes, max_trials: int) -> str:

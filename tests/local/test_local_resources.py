@@ -37,7 +37,8 @@ def test_memory_limit_kills_the_process_tree_and_says_how_much_it_used(make_back
     (pod,) = b.store.pods_of((NS, "m-000"))
     assert "over its memory limit of 200.0Mi" in pod.message
     used = pod.message.split("used ")[1].split(",")[0]
-    assert used.endswith("Mi") and 200 < float(used[:-2]) <= 420, pod.message
+    # 400 MiB held, plus two interpreters' own resident memory (seen: 422.1Mi in a CI run)
+    assert used.endswith("Mi") and 200 < float(used[:-2]) <= 460, pod.message
 
 
 def test_memory_limit_applies_to_gpu_trials_too(make_backend):

@@ -65,3 +65,19 @@ def test_origin_problems_and_flag_problems_together(tmp_path):
         ":1:49: entry 1: params[0]: '2' is not key=value",
         ":2:45: entry 2: params[0]: 'y' is not key=value",
     ]
+
+
+def test_trial_count_and_job_name_length_come_with_the_rest(tmp_path):
+    grid = "parameters: {grid: {a: [" + ", ".join(map(str, range(200))) + "], b: [" + ", ".join(map(str, range(100))) + "]}}\n"
+    e = error_of(tmp_path, "name: s\nimage: i\nretries: -1\n" + grid)
+    assert [str(p).split(":", 1)[1] for p in e.problems] == [
+        "3:10: retries must be at least 0, got -1",
+        "4:1: sweep has 20,000 trials, more than the limit of 10,000 (raise it with --max-trials)",
+    ]
+    e = error_of(tmp_path, f"name: {'a' * 60}\nimage: i\nretries: -1\nparameters: {{grid: {{lr: [1]}}}}\n")
+    assert [str(p).split(":", 1)[1] for p in e.problems] == [
+        f"1:7: name '{'a' * 60}' is too long: its Job names ({'a' * 60}-000) must fit in 63 characters; use at most 59",
+        "3:10: retries must be at least 0, got -1",
+    ]
+    e = error_of(tmp_path, f"name: {'a' * 70}\nimage: i\nparameters: {{grid: {{lr: [1]}}}}\n")
+    assert len(e.problems) == 1 and "a DNS-1123 label has at most 63" in str(e)

@@ -47,3 +47,10 @@ def test_misspelt_params_is_one_problem(tmp_path):
 def test_a_spec_is_still_a_spec(tmp_path):
     e = error_of(tmp_path, '{"name": "s", "image": "i", "model": "x"}', name="s.json")
     assert "unknown key 'model' in the sweep spec" in str(e)
+
+
+def test_a_spec_with_a_misspelt_parameters_key_is_still_a_spec(tmp_path):
+    e = error_of(tmp_path, "name: s\nimage: i\nparamters: {grid: {lr: [1]}}\n")
+    assert "unknown key 'paramters' in the sweep spec (did you mean 'parameters'?)" in str(e)
+    e = error_of(tmp_path, "paramters: {grid: {lr: [1]}}\n")
+    assert "JSON list" not in str(e)
