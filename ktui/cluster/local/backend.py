@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,30 +33,21 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.fingerprint import differences, stamp
 from ktui.cluster.local import machine
-from ktui.cluster.local.admission import lacking, never_fits
 from ktui.cluster.local.daemon import ensure_scheduler
 from ktui.cluster.local.gpu import GpuProbe, visible_indices
 from ktui.cluster.local.logs import LocalLogStream
-from ktui.cluster.local.processes import (
-    CHILDREN,
-    CHILDREN_LOCK,
-    group_alive,
-    read_exit,
-    read_pid,
-    reap_children,
-    resolve_argv,
-    rmtree,
-    signal_group,
-)
+from ktui.cluster.local.processes import rmtree
+from ktui.cluster.local.projection import Projection, outcome
+from ktui.cluster.local.queue import Queue
 from ktui.cluster.local.spec import SpecError, TrialSpec, parse_manifest
 from ktui.cluster.local.state import State, default_state_dir
+from ktui.cluster.local.supervisor import ACTIVE, Supervisor
 from ktui.cluster.model import (
     ActionResult,
     Capabilities,
     Capability,
     EventView,
     Failure,
-    NodeCondition,
     PodSummary,
     SubmitResult,
     SubmitTally,
@@ -67,24 +56,12 @@ from ktui.cluster.model import (
     TrialKey,
     TrialState,
 )
-from ktui.cluster.quantity import format_bytes
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.cluster.store import Store
-from ktui.wire.names import parse_metric
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("Pending", "Running")
 _SPEC_DECODER = msgspec.json.Decoder(TrialSpec)
 _SUBMIT_CHUNK = 500
-_OUTCOMES = {"succeeded": "Complete", "failed": "Failed"}  # the queue's states, as a Job's outcome
-_SPEC_CACHE_MAX = 200_000
-# Stands in for the spec of a row deleted between two reads (a cancel in another process).
-_LOST_SPEC = TrialSpec(namespace="", name="", sweep=None, trial=None, params=None, metric=None, argv=["true"],
-                       env={}, cpu_m=0, memory=0, memory_limit=0, gpu=0, backoff_limit=0)
-ADMIT_EVERY = 1.0  # seconds between admission rounds when nothing has changed
-QUEUE_DETAIL = 100  # queued trials told exactly what they wait for; the rest just wait
-MAX_RETRY_DELAY = 360.0  # seconds; Kubernetes caps a pod's restart back-off at 5 minutes, Jobs at 6
 
 
 class LocalBackend:
@@ -145,25 +122,17 @@ class LocalBackend:
 
         self.state = State(self.db_path)
         self._store = Store()
-        self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._changed = True  # this process wrote: refresh the store
-        self._data_version: int | None = None
-        self._admit_dv: int | None = None
-        self._admit_due = 0.0
-        self._events: dict[tuple[str, str], EventRec] = {}
-        # Cancelled attempts still to be made sure of: (pid, pid start, SIGKILL deadline, dirs).
-        self._kills: list[tuple[int, str | None, float, list[Path]]] = []
-        self._machine = machine.MachineSampler()
-        self._trees = machine.TreeSampler()
         self._next_usage = 0.0
-        # Records built by refresh(), by (uid, rv, ...): unchanged rows are not rebuilt.
-        self._job_cache: dict[tuple[str, int, int], JobRec] = {}
-        self._spec_cache: dict[str, TrialSpec] = {}
-        self._pod_cache: dict[tuple[str, int, int], PodRec] = {}
+        self.supervisor = Supervisor(self.state, self.log_dir, python=python, kill_grace=kill_grace,
+                                     start_grace=start_grace)
+        self.projection = Projection(self.state, self._store, node=self.node, cpus=self.cpus,
+                                     memory=self.memory, gpus=self.gpus, gpu_probe=gpu_probe)
+        self.queue = Queue(self.state, cpus=self.cpus, memory=self.memory, gpus=self.gpus,
+                           spec_of=self.projection.spec, job_dir=self.supervisor.job_dir)
 
     # ----------------------------------------------------------------------------------------
     # Backend protocol
@@ -190,17 +159,16 @@ class LocalBackend:
     def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
         states = {(r["namespace"], r["name"]): r["state"]
                   for r in self.state.query("SELECT namespace, name, state FROM jobs")}
-        return [TrialState(key, _OUTCOMES.get(states.get(key, ""))) for key in self._sweep_keys(sweep, namespace)]
+        return [TrialState(key, outcome(states.get(key, ""))) for key in self._sweep_keys(sweep, namespace)]
 
     def find_trial(self, trial: TrialKey) -> TrialState | None:
         rows = self.state.query("SELECT state FROM jobs WHERE namespace=? AND name=?", trial)
-        return TrialState(trial, _OUTCOMES.get(rows[0]["state"])) if rows else None
+        return TrialState(trial, outcome(rows[0]["state"])) if rows else None
 
     def start(self) -> None:
         if self._thread is not None or self._stopped:
             return
-        self._store.apply("nodes", [self._node_rec()])
-        self._store.mark_synced("nodes")
+        self.projection.show_node()
         self._thread = threading.Thread(target=self._run, name="ktui-local", daemon=True)
         self._thread.start()
 
@@ -333,12 +301,7 @@ class LocalBackend:
         pids = [r["pid"] for u in uids for r in self.state.query(
             "SELECT pid FROM attempts WHERE job_uid=? AND pid IS NOT NULL AND phase IN (?, ?)", (u, *ACTIVE))]
         self.cancel(keys)
-        deadline = time.monotonic() + self.kill_grace + 5.0
-        while any(group_alive(p) for p in pids) and time.monotonic() < deadline:
-            self._finish_kills()
-            reap_children()
-            time.sleep(0.05)
-        self._finish_kills()  # removes the old attempts' directories
+        self.supervisor.wait_gone(pids)
 
     def cancel(
         self,
@@ -360,7 +323,7 @@ class LocalBackend:
                 if job is None:
                     failed.append(Failure(label, f"NotFound: job {name} not found"))
                     continue
-                dirs = [self._job_dir(ns, name, job["uid"])]
+                dirs = [self.supervisor.job_dir(ns, name, job["uid"])]
                 for a in c.execute("SELECT pid, pid_start FROM attempts WHERE job_uid=? AND phase IN (?, ?)",
                                    (job["uid"], *ACTIVE)):
                     if a["pid"] is not None:
@@ -370,11 +333,7 @@ class LocalBackend:
                 if not any(d[2] is dirs for d in doomed):
                     rmtree(dirs[0])
                 done.append(label)
-        deadline = time.monotonic() + self.kill_grace
-        for pid, start, dirs in doomed:
-            signal_group(pid, start, signal.SIGTERM)
-            with self._lock:
-                self._kills.append((pid, start, deadline, dirs))
+        self.supervisor.kill(doomed)
         self._poke()
         return ActionResult(tuple(done), tuple(failed))
 
@@ -408,7 +367,7 @@ class LocalBackend:
                                               else "not finished"))
                     continue
                 seq += 1
-                old_dirs.append(self._job_dir(ns, name, job["uid"]))
+                old_dirs.append(self.supervisor.job_dir(ns, name, job["uid"]))
                 c.execute("DELETE FROM attempts WHERE job_uid=?", (job["uid"],))
                 c.execute(
                     "UPDATE jobs SET uid=?, seq=?, rv=rv+1, state='queued', created=?, started=NULL,"
@@ -456,8 +415,7 @@ class LocalBackend:
         if t is None:
             raise LookupError(f"job {ns}/{name} not found")
         pods = self._store.pods_of(trial)
-        with self._lock:
-            evs = [e for e in self._events.values() if e.namespace == ns and e.obj == name]
+        evs = self.projection.events_of(ns, name)
         return TrialDescription(
             trial=t,
             pods=tuple(PodSummary(p.name, p.phase, p.node, p.created, p.restarts, p.reason) for p in pods),
@@ -491,29 +449,27 @@ class LocalBackend:
             self._wake.clear()
 
     def _poke(self) -> None:
-        self._changed = True
         self._wake.set()
 
     def step(self) -> None:
         """One round: reap finished attempts, admit queued trials, finish cancellations,
-        refresh the store. The loop thread calls it; tests may too."""
-        reap_children()
-        self._reap()
-        # Admission reads the queue: only when something changed (a write here or in
-        # another process, a back-off ending), or every few seconds to be sure.
-        dv = self.state.data_version()
-        now = time.monotonic()
-        if self._changed or dv != self._admit_dv or now >= self._admit_due:
-            self._admit_dv = dv
-            self._admit_due = now + ADMIT_EVERY
-            self._admit()
-        self._finish_kills()
-        self.refresh()
+        refresh the store. The loop thread calls it; tests and the queue runner may too."""
+        self.supervisor.reap()
+        if self.queue.due():
+            starts, words = self.queue.admit()
+            self.projection.set_events(words)
+            for s in starts:
+                self.supervisor.spawn(s)
+        self.supervisor.finish_kills()
+        self.projection.refresh()
         now = time.monotonic()
         if now >= self._next_usage:
             self._next_usage = now + self.usage_interval
-            self._sample_usage()
+            self.projection.sample_usage()
             self._expire()
+
+    def refresh(self, force: bool = False) -> None:
+        self.projection.refresh(force)
 
     def _expire(self) -> None:
         """ttlSecondsAfterFinished, as Kubernetes' TTL controller: a finished trial whose
@@ -527,369 +483,9 @@ class LocalBackend:
             log.info("deleting %d finished trials past their ttlSecondsAfterFinished", len(doomed))
             self.cancel(doomed)
 
-    # ---- reaping
-
-    def _reap(self) -> None:
-        rows = self.state.query("SELECT * FROM attempts WHERE phase IN (?, ?)", ACTIVE)
-        now = time.time()
-        for r in rows:
-            d = Path(r["dir"])
-            outcome = read_exit(d)
-            pid, start = r["pid"], r["pid_start"]
-            if outcome is None and pid is None:
-                pid = read_pid(d)
-                if pid is not None:
-                    start = machine.process_start_time(pid)
-                    with self.state.write() as c:
-                        c.execute("UPDATE attempts SET pid=?, pid_start=?, rv=rv+1 WHERE job_uid=? AND n=?"
-                                  " AND pid IS NULL", (pid, start, r["job_uid"], r["n"]))
-                    self._changed = True
-                elif now - (r["created"] or now) > self.start_grace:
-                    outcome = {"lost": "the trial's process never started (ktui exited while starting it?)"}
-            if outcome is None and pid is not None and not machine.alive(pid, start):
-                outcome = read_exit(d) or {
-                    "lost": "the trial's wrapper process ended without recording an exit code (killed?)"}
-            if outcome is not None:
-                self._finish(r["job_uid"], r["n"], outcome)
-
-    def _finish(self, job_uid: str, n: int, outcome: dict[str, Any]) -> None:
-        """Record how an attempt ended, and what that means for its job (done, or retry)."""
-        finished = float(outcome.get("finished") or time.time())
-        code = outcome.get("exit_code")
-        with self.state.write() as c:
-            a = c.execute("SELECT * FROM attempts WHERE job_uid=? AND n=?", (job_uid, n)).fetchone()
-            if a is None or a["phase"] not in ACTIVE:
-                return  # someone else (another ktui) recorded it first, or it was cancelled
-            job = c.execute("SELECT * FROM jobs WHERE uid=?", (job_uid,)).fetchone()
-            spec = _SPEC_DECODER.decode(job["spec"]) if job is not None else None
-            if "lost" in outcome:
-                phase, reason, message = "Failed", "Error", outcome["lost"]
-            elif code == 0:
-                phase, reason, message = "Succeeded", None, None
-            elif outcome.get("oom"):
-                phase, reason = "Failed", failure_words(code, oom=True)
-                limit = spec.memory_limit if spec is not None else 0
-                if outcome.get("over_limit"):
-                    message = (f"used {format_bytes(int(outcome['over_limit']))}, over its memory limit of "
-                               f"{format_bytes(limit)}: killed")
-                elif outcome.get("signal") == signal.SIGKILL:
-                    message = "killed by SIGKILL (the kernel's OOM killer, most likely)"
-                else:
-                    message = "ran out of memory (its log ends with an allocation failure)"
-            else:
-                phase, reason = "Failed", failure_words(code) or "Error"
-                sig = outcome.get("signal")
-                message = f"killed by {signal.Signals(sig).name}" if sig else None
-            c.execute("UPDATE attempts SET phase=?, finished=?, exit_code=?, reason=?, message=?, rv=rv+1"
-                      " WHERE job_uid=? AND n=?", (phase, finished, code, reason, message, job_uid, n))
-            if job is None or job["state"] != "running":
-                return
-            key = (job["namespace"], job["name"])
-            if phase == "Succeeded":
-                c.execute("UPDATE jobs SET state='succeeded', completed=?, rv=rv+1 WHERE uid=?", (finished, job_uid))
-            elif job["failed"] + 1 > (spec.backoff_limit if spec is not None else 0):
-                c.execute("UPDATE jobs SET state='failed', completed=?, failed=failed+1, reason=?, message=?,"
-                          " rv=rv+1 WHERE uid=?",
-                          (finished, "BackoffLimitExceeded", "Job has reached the specified backoff limit",
-                           job_uid))
-            else:
-                # Like a pod's restart back-off: 10 s, 20 s, 40 s, ... up to 6 minutes.
-                delay = min(float(job["backoff"]) * 2 ** job["failed"], MAX_RETRY_DELAY)
-                c.execute("UPDATE jobs SET state='queued', failed=failed+1, not_before=?, rv=rv+1 WHERE uid=?",
-                          (finished + delay, job_uid))
-                log.info("retrying %s/%s in %.0fs after %s", *key, delay, reason)
-        self._changed = True
-
-    # ---- admission
-
-    def _admit(self) -> None:
-        events: dict[tuple[str, str], tuple[str, str]] = {}
-        starts: list[tuple[Any, TrialSpec, int, tuple[str, ...], Path]] = []
-        with self.state.write() as c:
-            queued = c.execute("SELECT namespace, name, uid, workdir, failed, backoff, not_before FROM jobs"
-                               " WHERE state='queued' ORDER BY seq").fetchall()
-            if queued:
-                cpu = mem = 0
-                busy: set[str] = set()
-                for a in c.execute("SELECT cpu_m, memory, gpus FROM attempts WHERE phase IN (?, ?)", ACTIVE):
-                    cpu += a["cpu_m"]
-                    mem += a["memory"]
-                    busy.update(g for g in a["gpus"].split(",") if g)
-                free_cpu, free_mem = self.cpus * 1000 - cpu, self.memory - mem
-                free_gpus = [g for g in self.gpus if g not in busy]
-                blocked = 0
-                now = time.time()
-                wake = float("inf")  # the first back-off to end
-                for job in queued:
-                    key = (job["namespace"], job["name"])
-                    if blocked >= QUEUE_DETAIL and job["not_before"] is None:
-                        # Deep in a long queue: nothing can start, so no spec is decoded and
-                        # the words do not change as the queue moves (no churn per trial).
-                        events[key] = ("Queued", f"waiting in the queue behind {QUEUE_DETAIL}+ trials")
-                        continue
-                    spec = self._spec(job["uid"])
-                    if job["not_before"] is not None and job["not_before"] > now:
-                        wake = min(wake, job["not_before"])
-                        # Backing off gives up its place and holds nothing: others may start.
-                        delay = min(float(job["backoff"]) * 2 ** (job["failed"] - 1), MAX_RETRY_DELAY)
-                        events[key] = ("BackOff", f"back-off {format_duration(delay)} restarting failed trial "
-                                                  f"(retry {job['failed']} of {spec.backoff_limit})")
-                        continue
-                    never = self._never_fits(spec)
-                    if never:
-                        events[key] = ("Unschedulable", never)
-                        continue
-                    lack = lacking(spec, free_cpu, free_mem, len(free_gpus))
-                    if blocked or lack:
-                        events[key] = ("Queued", f"waiting for {lack}" if not blocked
-                                       else f"{blocked} trial{'s' if blocked > 1 else ''} ahead in the queue")
-                        blocked += 1
-                        continue
-                    gpus = tuple(free_gpus[: spec.gpu])
-                    del free_gpus[: spec.gpu]
-                    free_cpu -= spec.cpu_m
-                    free_mem -= spec.memory
-                    n = c.execute("SELECT COALESCE(MAX(n) + 1, 0) FROM attempts WHERE job_uid=?",
-                                  (job["uid"],)).fetchone()[0]
-                    d = self._job_dir(*key, job["uid"]) / f"attempt-{n}"
-                    c.execute(
-                        "INSERT INTO attempts (job_uid, n, namespace, job, dir, gpus, cpu_m, memory, gpu,"
-                        " created, phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending')",
-                        (job["uid"], n, *key, str(d), ",".join(gpus), spec.cpu_m, spec.memory, spec.gpu, now),
-                    )
-                    c.execute("UPDATE jobs SET state='running', started=COALESCE(started, ?), rv=rv+1"
-                              " WHERE uid=?", (now, job["uid"]))
-                    starts.append((job, spec, n, gpus, d))
-                if wake != float("inf"):
-                    self._admit_due = min(self._admit_due, time.monotonic() + max(0.0, wake - time.time()))
-        self._set_events(events)
-        for job, spec, n, gpus, d in starts:
-            self._spawn(job, spec, n, gpus, d)
-        if starts:
-            self._changed = True
-
-    def _never_fits(self, spec: TrialSpec) -> str | None:
-        return never_fits(spec, self.cpus, self.memory, len(self.gpus))
-
-    def _spawn(self, job: Any, spec: TrialSpec, n: int, gpus: tuple[str, ...], d: Path) -> None:
-        ns, name, uid = job["namespace"], job["name"], job["uid"]
-        out = d / "output.log"
-        env = dict(os.environ)
-        env.update(spec.env)
-        env.update({
-            "KTUI_BACKEND": "local",
-            "KTUI_NAMESPACE": ns,
-            "KTUI_JOB": name,
-            "KTUI_ATTEMPT": str(n),
-            "CUDA_VISIBLE_DEVICES": ",".join(gpus),
-            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # NVML's numbering, which the inventory uses
-        })
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        limit = spec.memory_limit
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            (d / "spec.json").write_text(json.dumps({
-                "argv": resolve_argv(spec.argv, env, self.python), "env": env,
-                "cwd": job["workdir"], "memory_limit": limit, "log": str(out),
-                "kill_grace": self.kill_grace,
-            }))
-            with open(out, "ab") as f:
-                p = subprocess.Popen(
-                    [self.python, "-m", "ktui.cluster.local.wrapper", str(d)],
-                    stdin=subprocess.DEVNULL, stdout=f, stderr=f, cwd=str(d),
-                    start_new_session=True, close_fds=True,
-                )
-        except OSError as exc:
-            self._finish(uid, n, {"lost": f"could not start the trial: {exc}"})
-            return
-        with CHILDREN_LOCK:
-            CHILDREN[p.pid] = p
-        start = machine.process_start_time(p.pid)
-        with self.state.write() as c:
-            cur = c.execute("UPDATE attempts SET pid=?, pid_start=?, started=?, phase='Running', rv=rv+1"
-                            " WHERE job_uid=? AND n=? AND phase='Pending'", (p.pid, start, time.time(), uid, n))
-            gone = cur.rowcount == 0
-        if gone:  # cancelled while it was being started
-            signal_group(p.pid, start, signal.SIGKILL)
-            log.info("killed %s/%s: cancelled while starting", ns, name)
-
-    # ---- cancellation
-
-    def _finish_kills(self) -> None:
-        with self._lock:
-            kills, self._kills = self._kills, []
-        keep = []
-        now = time.monotonic()
-        for pid, start, deadline, dirs in kills:
-            # The group outlives its leader if the trial ignores SIGTERM; a pgid is not
-            # reused while any member lives, so probing the group is safe.
-            if group_alive(pid):
-                if now >= deadline:
-                    signal_group(pid, None, signal.SIGKILL)
-                keep.append((pid, start, deadline, dirs))
-            else:
-                for d in dirs:
-                    rmtree(d)
-        with self._lock:
-            self._kills.extend(keep)
-
-    # ---- the store
-
-    def refresh(self, force: bool = False) -> None:
-        """Feed the store from the database when it changed (here or in another process)."""
-        dv = self.state.data_version()
-        if not (force or self._changed or dv != self._data_version):
-            return
-        self._changed = False
-        self._data_version = dv
-        # Only rows whose rv moved are rebuilt: a 10k-trial queue is re-read in ~15 ms,
-        # where decoding every spec and manifest took ~100 ms on each change.
-        jobs = self.state.query("SELECT namespace, name, uid, rv, state, created, started, completed,"
-                                " failed, reason, message FROM jobs")
-        attempts = self.state.query("SELECT job_uid, n, rv, phase, created, started, finished, cpu_m, memory,"
-                                    " gpu, reason, message FROM attempts")
-        by_job: dict[str, list[Any]] = {}
-        for a in attempts:
-            by_job.setdefault(a["job_uid"], []).append(a)
-        job_recs = []
-        pod_recs = []
-        old_jobs, old_pods = self._job_cache, self._pod_cache
-        new_jobs: dict[tuple[str, int, int], JobRec] = {}
-        new_pods: dict[tuple[str, int, int], PodRec] = {}
-        for j in jobs:
-            atts = by_job.get(j["uid"], ())
-            active = ready = 0
-            for a in atts:
-                if a["phase"] in ACTIVE:
-                    active += 1
-                    ready += a["phase"] == "Running"
-            # The job record also counts its attempts' phases: key on both.
-            jkey = (j["uid"], j["rv"], active * 1000 + ready)
-            rec = old_jobs.get(jkey)
-            if rec is None:
-                rec = self._job_rec(j, active, ready)
-            new_jobs[jkey] = rec
-            job_recs.append(rec)
-            for a in atts:
-                pkey = (j["uid"], a["n"], a["rv"])
-                prec = old_pods.get(pkey)
-                if prec is None:
-                    prec = PodRec(
-                        namespace=j["namespace"], name=_pod_name(j["name"], j["uid"], a["n"]),
-                        rv=f"{j['uid'][:8]}.{a['rv']}", job=j["name"], job_uid=j["uid"], node=self.node,
-                        phase=a["phase"], created=a["created"], started=a["started"], finished=a["finished"],
-                        deleting=False, cpu_m=a["cpu_m"], memory=a["memory"], gpu=a["gpu"], restarts=0,
-                        reason=a["reason"], message=a["message"],
-                    )
-                new_pods[pkey] = prec
-                pod_recs.append(prec)
-        self._job_cache, self._pod_cache = new_jobs, new_pods
-        st = self._store
-        st.apply("jobs", job_recs)
-        st.apply("pods", pod_recs)
-        st.retain("pods", {p.key for p in pod_recs})
-        st.retain("jobs", {j.key for j in job_recs})
-        for kind in ("jobs", "pods", "events"):
-            if not st.is_synced(kind):
-                st.mark_synced(kind)
-
-    def _job_rec(self, j: Any, active: int, ready: int) -> JobRec:
-        spec = self._spec(j["uid"])
-        state = j["state"]
-        return JobRec(
-            namespace=j["namespace"], name=j["name"], uid=j["uid"], rv=f"{j['uid'][:8]}.{j['rv']}.{active}.{ready}",
-            created=j["created"], started=j["started"], completed=j["completed"],
-            sweep=spec.sweep, trial=spec.trial, params=spec.params, suspended=False,
-            active=active, ready=ready,
-            succeeded=1 if state == "succeeded" else 0, failed=j["failed"],
-            outcome={"succeeded": "Complete", "failed": "Failed"}.get(state),
-            reason=j["reason"], message=j["message"], gpu=spec.gpu, metric=parse_metric(spec.metric),
-        )
-
-    def _spec(self, uid: str) -> TrialSpec:
-        """A job's spec, decoded once per uid (a spec never changes; rerun gives a new uid)."""
-        spec = self._spec_cache.get(uid)
-        if spec is None:
-            row = self.state.query("SELECT spec FROM jobs WHERE uid=?", (uid,))
-            spec = _SPEC_DECODER.decode(row[0]["spec"]) if row else _LOST_SPEC
-            if len(self._spec_cache) >= _SPEC_CACHE_MAX:
-                self._spec_cache.clear()
-            self._spec_cache[uid] = spec
-        return spec
-
-    def _set_events(self, wanted: dict[tuple[str, str], tuple[str, str]]) -> None:
-        now = time.time()
-        with self._lock:
-            upserts = []
-            for (ns, name), (reason, message) in wanted.items():
-                ev_name = f"{name}.ktui-queue"
-                old = self._events.get((ns, ev_name))
-                if old is not None and old.reason == reason and old.message == message:
-                    continue
-                rec = EventRec(namespace=ns, name=ev_name, rv=f"{reason}:{message}", kind="Job", obj=name,
-                               type="Warning", reason=reason, message=message, count=1, last=now)
-                self._events[(ns, ev_name)] = rec
-                upserts.append(rec)
-            keep = {(ns, f"{name}.ktui-queue") for ns, name in wanted}
-            gone = [k for k in self._events if k not in keep]
-            for k in gone:
-                del self._events[k]
-        if upserts or gone:
-            self._store.apply("events", upserts, gone)
-
-    def _node_rec(self) -> NodeRec:
-        return NodeRec(
-            name=self.node, rv="1", created=None, cpu_m=self.cpus * 1000, memory=self.memory,
-            gpu=len(self.gpus), max_pods=0, unschedulable=False, taints=(),
-            conditions=(NodeCondition("Ready", "True", "LocalMachine", "this machine"),),
-        )
-
-    def _sample_usage(self) -> None:
-        running = self.state.query(
-            "SELECT a.pid, a.n, j.namespace, j.name, j.uid FROM attempts a JOIN jobs j ON a.job_uid = j.uid"
-            " WHERE a.phase='Running' AND a.pid IS NOT NULL")
-        by_pid = {r["pid"]: r for r in running}
-        trees = self._trees.sample(by_pid)
-        pods = {}
-        for pid, (cpu_m, rss) in trees.items():
-            r = by_pid[pid]
-            u = PodUsage(r["namespace"], _pod_name(r["name"], r["uid"], r["n"]), cpu_m, rss)
-            pods[u.key] = u
-        self._store.set_pod_usage(pods)
-
-        def owner(pid: int) -> str | None:
-            try:
-                r = by_pid.get(os.getpgid(pid))  # a trial's processes share its wrapper's group
-            except OSError:
-                return None
-            return r["name"] if r is not None else None
-
-        m = self._machine.sample()
-        devices = self._gpu_probe.read(owner) if self._gpu_probe is not None else ()
-        self._store.set_usage({self.node: NodeUsage(self.node, m.cpu_m, m.memory, m.cores, m.load, devices)})
-
-    # ---- helpers
-
-    def _job_dir(self, ns: str, name: str, uid: str) -> Path:
-        return self.log_dir / ns / f"{name}-{uid[:8]}"
-
     def _sweep_keys(self, sweep: str, namespace: str | None) -> list[TrialKey]:
         return self.state.sweep_keys(sweep, namespace)
 
 
 def _label(spec: TrialSpec) -> str:
     return f"{spec.namespace}/{spec.name}"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    return f"{seconds / 60:.0f}m"
-
-
-def _pod_name(job: str, uid: str, n: int) -> str:
-    return f"{job}-{uid[:5]}-{n}"
-
-

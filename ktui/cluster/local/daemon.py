@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
 
     def busy() -> bool:
         rows = b.state.query("SELECT state, spec FROM jobs WHERE state IN ('queued', 'running')")
-        return any(r["state"] == "running" or not b._never_fits(decode(r["spec"])) for r in rows)
+        return any(r["state"] == "running" or not b.queue.never_fits(decode(r["spec"])) for r in rows)
 
     idle_since: float | None = None
     try:

@@ -92,6 +92,9 @@ class State:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.path = db_path
         self.lock = threading.RLock()
+        # Commits through this connection that changed rows: PRAGMA data_version does not
+        # move for our own writes, so whoever keeps a view of the tables compares this too.
+        self.writes = 0
         self.conn = sqlite3.connect(str(db_path), timeout=30.0, isolation_level=None,
                                     check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
@@ -114,6 +117,7 @@ class State:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that excludes every other writer, in any process."""
         with self.lock:
+            before = self.conn.total_changes
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -122,6 +126,8 @@ class State:
                 raise
             else:
                 self.conn.execute("COMMIT")
+                if self.conn.total_changes != before:
+                    self.writes += 1
 
     def sweep_keys(self, sweep: str, namespace: str | None) -> list[tuple[str, str]]:
         """The (namespace, name) of a sweep's trials, in ``namespace`` or in all when None."""
