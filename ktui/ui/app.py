@@ -23,7 +23,8 @@ from ktui.ui.keymap import load_keymap
 from ktui.ui.screendiff import diffing_driver
 from ktui.ui.screens.help import HelpScreen
 from ktui.ui.screens.main import MainScreen
-from ktui.ui.state import NODE_SORTS, TRIAL_SORTS, UiState
+from ktui.ui.sortkeys import NODE_SORTS, TRIAL_SORTS
+from ktui.ui.state import UiState
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.logview import LogView
 from ktui.ui.widgets.vtable import VirtualTable

@@ -8,7 +8,6 @@ typed records: no widgets here, so it is tested without a terminal."""
 from __future__ import annotations
 
 import operator
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -21,50 +20,12 @@ from typing import Any
 from ktui.cluster.format import short_params
 from ktui.cluster.model import JOB_PHASES, NodeView, Problem, SweepSummary, Trial, TrialKey
 from ktui.cluster.store import Store
+from ktui.ui.prebuilt import PrebuiltSort
 from ktui.ui.render import node_prefix
 from ktui.ui.sortedview import CHUNK, Narrowing, SortedView
+from ktui.ui.sortkeys import next_column, node_sort_key, trial_sort_key
 
 HISTORY = 16  # CPU samples per node for the sparkline
-_PHASE_RANK = {"Failed": 0, "Running": 1, "Pending": 2, "Suspended": 3, "Succeeded": 4}
-_NONE_LAST = "\U0010ffff"
-_RANK_CHAR = {phase: str(rank) for phase, rank in _PHASE_RANK.items()}
-
-
-# Trial sort keys are single strs that order as tuples of their fields would: text fields
-# end in "\0" (Kubernetes names and labels never hold one), numbers are fixed-width or
-# length-prefixed, so no field's end is mistaken for the next one's start.
-def _int_key(n: int) -> str:
-    """A str per int, in the ints' order: length-prefixed digits (a negative's digits
-    complemented, its prefix falling with its length). Exact for up to 100 digits."""
-    if -_SMALL_N < n < _SMALL_N:
-        return _SMALL_INTS[n]  # negatives from the end of the list
-    d = str(n)
-    if n >= 0:
-        return _LEN_CHAR[len(d)] + d if len(d) < 100 else chr(0x80 + len(d)) + d
-    d = d[1:]
-    return chr(0x7F - min(len(d), 0x7E)) + d.translate(_NINES)
-
-
-_SMALL_N = 4096
-_LEN_CHAR = [chr(0x80 + n) for n in range(100)]
-_NINES = str.maketrans("0123456789", "9876543210")
-_SMALL_INTS = [chr(0x80 + len(str(i))) + str(i) for i in range(_SMALL_N)] + [
-    chr(0x7F - len(str(-i))) + str(-i).translate(_NINES) for i in range(-_SMALL_N + 1, 0)]
-_D, _Q = struct.Struct(">d"), struct.Struct(">Q")
-
-
-def _float_key(x: float) -> str:
-    """A str of 8 chars per float, in the floats' order (IEEE 754 bits, big-endian, the
-    sign bit flipped for positives and all bits for negatives); -0.0 as 0.0."""
-    (b,) = _Q.unpack(_D.pack(x + 0.0))
-    return _Q.pack(b ^ 0xFFFFFFFFFFFFFFFF if b >> 63 else b | 0x8000000000000000).decode("latin-1")
-# A tick with more changes than this is not applied to the speculative view (the next
-# sort column) at once: on the UI thread it would cost what the shown view costs. They are
-# noted; once it is calm a worker catches the view up (or `s` does, first).
-PREBUILT_MAX_CHANGES = 2000
-PREBUILT_CALM = 2.0  # s without a tick of more than PREBUILT_MAX_CHANGES before building ahead again
-# Changes noted beyond which the speculative view is dropped: building it again costs less.
-PREBUILT_STALE_MAX = 20_000
 # A filter is scanned from the top of the display: the first frame needs only the rows on
 # screen (and the cursor's row); the rest is scanned in steps after it (~5 ms each at 150k).
 NARROW_STEP = 20_000
@@ -100,39 +61,9 @@ class Rebuilt:
     nodes: SortedView[str, NodeView] | None = None
 
 
-# `s` cycles in this order: failures first, then the best trials, are one and two presses away.
-TRIAL_SORTS: dict[str, str] = {
-    "sweep": "sweep, then trial index",
-    "phase": "phase (failed first)",
-    "metric": "the sweep's metric, best first",
-    "age": "newest first",
-    "name": "job name",
-    "node": "node",
-    "retries": "retries",
-    "reason": "failure reason",
-}
-NODE_SORTS: dict[str, str] = {
-    "name": "name",
-    "cpu": "CPU requested share",
-    "memory": "memory requested share",
-    "gpu": "GPUs free",
-    "pods": "pod count",
-    "trouble": "trouble first",
-}
-
-
-def _share(a: int, b: int) -> float:
-    return a / b if b else 0.0
-
-
 # What any trial sort key or search text reads (see _trial_sort_key, _search_text): a
 # change elsewhere (usage, times, messages) moves no row and changes no tag.
 _SORTED_BY = attrgetter("phase", "node", "reason", "sweep", "retries", "created", "index", "raw_params", "metric")
-
-
-def _replay(view: SortedView[TrialKey, Trial], keys: set[TrialKey], records: Mapping[TrialKey, Trial]) -> None:
-    """Bring `view` up to `records` for `keys` (changed, or gone when not in `records`)."""
-    view.update({k: records[k] for k in keys if k in records}, [k for k in keys if k not in records])
 
 
 class _SearchTag:
@@ -168,28 +99,17 @@ class UiState:
         self._search: dict[TrialKey, str] = {}
         # Every trial in the current sort; `trials` (what the table shows) is it narrowed
         # by the filter (or it, unfiltered), so a filter change never sorts.
-        self._base: SortedView[TrialKey, Trial] = SortedView(self._trial_sort_key("sweep"), tag=self._tag(self._search))
+        self._base: SortedView[TrialKey, Trial] = SortedView(self.trial_sort_key("sweep"), tag=self._tag(self._search))
         self.trials: SortedView[TrialKey, Trial] = self._base
         # Speculation: `s` cycles TRIAL_SORTS in order, so every trial in the next column's
         # order is built in the background and kept current; `s` swaps it in.
-        self._prebuilt: SortedView[TrialKey, Trial] | None = None
-        self._prebuilt_column: str | None = None
-        # Changed since the view's snapshot and not applied to it: while it is built or
-        # caught up (`_prebuilt_busy`, in a worker), or after a big tick (stale). None: current.
-        self._prebuilt_dirty: set[TrialKey] | None = None
-        self._prebuilt_busy = False
-        self._prebuilt_catchup: set[TrialKey] = set()  # what the worker catching up applies
-        self._prebuilt_gen = 0
-        # `s` asked for the column being built ahead: that build becomes the re-sort (at
-        # full speed), and install_prebuilt swaps it in.
-        self.prebuilt_promoted = False
-        self._churn_at = -PREBUILT_CALM  # time.monotonic() of the last tick too big to follow
+        self.prebuilt = PrebuiltSort()
         self._narrowing: Narrowing[TrialKey, Trial] | None = None  # a filter scan under way
         self._narrow_rows = 0
         self.narrow_step_rows = NARROW_STEP
         self.narrow_budget = NARROW_BUDGET
         self.last_input = 0.0  # time.monotonic() of the last key or mouse event (set by the app)
-        self.nodes: SortedView[str, NodeView] = SortedView(self._node_sort_key("name"))
+        self.nodes: SortedView[str, NodeView] = SortedView(node_sort_key("name"))
         self._nodes_version = -1  # the store version the node view last followed
         # kind -> (listed, expected or None) while first lists arrive (see poll_nodes).
         self.listing: dict[str, tuple[int, int | None]] = {}
@@ -221,7 +141,7 @@ class UiState:
             search = self._search
             retagged: set[TrialKey] = set()
             # (only the speculative view reads it: in a storm there is mostly none)
-            resorted: set[TrialKey] | None = set() if self._prebuilt_column is not None else None
+            resorted: set[TrialKey] | None = set() if self.prebuilt.column is not None else None
             for k, t in changed.items():
                 old = known.get(k)
                 if resorted is not None and (old is None or _SORTED_BY(old) != _SORTED_BY(t)):
@@ -322,7 +242,7 @@ class UiState:
     def set_metrics(self, updates: Mapping[TrialKey, dict[str, float]]) -> bool:
         """New metric values read from trial logs; True when rows moved."""
         self.metrics.update(updates)
-        if "metric" not in (self.trial_sort, self._prebuilt_column):
+        if "metric" not in (self.trial_sort, self.prebuilt.column):
             return False
         records = self._base.records()
         return self._apply({k: records[k] for k in updates if k in records}, (), metric=True)
@@ -343,28 +263,8 @@ class UiState:
             moved_base = self._base.update(changed, removed, retagged)
             if self.trials is self._base:
                 moved = moved_base
-        if metric and self._prebuilt_column != "metric":
-            return moved
-        if resorted is not None and len(resorted) < len(changed):
-            # The speculative view shares the records: it needs only the rows that may
-            # move (usage readings of every running trial come in bursts of thousands).
-            changed = {k: changed[k] for k in resorted}
-        big = len(changed) + len(removed) > PREBUILT_MAX_CHANGES
-        if big:
-            self._churn_at = time.monotonic()  # a storm, or a big load: no new build yet
-        if self._prebuilt_column is None:
-            return moved
-        if self._prebuilt_dirty is None and not big:
-            assert self._prebuilt is not None
-            self._prebuilt.update(changed, removed, retagged)
-            return moved
-        # Noted for later: cheaper, over a storm, than following it tick by tick.
-        dirty = self._prebuilt_dirty if self._prebuilt_dirty is not None else set()
-        dirty.update(changed)
-        dirty.update(removed)
-        self._prebuilt_dirty = dirty
-        if len(dirty) > PREBUILT_STALE_MAX:
-            self.drop_prebuilt()
+        if not (metric and self.prebuilt.column != "metric"):
+            self.prebuilt.follow(changed, removed, retagged, resorted)
         return moved
 
     # -- sorting and filtering ------------------------------------------------------------
@@ -438,11 +338,11 @@ class UiState:
             version = self.version
             trials = dict(self._base.records())
             search = self._search
-        view = SortedView.build(trials, self._trial_sort_key(self.trial_sort), self.trial_reverse,
+        view = SortedView.build(trials, self.trial_sort_key(self.trial_sort), self.trial_reverse,
                                 self._tag(search), pause)
         out = Rebuilt(version, view, search)
         if reset:
-            out.nodes = SortedView(self._node_sort_key(self.node_sort), reverse=self.nodes.reverse)
+            out.nodes = SortedView(node_sort_key(self.node_sort), reverse=self.nodes.reverse)
             out.nodes.reset(self.store.snapshot_nodes())
         return out
 
@@ -454,10 +354,11 @@ class UiState:
         self._base = rebuilt.trials
         self._base.reverse = self.trial_reverse
         self.trials = self._narrow(self._base)
-        if rebuilt.nodes is not None or self._prebuilt_column != self.next_sort():
-            self.drop_prebuilt()
-        elif self._prebuilt is not None and not self._prebuilt_busy:  # (a worker catching it up has its own)
-            self._prebuilt.share_records(self._base.shared_records())
+        pre = self.prebuilt
+        if rebuilt.nodes is not None or pre.column != next_column(self.trial_sort):
+            pre.drop()
+        elif pre.view is not None and not pre.busy:  # (a worker catching it up has its own)
+            pre.view.share_records(self._base.shared_records())
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
             self._set_node_prefix()
@@ -486,48 +387,14 @@ class UiState:
             return goal[0], values[goal[0]]
         return None
 
-    def _trial_sort_key(self, column: str) -> Callable[[Trial], str]:
-        """One str per row, ordered as the tuple in the comment (see _int_key, _float_key):
-        list.sort and bisect compare one str with a memcmp, where tuples whose first
-        items are mostly equal go through generic compares (at 150,000 rows: a sort of
-        ~40 ms instead of ~110 ms)."""
-        if column == "name":  # (namespace, name)
-            return lambda t: f"{t.namespace}\0{t.name}"
-        if column == "phase":  # (phase rank, sweep or _NONE_LAST, index or -1, name)
-            return lambda t: (f"{_RANK_CHAR.get(t.phase, '9')}{t.sweep or _NONE_LAST}\0"
-                              f"{_int_key(t.index if t.index is not None else -1)}{t.name}")
-        if column == "node":  # (node or _NONE_LAST, name)
-            return lambda t: f"{t.node or _NONE_LAST}\0{t.name}"
-        if column == "age":  # (-(created or 0.0), name)
-            return lambda t: f"{_float_key(-(t.created or 0.0))}{t.name}"
-        if column == "retries":  # (-retries, name)
-            return lambda t: f"{_int_key(-t.retries)}{t.name}"
-        if column == "reason":  # (reason or _NONE_LAST, name)
-            return lambda t: f"{t.reason or _NONE_LAST}\0{t.name}"
-        if column == "metric":  # (0, -value if maximize else value, name), or (1, 0.0, name)
-            def metric_key(t: Trial) -> str:
-                m = self.metric_of(t)
-                goal = self.goal_of(t)
-                if m is None or goal is None:
-                    return f"1{t.name}"
-                return f"0{_float_key(-m[1] if goal[1] == 'maximize' else m[1])}{t.name}"
-            return metric_key
-        # (sweep or _NONE_LAST, namespace, index or -1, name)
-        return lambda t: (f"{t.sweep or _NONE_LAST}\0{t.namespace}\0"
-                          f"{_int_key(t.index if t.index is not None else -1)}{t.name}")
+    def _metric_value(self, t: Trial) -> tuple[float, bool] | None:
+        m, goal = self.metric_of(t), self.goal_of(t)
+        if m is None or goal is None:
+            return None
+        return m[1], goal[1] == "maximize"
 
-    def _node_sort_key(self, column: str) -> Callable[[NodeView], tuple[Any, ...]]:
-        if column == "cpu":
-            return lambda n: (-_share(n.requested.cpu_m, n.allocatable.cpu_m), n.name)
-        if column == "memory":
-            return lambda n: (-_share(n.requested.memory, n.allocatable.memory), n.name)
-        if column == "gpu":
-            return lambda n: (-(n.allocatable.gpu - n.requested.gpu), n.name)
-        if column == "pods":
-            return lambda n: (-n.pods, n.name)
-        if column == "trouble":
-            return lambda n: (n.ready is not False, not n.pressures, not n.unschedulable, n.name)
-        return lambda n: (n.name,)
+    def trial_sort_key(self, column: str) -> Callable[[Trial], str]:
+        return trial_sort_key(column, self._metric_value)
 
     def sort_trials(self, column: str, reverse: bool = False, fast: bool = True) -> bool:
         """Set the sort. True when it is in place now (the same column reversed, or the
@@ -540,28 +407,19 @@ class UiState:
         if fast and same:
             self._base.reverse = self.trials.reverse = reverse
             return True
-        if fast and column == self._prebuilt_column:
-            if self._prebuilt_busy:
-                self.prebuilt_promoted = True  # being built: it lands through install_prebuilt
+        pre = self.prebuilt
+        if fast and column == pre.column:
+            if pre.busy:
+                pre.promoted = True  # being built: it lands through install_prebuilt
                 return False
-            if self._prebuilt is not None:
-                self._catch_up(self._prebuilt)  # stale after a burst: its changes, now
-                self._take_prebuilt()
+            if pre.view is not None:
+                self._take_prebuilt()  # (caught up first: stale after a burst)
                 return True
-        self.drop_prebuilt()
+        pre.drop()
         return False
 
-    def _catch_up(self, view: SortedView[TrialKey, Trial]) -> None:
-        """Apply to the speculative `view` what changed since its snapshot."""
-        dirty, self._prebuilt_dirty = self._prebuilt_dirty, None
-        if dirty:
-            records = self._base.records()
-            _replay(view, dirty, records)
-
     def _take_prebuilt(self) -> None:
-        assert self._prebuilt is not None and self._prebuilt_dirty is None
-        self._base, self._prebuilt = self._prebuilt, None
-        self._prebuilt_column = None
+        self._base = self.prebuilt.take(self._base)
         self._base.reverse = self.trial_reverse
         self.trials = self._narrow(self._base)
 
@@ -619,81 +477,32 @@ class UiState:
         while self._narrowing is not None:
             self.narrow_step()
 
-    # -- speculation: the next sort column, built in the background ------------------------
-
-    def next_sort(self) -> str:
-        cols = list(TRIAL_SORTS)
-        return cols[(cols.index(self.trial_sort) + 1) % len(cols)] if self.trial_sort in cols else cols[0]
-
-    def drop_prebuilt(self) -> None:
-        self._prebuilt = self._prebuilt_column = self._prebuilt_dirty = None
-        self._prebuilt_busy = False
-        self._prebuilt_catchup = set()
-        self._prebuilt_gen += 1
-        self.prebuilt_promoted = False
-
-    def end_churn(self) -> None:
-        """The first list is in: its big ticks were a load, not a storm that goes on, so
-        the next column may be built ahead at once."""
-        self._churn_at = -PREBUILT_CALM
+    # -- speculation: the next sort column, built in the background (ui/prebuilt.py) -------
 
     def prebuilt_wanted(self) -> bool:
-        """Work for a worker, now that it is calm: no speculative view (build one), or a
-        stale one (catch it up)."""
-        if self.version < 0 or self._prebuilt_busy or time.monotonic() - self._churn_at < PREBUILT_CALM:
-            return False
-        return self._prebuilt_column is None or bool(self._prebuilt_dirty)
-
-    def prebuilt_current(self, token: int) -> bool:
-        """The speculative build `token` is still wanted (a worker stops when it is not)."""
-        return token == self._prebuilt_gen
+        return self.version >= 0 and self.prebuilt.wanted()
 
     def start_prebuilt(self) -> int:
-        """UI thread: the next column's view is to be built, or the stale one caught up
-        (`build_prebuilt`, in a worker); changes from now on are noted for `install_prebuilt`.
-        Returns its token."""
-        if self._prebuilt is not None and self._prebuilt_column == self.next_sort() and self._prebuilt_dirty:
-            self._prebuilt_catchup, self._prebuilt_dirty = self._prebuilt_dirty, set()
-        else:
-            self.drop_prebuilt()
-            self._prebuilt_column = self.next_sort()
-            self._prebuilt_dirty = set()
-        self._prebuilt_busy = True
-        return self._prebuilt_gen
+        """UI thread: the next column's view is to be built (or caught up) in a worker."""
+        return self.prebuilt.start(next_column(self.trial_sort))
 
     def build_prebuilt(self, token: int, pause: Callable[[], None] | None = None,
-                   chunk: int = CHUNK) -> SortedView[TrialKey, Trial] | None:
-        """Worker: build the view `start_prebuilt` asked for, or catch the stale one up (None
-        if it was dropped since). The UI thread leaves the view alone until install_prebuilt."""
-        column, view = self._prebuilt_column, self._prebuilt
-        if token != self._prebuilt_gen or column is None:
-            return None
+                       chunk: int = CHUNK) -> SortedView[TrialKey, Trial] | None:
+        """Worker: the view start_prebuilt asked for (None: dropped since)."""
         records = dict(self._base.records())  # one C call: a consistent snapshot
-        if view is not None:
-            keys = self._prebuilt_catchup
-            view.share_records(records)  # its own, while the UI thread updates the shared one
-            _replay(view, keys, records)
-            return view
-        return SortedView.build(records, self._trial_sort_key(column), False, self._tag(self._search), pause, chunk)
+        return self.prebuilt.build(token, records, self.trial_sort_key, self._tag(self._search), pause, chunk)
 
     def install_prebuilt(self, token: int, view: SortedView[TrialKey, Trial] | None) -> bool:
-        """UI thread: catch the built view up with what changed while it was built."""
-        if view is None or token != self._prebuilt_gen or self._prebuilt_dirty is None:
+        """UI thread: the built view, caught up; the sort now if `s` asked for it meanwhile."""
+        if not self.prebuilt.install(token, view, self._base):
             return False
-        self._prebuilt_busy, self._prebuilt_catchup = False, set()
-        self._catch_up(view)
-        self._prebuilt = view
-        # From now on it shares the records of the shown view, which every change updates:
-        # only the changes that may move rows need applying to it.
-        view.share_records(self._base.shared_records())
-        if self.prebuilt_promoted:  # `s` asked for it while it was built: it is the sort now
-            self.prebuilt_promoted = False
+        if self.prebuilt.promoted:
             self._take_prebuilt()
         return True
 
     def sort_nodes(self, column: str, reverse: bool = False) -> None:
         self.node_sort = column
-        self.nodes.configure(sort_key=self._node_sort_key(column), reverse=reverse)
+        self.nodes.configure(sort_key=node_sort_key(column), reverse=reverse)
 
     def set_filter(self, text: str, sweep: str | None | bool = False) -> None:
         """Filter trials by words (all must match) and optionally one sweep (None: all);

@@ -164,7 +164,7 @@ async def test_a_sort_shows_its_top_with_the_cursor_on_the_first_row(tmp_path):
         for key in ["end", "s", "end", "S"]:  # a sort, then its reverse, each from the end
             await pilot.press(key)
             if key in "sS":
-                await until(pilot, lambda: not app.screen._rebuilding and table.cursor_index == 0)
+                await until(pilot, lambda: not app.screen.pacer.rebuilding and table.cursor_index == 0)
                 assert table.cursor_key == table.keys[0] and int(table.scroll_y) == 0
             else:
                 assert table.cursor_index == table.row_count - 1
@@ -286,15 +286,15 @@ async def test_sort_key_swaps_in_the_view_built_ahead(tmp_path):
     app = KtuiApp(demo_backend(), keymap_file=tmp_path / "none.yaml")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(1.0)  # the next column's view is built in the background meanwhile
-        assert app.state._prebuilt is not None and app.state._prebuilt_column == "phase"
+        assert app.state.prebuilt.view is not None and app.state.prebuilt.column == "phase"
         await pilot.press("s")
-        assert not app.screen._rebuilding  # swapped in, no rebuild
+        assert not app.screen.pacer.rebuilding  # swapped in, no rebuild
         await pilot.pause(0.1)
         assert app.state.trial_sort == "phase"
         jobs = rows(app, "jobs-table")
         assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # failures first
         await pilot.press("S")  # reverse: immediate too
-        assert not app.screen._rebuilding
+        assert not app.screen.pacer.rebuilding
         await pilot.pause(0.1)
         assert rows(app, "jobs-table")[-1].split()[0] == "mnist-002"
 
@@ -306,15 +306,15 @@ async def test_sort_key_awaits_the_view_being_built_ahead(tmp_path):
         screen, state = app.screen, app.state
         token = state.start_prebuilt()  # a build of the next column under way (this test builds it)
         await pilot.press("s")
-        assert screen._rebuilding and state.prebuilt_promoted  # it is awaited, not started over
+        assert screen.pacer.rebuilding and state.prebuilt.promoted  # it is awaited, not started over
         assert state.trial_sort == "phase"
         screen._prebuilt_built(screen.PrebuiltBuilt(token, state.build_prebuilt(token)))
-        assert not screen._rebuilding
+        assert not screen.pacer.rebuilding
         await pilot.pause(0.1)
         jobs = rows(app, "jobs-table")
         assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # failures first
         # The column after it is built ahead right after that frame, not a tick later.
-        assert state._prebuilt_column == "metric"
+        assert state.prebuilt.column == "metric"
 
 
 async def test_a_failed_build_ahead_falls_back_to_a_sort_from_scratch(tmp_path, monkeypatch):
@@ -327,14 +327,14 @@ async def test_a_failed_build_ahead_falls_back_to_a_sort_from_scratch(tmp_path, 
             raise RuntimeError("boom")
 
         monkeypatch.setattr(state, "build_prebuilt", broken)
-        state.drop_prebuilt()
+        state.prebuilt.drop()
         screen._start_prebuilt()  # a build of the next column that fails
         await pilot.press("s")  # asked for while it runs, or after it failed
         for _ in range(50):
             await pilot.pause(0.05)
-            if not screen._rebuilding and state.trial_sort == "phase":
+            if not screen.pacer.rebuilding and state.trial_sort == "phase":
                 break
-        assert not screen._rebuilding and state.trial_sort == "phase"
+        assert not screen.pacer.rebuilding and state.trial_sort == "phase"
         jobs = rows(app, "jobs-table")
         assert jobs[0].split()[0] == "mnist-002" and "Failed" in jobs[0]  # sorted all the same
 

@@ -9,7 +9,10 @@ import msgspec
 import pytest
 
 from ktui.cluster.model import Changes, Trial
-from ktui.ui.state import _NONE_LAST, _PHASE_RANK, TRIAL_SORTS, UiState
+from ktui.ui.sortkeys import NONE_LAST as _NONE_LAST
+from ktui.ui.sortkeys import PHASE_RANK as _PHASE_RANK
+from ktui.ui.sortkeys import TRIAL_SORTS, next_column
+from ktui.ui.state import UiState
 
 PHASES = ["Pending", "Running", "Succeeded", "Failed", "Suspended", "Unknown"]
 
@@ -104,7 +107,7 @@ def test_str_sort_keys_order_rows_as_the_tuples_did(column):
     for t in trials:
         if rng.random() < 0.6:
             state.metrics[(t.namespace, t.name)] = {"loss": rng.choice([0.0, -0.0, 0.5, -2.25, 1e-9, 3.0, 1e6])}
-    new, old = state._trial_sort_key(column), legacy_key(state, column)
+    new, old = state.trial_sort_key(column), legacy_key(state, column)
     # Stable sorts of the same input agree iff the keys order (and tie) rows alike.
     assert [t.key for t in sorted(trials, key=new)] == [t.key for t in sorted(trials, key=old)]
 
@@ -114,7 +117,7 @@ def expected(state: UiState, store: FakeStore) -> list:
     rows = [t for t in store.trials.values()
             if (state.sweep_filter is None or t.sweep == state.sweep_filter)
             and all(w in state._search_text(t) for w in words)]
-    rows.sort(key=state._trial_sort_key(state.trial_sort))
+    rows.sort(key=state.trial_sort_key(state.trial_sort))
     keys = [(t.namespace, t.name) for t in rows]
     return keys[::-1] if state.trial_reverse else keys
 
@@ -163,7 +166,7 @@ def test_speculative_next_sort_equals_a_fresh_sort_after_churn():
         assert not state.prebuilt_wanted()
         for _ in range(3):
             churn(state, store, rng, 20)  # kept current tick by tick
-        nxt = state.next_sort()
+        nxt = next_column(state.trial_sort)
         assert state.sort_trials(nxt) is True  # swapped in, no rebuild
         assert state.trial_sort == nxt
         assert list(state.trials.keys) == expected(state, store)
@@ -172,29 +175,29 @@ def test_speculative_next_sort_equals_a_fresh_sort_after_churn():
 
 
 def test_a_tick_with_too_many_changes_leaves_the_speculative_view_to_catch_up():
-    import ktui.ui.state as mod
+    import ktui.ui.prebuilt as mod
     for via in ("key", "worker"):
         state, store, rng = start(300, 2)
         token = state.start_prebuilt()
         assert state.install_prebuilt(token, state.build_prebuilt(token))
-        old, mod.PREBUILT_MAX_CHANGES = mod.PREBUILT_MAX_CHANGES, 10
+        old, mod.MAX_CHANGES = mod.MAX_CHANGES, 10
         try:
             churn(state, store, rng, 50, metrics=False)  # one big tick: noted, not applied
-            assert state._prebuilt is not None and state._prebuilt_dirty
+            assert state.prebuilt.view is not None and state.prebuilt.dirty
             churn(state, store, rng, 5)  # small ones after it are noted too (they follow it)
         finally:
-            mod.PREBUILT_MAX_CHANGES = old
+            mod.MAX_CHANGES = old
         # Not caught up while the storm may go on.
         assert not state.prebuilt_wanted()
-        state._churn_at -= mod.PREBUILT_CALM
+        state.prebuilt.churn_at -= mod.CALM
         if via == "worker":  # calm: a worker catches it up, from the same view
             assert state.prebuilt_wanted()
-            view = state._prebuilt
+            view = state.prebuilt.view
             token = state.start_prebuilt()
             churn(state, store, rng, 10)  # meanwhile: applied at install
             assert state.build_prebuilt(token) is view
             assert state.install_prebuilt(token, view) and not state.prebuilt_wanted()
-        assert state.sort_trials(state.next_sort()) is True  # `s` catches up what is left
+        assert state.sort_trials(next_column(state.trial_sort)) is True  # `s` catches up what is left
         assert list(state.trials.keys) == expected(state, store)
 
 
@@ -206,16 +209,16 @@ def test_usage_bursts_leave_the_speculative_view_current_and_its_records_fresh()
         store.put(msgspec.structs.replace(t, cpu_used=7, message="built"))
     state.poll()
     assert state.install_prebuilt(token, view)
-    import ktui.ui.state as mod
-    old, mod.PREBUILT_MAX_CHANGES = mod.PREBUILT_MAX_CHANGES, 10
+    import ktui.ui.prebuilt as mod
+    old, mod.MAX_CHANGES = mod.MAX_CHANGES, 10
     try:
         for t in list(store.trials.values()):  # every trial's usage: one burst
             store.put(msgspec.structs.replace(t, cpu_used=(t.cpu_used or 0) + 250))
         state.poll()
     finally:
-        mod.PREBUILT_MAX_CHANGES = old
-    assert state._prebuilt_dirty is None and state.prebuilt_current(token)  # nothing to catch up
-    assert state.sort_trials(state.next_sort()) is True
+        mod.MAX_CHANGES = old
+    assert state.prebuilt.dirty is None and state.prebuilt.current(token)  # nothing to catch up
+    assert state.sort_trials(next_column(state.trial_sort)) is True
     assert list(state.trials.keys) == expected(state, store)
     for k, t in store.trials.items():  # what the rows show is the latest record
         assert state.trials.record(k) is t
@@ -225,18 +228,18 @@ def test_a_long_storm_drops_the_speculative_view():
     state, store, rng = start(300, 9)
     token = state.start_prebuilt()
     state.install_prebuilt(token, state.build_prebuilt(token))
-    import ktui.ui.state as mod
-    old = mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX
-    mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = 10, 60
+    import ktui.ui.prebuilt as mod
+    old = mod.MAX_CHANGES, mod.STALE_MAX
+    mod.MAX_CHANGES, mod.STALE_MAX = 10, 60
     try:
         for _ in range(4):
             churn(state, store, rng, 30, metrics=False)
     finally:
-        mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = old
-    assert state._prebuilt is None and state._prebuilt_column is None
-    state._churn_at -= mod.PREBUILT_CALM
+        mod.MAX_CHANGES, mod.STALE_MAX = old
+    assert state.prebuilt.view is None and state.prebuilt.column is None
+    state.prebuilt.churn_at -= mod.CALM
     assert state.prebuilt_wanted()
-    assert state.sort_trials(state.next_sort()) is False  # the caller rebuilds
+    assert state.sort_trials(next_column(state.trial_sort)) is False  # the caller rebuilds
     state.install(state.rebuild(False))
     assert list(state.trials.keys) == expected(state, store)
 
@@ -244,16 +247,16 @@ def test_a_long_storm_drops_the_speculative_view():
 def test_a_storm_while_the_speculative_view_is_built_abandons_it():
     state, store, rng = start(300, 10)
     token = state.start_prebuilt()
-    import ktui.ui.state as mod
-    old = mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX
-    mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = 10, 20
+    import ktui.ui.prebuilt as mod
+    old = mod.MAX_CHANGES, mod.STALE_MAX
+    mod.MAX_CHANGES, mod.STALE_MAX = 10, 20
     try:
         churn(state, store, rng, 8, metrics=False)  # a few changes: noted for the install
-        assert state.prebuilt_current(token)
+        assert state.prebuilt.current(token)
         churn(state, store, rng, 30, metrics=False)  # then too many: the build is void
     finally:
-        mod.PREBUILT_MAX_CHANGES, mod.PREBUILT_STALE_MAX = old
-    assert not state.prebuilt_current(token)
+        mod.MAX_CHANGES, mod.STALE_MAX = old
+    assert not state.prebuilt.current(token)
     assert not state.install_prebuilt(token, state.build_prebuilt(token))
     assert not state.prebuilt_wanted()
 
@@ -263,13 +266,13 @@ def test_sorting_to_the_column_being_built_ahead_lands_that_build():
     state.set_filter("beta")
     state.refilter()
     token = state.start_prebuilt()
-    nxt = state.next_sort()
+    nxt = next_column(state.trial_sort)
     assert state.sort_trials(nxt, reverse=True) is False  # not built yet: it is awaited
-    assert state.prebuilt_promoted and state.prebuilt_current(token)
+    assert state.prebuilt.promoted and state.prebuilt.current(token)
     assert state.trial_sort == nxt and state.trial_reverse
     view = state.build_prebuilt(token)
     assert state.install_prebuilt(token, view)
-    assert not state.prebuilt_promoted and state.trials.reverse
+    assert not state.prebuilt.promoted and state.trials.reverse
     assert list(state.trials.keys) == expected(state, store)
     churn(state, store, rng, 20)
     assert list(state.trials.keys) == expected(state, store)
@@ -278,9 +281,9 @@ def test_sorting_to_the_column_being_built_ahead_lands_that_build():
 def test_another_sort_while_a_build_is_awaited_voids_it():
     state, store, rng = start(200, 12)
     token = state.start_prebuilt()
-    assert state.sort_trials(state.next_sort()) is False and state.prebuilt_promoted
+    assert state.sort_trials(next_column(state.trial_sort)) is False and state.prebuilt.promoted
     assert state.sort_trials("name", fast=False) is False  # a rebuild is under way
-    assert not state.prebuilt_promoted and not state.prebuilt_current(token)
+    assert not state.prebuilt.promoted and not state.prebuilt.current(token)
     assert not state.install_prebuilt(token, state.build_prebuilt(token))
     state.install(state.rebuild(False))
     assert state.trial_sort == "name" and list(state.trials.keys) == expected(state, store)
@@ -288,14 +291,14 @@ def test_another_sort_while_a_build_is_awaited_voids_it():
 
 def test_the_end_of_the_first_list_is_not_a_storm():
     state, store, rng = start(100, 13)
-    import ktui.ui.state as mod
-    old, mod.PREBUILT_MAX_CHANGES = mod.PREBUILT_MAX_CHANGES, 10
+    import ktui.ui.prebuilt as mod
+    old, mod.MAX_CHANGES = mod.MAX_CHANGES, 10
     try:
         churn(state, store, rng, 50, metrics=False)  # a list arriving looks like a storm
     finally:
-        mod.PREBUILT_MAX_CHANGES = old
+        mod.MAX_CHANGES = old
     assert not state.prebuilt_wanted()
-    state.end_churn()
+    state.prebuilt.end_churn()
     assert state.prebuilt_wanted()
 
 
