@@ -1,6 +1,7 @@
 """The Backend contract, proven by behaviour on every backend: the Kubernetes one over real
-HTTP against the simulator, the local one with real processes. The UI and the CLI use only
-this interface, so a backend that passes here works under both.
+HTTP against the simulator, the local one with real processes, and the UI tests' fake (so
+what the UI tests prove holds for a backend that behaves like the real ones). The UI and
+the CLI use only this interface, so a backend that passes here works under both.
 
 Each trial's manifest carries both scripts: a `python -c` command the local backend runs,
 and the simulator's pod annotations (its kubelet runs no commands) for the same log and
@@ -53,7 +54,7 @@ class Subject:
     name: str
 
 
-@pytest.fixture(params=["kubernetes", "local"])
+@pytest.fixture(params=["kubernetes", "local", "fake"])
 def subject(request, tmp_path) -> Iterator[Subject]:
     if request.param == "kubernetes":
         from ktui.sim.testing import running_sim
@@ -66,6 +67,12 @@ def subject(request, tmp_path) -> Iterator[Subject]:
                 yield Subject(b, "kubernetes")
             finally:
                 b.stop(timeout=3.0)
+    elif request.param == "fake":
+        from tests.ui.fakes import FakeBackend
+
+        fake = FakeBackend()
+        fake.start()
+        yield Subject(fake, "fake")
     else:
         from ktui.cluster.local.backend import LocalBackend
 

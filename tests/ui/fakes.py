@@ -1,5 +1,8 @@
 """An in-memory backend for UI tests that need exact, hand-made states (the simulator-
-driven tests cover the real path). It implements the Backend protocol over a real Store."""
+driven tests cover the real path). It implements the Backend protocol over a real Store,
+and passes the same contract suite as the real backends (tests/contract): what it is
+given to run finishes at once, with the log and exit code its pod template asks the
+simulator for (sim.ktui.dev/log, sim.ktui.dev/exit-code)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from ktui.cluster.fingerprint import differences, stamp
 from ktui.cluster.model import (
     ActionResult,
     Capabilities,
+    Failure,
     GpuDevice,
     LogLine,
     NodeCondition,
@@ -22,8 +26,9 @@ from ktui.cluster.model import (
     TrialDescription,
     TrialState,
 )
-from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec, PodUsage
+from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.cluster.store import Store
+from ktui.wire.names import METRIC_ANNOTATION, PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL, parse_metric
 
 GiB = 2**30
 NOW = 1_790_000_000.0
@@ -137,18 +142,72 @@ class FakeBackend:
                         tally.replaced.append(f"{key[0]}/{key[1]}")
             return tally.result(dry_run=dry_run)
         for key, m in todo:
+            if key in doomed:
+                self._remove(key)
             self.jobs[key] = stamp(m, "fake")
             self.submitted.append(m)
+            self._run(key)
             (tally.replaced if key in doomed else tally.created).append(f"{key[0]}/{key[1]}")
         tally.report()
         return tally.result()
 
+    def _run(self, key: tuple[str, str]) -> None:
+        """The trial runs and ends at once, as its template tells the simulator's kubelet."""
+        m = self.jobs[key]
+        meta, tmpl = m["metadata"], m["spec"]["template"]
+        ann = (tmpl.get("metadata") or {}).get("annotations") or {}
+        labels = meta.get("labels") or {}
+        code = int(ann.get("sim.ktui.dev/exit-code", "0"))
+        ok = code == 0
+        uid = f"uid-{key[1]}-{self.rv()}"
+        trial = labels.get(TRIAL_LABEL)
+        params = (meta.get("annotations") or {}).get(PARAMS_ANNOTATION)
+        metric = (meta.get("annotations") or {}).get(METRIC_ANNOTATION)
+        job = JobRec(key[0], key[1], uid, self.rv(), NOW, NOW, NOW, labels.get(SWEEP_LABEL),
+                     int(trial) if trial is not None else None, params, False, 0, 0, int(ok), int(not ok),
+                     "Complete" if ok else "Failed", None if ok else "BackoffLimitExceeded", None, 0,
+                     parse_metric(metric))
+        pod = PodRec(key[0], f"{key[1]}-{uid[-5:]}", self.rv(), key[1], uid, "node-a",
+                     "Succeeded" if ok else "Failed", NOW, NOW, NOW, False, 0, 0, 0, 0, failure_words(code), None)
+        self.store.apply("jobs", [job])
+        self.store.apply("pods", [pod])
+        if "sim.ktui.dev/log" in ann:
+            self.logs[key] = ann["sim.ktui.dev/log"].splitlines()
+
+    def _remove(self, key: tuple[str, str]) -> None:
+        self.jobs.pop(key, None)
+        self.logs.pop(key, None)
+        self.store.apply("pods", [], [p.key for p in self.store.pods_of(key)])
+        self.store.apply("jobs", [], [key])
+
+    def _targets(self, trials, sweep, namespace) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        keys = set(trials)
+        if sweep is not None:
+            keys.update(t.key for t in self.sweep_trials(sweep, namespace))
+        return sorted(keys)
+
     def cancel(self, trials=(), *, sweep=None, namespace=None) -> ActionResult:  # type: ignore[no-untyped-def]
         self.cancelled.append(sweep or list(trials))
-        return ActionResult(done=tuple(str(t) for t in trials))
+        done, failed = [], []
+        for key in self._targets(trials, sweep, namespace):
+            if self.store.get_trial(key) is None:
+                failed.append(Failure(f"{key[0]}/{key[1]}", f"NotFound: job {key[1]} not found"))
+                continue
+            self._remove(key)
+            done.append(f"{key[0]}/{key[1]}")
+        return ActionResult(tuple(done), tuple(failed))
 
     def rerun(self, sweep=None, *, trials=(), namespace=None, failed_only=True) -> ActionResult:  # type: ignore[no-untyped-def]
-        return ActionResult()
+        done = []
+        for key in self._targets(trials, sweep, namespace):
+            t = self.store.get_trial(key)
+            if t is None or t.phase not in (("Failed",) if failed_only else ("Failed", "Succeeded")):
+                continue
+            if key in self.jobs:  # made by submit: run again as a new Job
+                self.store.apply("pods", [], [p.key for p in self.store.pods_of(key)])
+                self._run(key)
+                done.append(f"{key[0]}/{key[1]}")
+        return ActionResult(tuple(done))
 
     default_namespace = "default"
 
@@ -167,7 +226,8 @@ class FakeBackend:
 
     def describe(self, trial) -> TrialDescription:  # type: ignore[no-untyped-def]
         t = self.store.get_trial(trial)
-        assert t is not None
+        if t is None:
+            raise LookupError(f"job {trial[0]}/{trial[1]} not found")
         return TrialDescription(t, (PodSummary(f"{t.name}-abcde", t.pod_phase or "Pending", t.node, t.created, 0, t.reason),), (), None)
 
 
