@@ -143,7 +143,7 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
 
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        await wait(pilot, lambda: app.state.trials.total == jobs and not screen._rebuilding,
+        await wait(pilot, lambda: app.state.trials.total == jobs and not screen.pacer.rebuilding,
                    timeout, "the first full screen")
         table = screen.query_one("#jobs-table", VirtualTable)
         await wait(pilot, lambda: table.row_count > 0, timeout, "rows")
@@ -168,8 +168,8 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
             await pilot.pause(settle)
 
             # sort: the header first, then the installed order
-            gen = screen._generation
-            fw.arm(lambda: True, installed=lambda gen=gen: screen._generation > gen and not screen._rebuilding)
+            gen = screen.pacer.generation
+            fw.arm(lambda: True, installed=lambda gen=gen: screen.pacer.generation > gen and not screen.pacer.rebuilding)
             profiling("sort", True)
             t0 = time.perf_counter()
             await pilot.press("s")
@@ -186,11 +186,11 @@ async def run(kubeconfig: str, jobs: int, repeat: int, timeout: float) -> dict[s
             add("/ open", await sample(pilot, fw, ["slash"], lambda: box.has_focus, timeout, "filter box"))  # noqa: B023 (called within this iteration)
             text = "-01"  # matches a share of the trials at any size
             await pilot.press(*text[:-1])
-            await wait(pilot, lambda: not screen._rebuilding, timeout, "filter rebuild")
-            add("filter", await sample(pilot, fw, [text[-1]], lambda: app.state.filter_text == text and not screen._rebuilding, timeout, "filter"))  # noqa: B023
+            await wait(pilot, lambda: not screen.pacer.rebuilding, timeout, "filter rebuild")
+            add("filter", await sample(pilot, fw, [text[-1]], lambda: app.state.filter_text == text and not screen.pacer.rebuilding, timeout, "filter"))  # noqa: B023
             await pilot.press("enter")  # leave the box, filter kept
             box.value = ""  # type: ignore[attr-defined]
-            await wait(pilot, lambda: app.state.filter_text == "" and not screen._rebuilding, timeout, "unfilter")
+            await wait(pilot, lambda: app.state.filter_text == "" and not screen.pacer.rebuilding, timeout, "unfilter")
             await pilot.pause(settle)
 
             # enter: the log pane, then its first line

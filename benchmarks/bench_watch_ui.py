@@ -100,7 +100,7 @@ async def with_ui(kubeconfig: str, jobs: int, count: int, timeout: float) -> dic
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         deadline = time.perf_counter() + timeout
-        while not (app.state.trials.total == jobs and not screen._rebuilding):
+        while not (app.state.trials.total == jobs and not screen.pacer.rebuilding):
             if time.perf_counter() > deadline:
                 raise SystemExit("no first full screen")
             await pilot.pause(0.01)

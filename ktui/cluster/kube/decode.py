@@ -1,13 +1,12 @@
 """Raw Kubernetes JSON bytes -> slim records, with msgspec.
 
 Why msgspec and not the official client's models: the client builds a full model object tree
-per object (every field, validated, nested), measured at ~171 us per pod against ~15 us for
-plain ``json.loads``; kubespawner found 54% of its CPU there. msgspec decodes the bytes in C
-straight into ``Struct`` types that declare only the fields ktui shows; unknown fields
-(managedFields, volumes, nodeInfo...) are skipped without building anything, so a pod costs a
-few microseconds and no intermediate dict. The wire Structs below mirror the API's JSON
-(camelCase names, everything optional because watch BOOKMARKs and odd servers send partial
-objects); the ``*_record`` functions flatten them into the records of ktui.cluster.records.
+per object (every field, validated, nested), ~30x the cost of msgspec per pod here
+(benchmarks/bench_list_decode.py, "decode per pod"); kubespawner found 54% of its CPU there.
+msgspec decodes the bytes in C straight into the ``Struct`` types of wire.py, which declare
+only the fields ktui shows, and no intermediate dict is built. The ``*_record`` functions
+below flatten them into the records of ktui.cluster.records; the codecs at the end are what
+the reflector uses per resource.
 
 Decoding never raises on a surprising *value* (a bad quantity counts as 0, an unparsable
 trial label as None); it raises ``msgspec.DecodeError`` only on bytes that are not the
@@ -23,6 +22,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from ktui.cluster.kube import wire as api
 from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.quantity import cpu_millis, to_int
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
@@ -41,7 +41,6 @@ GPU = GPU_RESOURCE
 _KTUI_BYTES = PREFIX.encode()
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
-Quantity = str | int | float
 _intern = sys.intern
 # Few distinct values, repeated on every object (namespaces, node names, phases): a plain
 # dict shares them more cheaply than sys.intern.
@@ -60,313 +59,18 @@ def _share_int(n: int) -> int:
     _ints[n] = n
     return n
 
-_NO_RAW = msgspec.Raw(b"")
-
-
 def _ts(t: datetime | None) -> float | None:
     return t.timestamp() if t is not None else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Wire types (only the fields ktui reads)
-
-
-class ListMeta(msgspec.Struct, gc=False):
-    resourceVersion: str = ""
-    continue_: str | None = msgspec.field(default=None, name="continue")
-    remainingItemCount: int | None = None
-
-
-class StatusCause(msgspec.Struct, gc=False):
-    reason: str = ""
-    message: str = ""
-    field: str = ""
-
-
-class StatusDetails(msgspec.Struct, gc=False):
-    name: str = ""
-    group: str = ""
-    kind: str = ""
-    retryAfterSeconds: int | None = None
-    causes: list[StatusCause] | None = None
-
-
-class Status(msgspec.Struct, gc=False):
-    """metav1.Status: the body of API errors and of watch ERROR events."""
-
-    status: str = ""
-    message: str = ""
-    reason: str = ""
-    code: int = 0
-    details: StatusDetails | None = None
-    metadata: ListMeta | None = None
-
-
-class _OwnerRef(msgspec.Struct, gc=False):
-    kind: str = ""
-    name: str = ""
-    uid: str = ""
-    controller: bool | None = None
-
-
-class _PodMeta(msgspec.Struct, gc=False):
-    name: str = ""
-    namespace: str = ""
-    resourceVersion: str = ""
-    creationTimestamp: datetime | None = None
-    # Only presence matters; a str skips the ~1 us datetime parse.
-    deletionTimestamp: str | None = None
-    # Raw: only needed when there is no controller ownerReference (rare), and building a
-    # dict of every pod's labels was ~20% of the decode.
-    labels: msgspec.Raw = _NO_RAW
-    ownerReferences: list[_OwnerRef] | None = None
-
-
-class _Quantities(msgspec.Struct, gc=False):
-    """The resources ktui counts; a Struct, not a dict: no dict per container, and other
-    resources (ephemeral-storage, hugepages...) are skipped by the decoder."""
-
-    cpu: Quantity | None = None
-    memory: Quantity | None = None
-    gpu: Quantity | None = msgspec.field(default=None, name=GPU)
-
-
-class _NodeQuantities(_Quantities, gc=False):
-    pods: Quantity | None = None
-
-
-class _Resources(msgspec.Struct, gc=False):
-    requests: _Quantities | None = None
-    limits: _Quantities | None = None
-
-
-class _Container(msgspec.Struct, gc=False):
-    resources: _Resources | None = None
-    restartPolicy: str | None = None  # "Always" on an init container = a sidecar
-
-
-class _PodSpec(msgspec.Struct, gc=False):
-    nodeName: str | None = None
-    containers: list[_Container] | None = None
-    initContainers: list[_Container] | None = None
-    overhead: _Quantities | None = None
-
-
-class _Condition(msgspec.Struct, gc=False):
-    type: str = ""
-    status: str = ""
-    reason: str | None = None
-    message: str | None = None
-    lastTransitionTime: datetime | None = None
-
-
-class _Terminated(msgspec.Struct, gc=False):
-    exitCode: int = 0
-    signal: int | None = None
-    reason: str | None = None
-    message: str | None = None
-    finishedAt: datetime | None = None
-
-
-class _Waiting(msgspec.Struct, gc=False):
-    reason: str | None = None
-    message: str | None = None
-
-
-class _State(msgspec.Struct, gc=False):
-    waiting: _Waiting | None = None
-    terminated: _Terminated | None = None
-
-
-class _PodCondition(msgspec.Struct, gc=False):
-    # No timestamps: a pod has ~5 conditions and parsing their times cost more than the
-    # rest of the pod.
-    type: str = ""
-    status: str = ""
-    reason: str | None = None
-    message: str | None = None
-
-
-class _ContainerStatus(msgspec.Struct, gc=False):
-    name: str = ""
-    state: _State | None = None
-    lastState: _State | None = None
-    restartCount: int = 0
-
-
-class _PodStatus(msgspec.Struct, gc=False):
-    phase: str = "Pending"
-    reason: str | None = None
-    message: str | None = None
-    startTime: datetime | None = None
-    conditions: list[_PodCondition] | None = None
-    containerStatuses: list[_ContainerStatus] | None = None
-    initContainerStatuses: list[_ContainerStatus] | None = None
-
-
-class PodWire(msgspec.Struct, gc=False):
-    metadata: _PodMeta = msgspec.field(default_factory=_PodMeta)
-    spec: _PodSpec | None = None
-    status: _PodStatus | None = None
-
-
-class _JobMeta(msgspec.Struct, gc=False):
-    name: str = ""
-    namespace: str = ""
-    uid: str = ""
-    resourceVersion: str = ""
-    creationTimestamp: datetime | None = None
-    labels: dict[str, str] | None = None
-    # Kept raw: annotations can be huge (last-applied-configuration) and ktui wants one key.
-    annotations: msgspec.Raw = _NO_RAW
-
-
-class _TemplateSpec(msgspec.Struct, gc=False):
-    containers: list[_Container] | None = None
-    initContainers: list[_Container] | None = None
-
-
-class _TemplateMeta(msgspec.Struct, gc=False):
-    annotations: msgspec.Raw = _NO_RAW
-
-
-class _Template(msgspec.Struct, gc=False):
-    metadata: _TemplateMeta | None = None
-    spec: _TemplateSpec | None = None
-
-
-class _JobSpec(msgspec.Struct, gc=False):
-    suspend: bool | None = None
-    template: _Template | None = None
-
-
-class _JobStatus(msgspec.Struct, gc=False):
-    active: int = 0
-    ready: int | None = None
-    succeeded: int = 0
-    failed: int = 0
-    startTime: datetime | None = None
-    completionTime: datetime | None = None
-    conditions: list[_Condition] | None = None
-
-
-class JobWire(msgspec.Struct, gc=False):
-    metadata: _JobMeta = msgspec.field(default_factory=_JobMeta)
-    spec: _JobSpec | None = None
-    status: _JobStatus | None = None
-
-
-class _NodeMeta(msgspec.Struct, gc=False):
-    name: str = ""
-    resourceVersion: str = ""
-    creationTimestamp: datetime | None = None
-
-
-class _Taint(msgspec.Struct, gc=False):
-    key: str = ""
-    value: str | None = None
-    effect: str = ""
-
-
-class _NodeSpec(msgspec.Struct, gc=False):
-    unschedulable: bool | None = None
-    taints: list[_Taint] | None = None
-
-
-class _NodeStatus(msgspec.Struct, gc=False):
-    allocatable: _NodeQuantities | None = None
-    capacity: _NodeQuantities | None = None
-    conditions: list[_Condition] | None = None
-
-
-class NodeWire(msgspec.Struct, gc=False):
-    metadata: _NodeMeta = msgspec.field(default_factory=_NodeMeta)
-    spec: _NodeSpec | None = None
-    status: _NodeStatus | None = None
-
-
-class _EventMeta(msgspec.Struct, gc=False):
-    name: str = ""
-    namespace: str = ""
-    resourceVersion: str = ""
-    creationTimestamp: datetime | None = None
-
-
-class _InvolvedObject(msgspec.Struct, gc=False):
-    kind: str = ""
-    name: str = ""
-
-
-class _Series(msgspec.Struct, gc=False):
-    count: int | None = None
-    lastObservedTime: datetime | None = None
-
-
-class EventWire(msgspec.Struct, gc=False):
-    metadata: _EventMeta = msgspec.field(default_factory=_EventMeta)
-    involvedObject: _InvolvedObject | None = None
-    reason: str | None = None
-    message: str | None = None
-    type: str | None = None
-    count: int | None = None
-    lastTimestamp: datetime | None = None
-    eventTime: datetime | None = None
-    series: _Series | None = None
-
-
-class _Usage(msgspec.Struct, gc=False):
-    cpu: Quantity | None = None
-    memory: Quantity | None = None
-
-
-class NodeMetricsWire(msgspec.Struct, gc=False):
-    metadata: _NodeMeta = msgspec.field(default_factory=_NodeMeta)
-    usage: _Usage | None = None
-
-
-class _PodMetricsMeta(msgspec.Struct, gc=False):
-    name: str = ""
-    namespace: str = ""
-
-
-class _ContainerMetrics(msgspec.Struct, gc=False):
-    usage: _Usage | None = None
-
-
-class PodMetricsWire(msgspec.Struct, gc=False):
-    metadata: _PodMetricsMeta = msgspec.field(default_factory=_PodMetricsMeta)
-    containers: list[_ContainerMetrics] | None = None
-
-
-W = TypeVar("W")
-
-
-class ListWire(msgspec.Struct, Generic[W], gc=False):
-    metadata: ListMeta = msgspec.field(default_factory=ListMeta)
-    items: list[W] | None = None
-
-
-class _RawEvent(msgspec.Struct, gc=False):
-    type: str = ""
-    object: msgspec.Raw = _NO_RAW
-
-
-class _RVOnlyMeta(msgspec.Struct, gc=False):
-    resourceVersion: str = ""
-
-
-class _RVOnly(msgspec.Struct, gc=False):
-    metadata: _RVOnlyMeta | None = None
 
 
 # ---------------------------------------------------------------------------------------------
 # Wire -> record
 
 
-_NONE = _Quantities()
+_NONE = api.Quantities()
 
 
-def _requests(containers: list[_Container] | None, inits: list[_Container] | None) -> tuple[int, int, int]:
+def _requests(containers: list[api.Container] | None, inits: list[api.Container] | None) -> tuple[int, int, int]:
     """Effective (cpu_m, memory, gpu) requests, as the scheduler counts them.
 
     max(sum of app containers and sidecars, largest regular init container): init containers
@@ -409,11 +113,11 @@ _BAD_WAITING = frozenset(
 )
 
 
-def _termination_words(t: _Terminated) -> str | None:
+def _termination_words(t: api.Terminated) -> str | None:
     return failure_words(t.exitCode, oom=t.reason == "OOMKilled", reason=t.reason)
 
 
-def _pod_reason(st: _PodStatus) -> tuple[str | None, str | None]:
+def _pod_reason(st: api.PodStatus) -> tuple[str | None, str | None]:
     """The words for what went wrong with a pod, and the longer message, if anything did."""
     if st.reason:  # pod-level: Evicted, DeadlineExceeded, UnexpectedAdmissionError, ...
         return st.reason, st.message
@@ -455,7 +159,7 @@ def _pod_reason(st: _PodStatus) -> tuple[str | None, str | None]:
 _labels_decoder = msgspec.json.Decoder(dict[str, str] | None)
 
 
-def _owner_job(meta: _PodMeta) -> tuple[str | None, str | None]:
+def _owner_job(meta: api.PodMeta) -> tuple[str | None, str | None]:
     if meta.ownerReferences:
         for ref in meta.ownerReferences:
             if ref.controller and ref.kind == "Job":
@@ -470,12 +174,12 @@ def _owner_job(meta: _PodMeta) -> tuple[str | None, str | None]:
     return None, None
 
 
-def pod_record(w: PodWire) -> PodRec | None:
+def pod_record(w: api.PodWire) -> PodRec | None:
     meta = w.metadata
     if not meta.name:
         return None
-    spec = w.spec or _PodSpec()
-    st = w.status or _PodStatus()
+    spec = w.spec or api.PodSpec()
+    st = w.status or api.PodStatus()
     job, job_uid = _owner_job(meta)
     cpu, mem, gpu = _requests(spec.containers, spec.initContainers)
     if spec.overhead is not None:
@@ -545,12 +249,12 @@ def _ktui_annotations(raw: msgspec.Raw) -> dict[str, str]:
         return _NO_ANNOTATIONS
 
 
-def job_record(w: JobWire) -> JobRec | None:
+def job_record(w: api.JobWire) -> JobRec | None:
     meta = w.metadata
     if not meta.name:
         return None
     labels = meta.labels or {}
-    spec = w.spec or _JobSpec()
+    spec = w.spec or api.JobSpec()
     annotations = _ktui_annotations(meta.annotations)
     raw_params = annotations.get(PARAMS_ANNOTATION)
     if raw_params is None and spec.template is not None and spec.template.metadata:
@@ -564,7 +268,7 @@ def job_record(w: JobWire) -> JobRec | None:
             trial = int(trial_label)
         except ValueError:
             trial = None
-    st = w.status or _JobStatus()
+    st = w.status or api.JobStatus()
     outcome = reason = message = None
     completed = st.completionTime
     for cond in st.conditions or ():
@@ -610,13 +314,13 @@ def job_record(w: JobWire) -> JobRec | None:
     )
 
 
-def node_record(w: NodeWire) -> NodeRec | None:
+def node_record(w: api.NodeWire) -> NodeRec | None:
     meta = w.metadata
     if not meta.name:
         return None
-    spec = w.spec or _NodeSpec()
-    st = w.status or _NodeStatus()
-    alloc = st.allocatable or st.capacity or _NodeQuantities()
+    spec = w.spec or api.NodeSpec()
+    st = w.status or api.NodeStatus()
+    alloc = st.allocatable or st.capacity or api.NodeQuantities()
     return NodeRec(
         name=_intern(meta.name),
         rv=meta.resourceVersion,
@@ -634,7 +338,7 @@ def node_record(w: NodeWire) -> NodeRec | None:
     )
 
 
-def event_record(w: EventWire) -> EventRec | None:
+def event_record(w: api.EventWire) -> EventRec | None:
     meta = w.metadata
     if not meta.name or w.involvedObject is None:
         return None
@@ -660,13 +364,13 @@ def event_record(w: EventWire) -> EventRec | None:
     )
 
 
-def usage_record(w: NodeMetricsWire) -> NodeUsage | None:
+def usage_record(w: api.NodeMetricsWire) -> NodeUsage | None:
     if not w.metadata.name or w.usage is None:
         return None
     return NodeUsage(w.metadata.name, cpu_millis(w.usage.cpu), to_int(w.usage.memory))
 
 
-def pod_usage_record(w: PodMetricsWire) -> PodUsage | None:
+def pod_usage_record(w: api.PodMetricsWire) -> PodUsage | None:
     if not w.metadata.name:
         return None
     cpu = mem = 0
@@ -681,6 +385,7 @@ def pod_usage_record(w: PodMetricsWire) -> PodUsage | None:
 # Codecs: one per resource, used by the reflector
 
 
+W = TypeVar("W")
 R = TypeVar("R")
 
 
@@ -688,15 +393,15 @@ class WatchEvent(msgspec.Struct, Generic[R], gc=False):
     type: str  # ADDED / MODIFIED / DELETED / BOOKMARK / ERROR
     record: R | None = None  # ADDED/MODIFIED/DELETED
     rv: str = ""  # the event's resourceVersion (object's, or the bookmark's)
-    status: Status | None = None  # ERROR
+    status: api.Status | None = None  # ERROR
 
 
-_status_decoder = msgspec.json.Decoder(Status)
-_raw_event_decoder = msgspec.json.Decoder(_RawEvent)
-_rv_only_decoder = msgspec.json.Decoder(_RVOnly)
+_status_decoder = msgspec.json.Decoder(api.Status)
+_raw_event_decoder = msgspec.json.Decoder(api.RawEvent)
+_rv_only_decoder = msgspec.json.Decoder(api.RVOnly)
 
 
-def decode_status(data: bytes) -> Status | None:
+def decode_status(data: bytes) -> api.Status | None:
     """A Status body, or None if ``data`` is not one (an HTML error page from a proxy...)."""
     try:
         st = _status_decoder.decode(data)
@@ -712,9 +417,9 @@ class Codec(Generic[W, R]):
         self.resource = resource
         self._convert = convert
         self._item = msgspec.json.Decoder(wire)
-        self._list = msgspec.json.Decoder(ListWire[wire])  # type: ignore[valid-type]
+        self._list = msgspec.json.Decoder(api.ListWire[wire])  # type: ignore[valid-type]
 
-    def decode_list(self, data: bytes) -> tuple[list[R], ListMeta]:
+    def decode_list(self, data: bytes) -> tuple[list[R], api.ListMeta]:
         with gc_paused():
             lst = self._list.decode(data)
             convert = self._convert
@@ -744,13 +449,13 @@ class Codec(Generic[W, R]):
         return WatchEvent(type=etype, record=rec, rv=wire.metadata.resourceVersion)  # type: ignore[attr-defined]
 
 
-POD_CODEC: Codec[PodWire, PodRec] = Codec("pods", PodWire, pod_record)
-JOB_CODEC: Codec[JobWire, JobRec] = Codec("jobs", JobWire, job_record)
-NODE_CODEC: Codec[NodeWire, NodeRec] = Codec("nodes", NodeWire, node_record)
-EVENT_CODEC: Codec[EventWire, EventRec] = Codec("events", EventWire, event_record)
-NODE_METRICS_CODEC: Codec[NodeMetricsWire, NodeUsage] = Codec(
-    "nodes.metrics.k8s.io", NodeMetricsWire, usage_record
+POD_CODEC: Codec[api.PodWire, PodRec] = Codec("pods", api.PodWire, pod_record)
+JOB_CODEC: Codec[api.JobWire, JobRec] = Codec("jobs", api.JobWire, job_record)
+NODE_CODEC: Codec[api.NodeWire, NodeRec] = Codec("nodes", api.NodeWire, node_record)
+EVENT_CODEC: Codec[api.EventWire, EventRec] = Codec("events", api.EventWire, event_record)
+NODE_METRICS_CODEC: Codec[api.NodeMetricsWire, NodeUsage] = Codec(
+    "nodes.metrics.k8s.io", api.NodeMetricsWire, usage_record
 )
-POD_METRICS_CODEC: Codec[PodMetricsWire, PodUsage] = Codec(
-    "pods.metrics.k8s.io", PodMetricsWire, pod_usage_record
+POD_METRICS_CODEC: Codec[api.PodMetricsWire, PodUsage] = Codec(
+    "pods.metrics.k8s.io", api.PodMetricsWire, pod_usage_record
 )

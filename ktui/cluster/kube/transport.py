@@ -24,7 +24,8 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from ktui.cluster.kube.decode import Status, decode_status
+from ktui.cluster.kube.decode import decode_status
+from ktui.cluster.kube.wire import Status
 
 Query = Sequence[tuple[str, str | int | bool]]
 JSON = "application/json"
