@@ -102,7 +102,8 @@ def measure_get(kubeconfig: str, limit: int) -> dict[str, Any]:
 
 
 def measure_list(kubeconfig: str, limit: int) -> dict[str, Any]:
-    from ktui.cluster.kube.reflector import RESOURCES, Reflector
+    from ktui.cluster.kube.reflector import Reflector
+    from ktui.cluster.kube.resources import RESOURCES
     from ktui.cluster.store import Store
 
     t = _transport(kubeconfig)
@@ -124,7 +125,8 @@ def measure_list(kubeconfig: str, limit: int) -> dict[str, Any]:
 
 def measure_store(kubeconfig: str, limit: int) -> dict[str, Any]:
     """Memory of everything the UI needs: pods + jobs + nodes listed, trials joined."""
-    from ktui.cluster.kube.reflector import RESOURCES, Reflector
+    from ktui.cluster.kube.reflector import Reflector
+    from ktui.cluster.kube.resources import RESOURCES
     from ktui.cluster.store import Store
 
     t = _transport(kubeconfig)
@@ -182,7 +184,8 @@ def measure_decode(kubeconfig: str, limit: int) -> dict[str, Any]:
 def measure_watch(kubeconfig: str, limit: int, events: int) -> dict[str, Any]:
     import msgspec
 
-    from ktui.cluster.kube.reflector import RESOURCES, Reflector
+    from ktui.cluster.kube.reflector import Reflector
+    from ktui.cluster.kube.resources import RESOURCES
     from ktui.cluster.store import Store
 
     t = _transport(kubeconfig)

@@ -15,54 +15,36 @@ The change feed keeps, per key, the version of its last change in an insertion-o
 after ``v`` and repeated changes of one key coalesce. Keys of removed objects stay as
 tombstones until they are pruned; a consumer older than the pruned horizon gets
 ``reset=True`` and re-reads the snapshots.
+
+One object with one lock, written in four modules: this one (the write path and the
+readers' entry points), trialjoin.py (the lazy joins, sweep counts, the feed's walk),
+eventindex.py (warning events per object) and health.py (connection, problems, list
+progress), its base classes.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from ktui.cluster.join import build_node, build_trial, owned_pods
+from ktui.cluster.eventindex import EventIndex
+from ktui.cluster.health import Health
+from ktui.cluster.join import owned_pods
 from ktui.cluster.model import (
-    JOB_PHASES,
     Changes,
     NodeView,
-    Problem,
     SweepSummary,
     Trial,
     TrialKey,
 )
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
+from ktui.cluster.trialjoin import TrialJoin
 from ktui.gcpause import gc_paused
 
 KINDS = ("pods", "jobs", "nodes", "events")
-_PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
-# Warning events kept per involved object: enough to explain why it is stuck.
-_EVENTS_PER_OBJECT = 4
-# Tombstones kept beyond the live keys before the oldest are pruned.
-_TOMBSTONE_SLACK = 20_000
-
-
-@dataclass(frozen=True)
-class Connection:
-    """How the API server has been answering, for the banner (times are time.monotonic()).
-
-    ``state``: "connecting" (nothing answered yet), "up", or "down" (it answered, then a
-    request found it unreachable). ``since``: when that state began. ``error``: the last
-    failure's cause ("timed out"), ``message`` the whole sentence. ``outage``: once up again,
-    how long it was down."""
-
-    server: str
-    state: str
-    since: float
-    error: str | None = None
-    message: str | None = None
-    outage: float | None = None
 
 
 def _same_but_rv(old: Any, new: Any) -> bool:
@@ -73,7 +55,7 @@ def _same_but_rv(old: Any, new: Any) -> bool:
     return msgspec.structs.replace(new, rv=old.rv) == old
 
 
-class Store:
+class Store(Health, EventIndex, TrialJoin):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -118,13 +100,8 @@ class Store:
         self._floor = 0
 
         self._synced: set[str] = set()
-        # kind -> (records listed so far, what the server said the list holds or None),
-        # while its first list arrives.
-        self._progress: dict[str, tuple[int, int | None]] = {}
         self._resync: dict[str, set[Any]] = {}
-        self._problems: dict[tuple[str, str], Problem] = {}
-        self._connection: Connection | None = None  # None: no server (a local backend)
-        self._answered = True  # read without the lock on every answer (see connection_ok)
+        self._init_health()
 
     # ----------------------------------------------------------------------------------------
     # Writers
@@ -245,76 +222,6 @@ class Store:
                 self._version = v
             self._cond.notify_all()
 
-    def report_problem(self, problem: Problem) -> bool:
-        """Record a problem; True if it is new (so the caller logs it once)."""
-        key = (problem.code, problem.resource)
-        with self._lock:
-            if self._problems.get(key) == problem:
-                return False
-            self._problems[key] = problem
-            self._version += 1
-            self._problems_ver = self._version
-            self._cond.notify_all()
-            return True
-
-    def clear_problem(self, code: str, resource: str) -> None:
-        with self._lock:
-            if self._problems.pop((code, resource), None) is not None:
-                self._version += 1
-                self._problems_ver = self._version
-                self._cond.notify_all()
-
-    def connecting(self, server: str) -> None:
-        """Nothing has answered yet: the banner says where it is connecting to."""
-        with self._lock:
-            self._answered = False
-            self._connection = Connection(server, "connecting", time.monotonic())
-            self._problem_changed()
-
-    def connection_failed(self, message: str, why: str, started: float | None = None) -> None:
-        """A request found the server unreachable (``message``, the whole sentence, is also
-        a Problem("unreachable", "cluster"), which the CLI reads). ``started``: when that
-        request was sent; one sent before the server last came back tells nothing new (a
-        request stuck on a hung connection) and is ignored."""
-        with self._lock:
-            c = self._connection
-            if c is None:
-                return
-            if c.state == "up":
-                if started is not None and started < c.since:
-                    return
-                c = Connection(c.server, "down", time.monotonic())
-            self._answered = False
-            self._connection = Connection(c.server, c.state, c.since, why, message)
-            self._problems[("unreachable", "cluster")] = Problem("unreachable", "cluster", message)
-            self._problem_changed()
-
-    def connection_ok(self) -> bool:
-        """The server answered (a list page, a watch, a metrics poll...): whatever failed
-        before, it is reachable. True when that ends an outage (or the wait for a first
-        answer). Called on every answer: costs one attribute read while all is well."""
-        if self._answered:
-            return False
-        with self._lock:
-            c = self._connection
-            if self._answered or c is None:
-                return False
-            now = time.monotonic()
-            self._answered = True
-            outage = now - c.since if c.state == "down" else None
-            self._connection = Connection(c.server, "up", now, outage=outage)
-            self._problems.pop(("unreachable", "cluster"), None)
-            self._problem_changed()
-            return True
-
-    def connection(self) -> Connection | None:
-        return self._connection  # (immutable, replaced whole)
-
-    def _problem_changed(self) -> None:
-        self._version += 1
-        self._problems_ver = self._version
-        self._cond.notify_all()
-
     # ----------------------------------------------------------------------------------------
     # Readers
 
@@ -429,49 +336,6 @@ class Store:
     def events_of(self, namespace: str, kind: str, name: str) -> list[EventRec]:
         with self._lock:
             return self._events_of(namespace, kind, name)
-
-    def problems(self) -> tuple[Problem, ...]:
-        with self._lock:
-            return tuple(self._problems.values())
-
-    def note_listed(self, kind: str, listed: int, expected: int | None) -> None:
-        """How far the first list of ``kind`` has come (``expected``: the server's count
-        of the whole list, from remainingItemCount, when it gave one)."""
-        with self._lock:
-            if kind not in self._synced:
-                self._progress[kind] = (listed, expected)
-
-    def list_progress(self) -> dict[str, tuple[int, int | None]]:
-        """kind -> (listed, expected or None), for first lists still arriving."""
-        with self._lock:
-            blocked = self._blocked()
-            return {k: v for k, v in self._progress.items() if k not in blocked}
-
-    def _blocked(self) -> set[str]:
-        """Resources a problem stops (their first list will not come); under the lock."""
-        return {r for (_, r) in self._problems}
-
-    def is_synced(self, kind: str) -> bool:
-        with self._lock:
-            return kind in self._synced
-
-    def listing(self, kinds: Iterable[str] = ("jobs", "pods")) -> bool:
-        """Whether a first list of one of ``kinds`` is still arriving (neither synced nor
-        stopped by a problem)."""
-        with self._lock:
-            blocked = self._blocked()
-            return not all(k in self._synced or k in blocked for k in kinds)
-
-    def wait_synced(self, kinds: Iterable[str], timeout: float | None = None) -> bool:
-        """Wait until every kind has listed once, or has a problem that stops it."""
-        wanted = set(kinds)
-
-        def done() -> bool:
-            blocked = self._blocked()
-            return all(k in self._synced or k in blocked for k in wanted)
-
-        with self._cond:
-            return self._cond.wait_for(done, timeout)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -626,199 +490,4 @@ class Store:
             return 0
         self._mark_node(name, v)
         return 1
-
-    def _event_owner(self, ev: EventRec) -> TrialKey | None:
-        if ev.kind == "Job":
-            return (ev.namespace, ev.obj)
-        if ev.kind == "Pod":
-            pod = self._pods.get((ev.namespace, ev.obj))
-            if pod is not None and pod.job is not None:
-                return (pod.namespace, pod.job)
-        return None
-
-    def _put_event(self, rec: EventRec, v: int) -> int:
-        # Only warnings explain failures; normal events (Scheduled, Pulled, Started...) would
-        # triple the store at scale. describe() fetches the full list on demand.
-        key = (rec.namespace, rec.name)
-        if rec.type != "Warning":
-            return self._drop_event(key, v)
-        old = self._events.get(key)
-        if old is not None and rec.rv and old.rv == rec.rv:
-            return 0
-        self._events[key] = rec
-        okey = (rec.namespace, rec.kind, rec.obj)
-        names = self._obj_events.get(okey, ())
-        if rec.name not in names:
-            names = (*names, rec.name)
-            if len(names) > _EVENTS_PER_OBJECT:
-                evs = sorted(
-                    (self._events[(rec.namespace, n)] for n in names),
-                    key=lambda e: (e.last or 0.0, e.name),
-                )
-                for stale in evs[: len(names) - _EVENTS_PER_OBJECT]:
-                    del self._events[(stale.namespace, stale.name)]
-                names = tuple(e.name for e in evs[len(names) - _EVENTS_PER_OBJECT :])
-            self._obj_events[okey] = names
-        owner = self._event_owner(rec)
-        if owner is not None:
-            self._mark_trial(owner, v)
-        return 1
-
-    def _drop_event(self, key: ObjKey, v: int) -> int:
-        old = self._events.pop(key, None)
-        if old is None:
-            return 0
-        okey = (old.namespace, old.kind, old.obj)
-        names = tuple(n for n in self._obj_events.get(okey, ()) if n != old.name)
-        if names:
-            self._obj_events[okey] = names
-        else:
-            self._obj_events.pop(okey, None)
-        owner = self._event_owner(old)
-        if owner is not None:
-            self._mark_trial(owner, v)
-        return 1
-
-    def _events_of(self, namespace: str, kind: str, name: str) -> list[EventRec]:
-        names = self._obj_events.get((namespace, kind, name), ())
-        return [self._events[(namespace, n)] for n in names]
-
-    def join_ready(self, chunk: int = 2000) -> dict[TrialKey, Trial]:
-        """While first lists arrive: join the pending trials whose Job and pods are both
-        in (or whose pods are all known), a chunk at a time under the lock, and return them.
-
-        Joined by a reader at the list's end instead, each was built once on a thread
-        that had waited for the whole list; this uses the moments the reflectors wait for
-        the network. A trial whose pods have not come is left for later (joined now, it
-        would be joined again when they come)."""
-        with self._lock:
-            pods_known = "pods" in self._synced
-            jobs, job_pods, dirty = self._jobs, self._job_pods, self._dirty_trials
-            # Only what was marked since the last call (the change feed is in marking
-            # order): a trial passed over, its pods not in, is marked again when they come.
-            # (A pass over every pending trial, 4 times a second, was 0.6 s of a 150k load.)
-            seen, self._ready_seen = self._ready_seen, self._version
-            ready = []
-            for key, v in reversed(self._trial_ver.items()):
-                if v <= seen:
-                    break
-                if key in dirty and key in jobs and (pods_known or key in job_pods):
-                    ready.append(key)
-        out: dict[TrialKey, Trial] = {}
-        for i in range(0, len(ready), chunk):
-            with self._lock:
-                pods_known = "pods" in self._synced
-                dirty, trials = self._dirty_trials, self._trials
-                for key in ready[i:i + chunk]:
-                    if key in dirty:
-                        dirty.discard(key)
-                        self._rebuild_trial(key, pods_known)
-                        t = trials.get(key)
-                        if t is not None:
-                            out[key] = t
-                # (No tombstone pruning here: the trials not joined yet would look like
-                # tombstones, and their place in the change feed would be lost.)
-        return out
-
-    def _flush(self) -> None:
-        if self._dirty_trials:
-            pods_known = "pods" in self._synced
-            for key in self._dirty_trials:
-                self._rebuild_trial(key, pods_known)
-            self._dirty_trials.clear()
-            self._prune(self._trial_ver, self._trials)
-        self._flush_nodes()
-
-    def _flush_nodes(self) -> None:
-        if self._dirty_nodes:
-            for name in self._dirty_nodes:
-                node = self._nodes.get(name)
-                if node is None:
-                    self._views.pop(name, None)
-                    continue
-                usage = self._usage.get(name) if self._usage is not None else None
-                self._views[name] = build_node(node, self._node_req.get(name), usage)
-            self._dirty_nodes.clear()
-            self._prune(self._node_ver, self._views)
-
-    def _rebuild_trial(self, key: TrialKey, pods_known: bool) -> None:
-        old = self._trials.get(key)
-        job = self._jobs.get(key)
-        new: Trial | None = None
-        if job is not None:
-            ns = key[0]
-            pods = owned_pods(job, [self._pods[(ns, n)] for n in self._job_pods.get(key, ())])
-            pod_events: list[EventRec] = []
-            usage: PodUsage | None = None
-            if pods:
-                top = pods[0] if len(pods) == 1 else max(pods, key=lambda p: (p.created or 0.0, p.name))
-                pod_events = self._events_of(ns, "Pod", top.name)
-                usage = self._pod_usage.get((ns, top.name))
-            memo = self._last_failure.get(key)
-            last_failure = memo[1] if memo is not None and memo[0] in (None, job.uid) else None
-            new = build_trial(job, pods, self._events_of(ns, "Job", job.name), pod_events, pods_known,
-                              last_failure, usage)
-            self._trials[key] = new
-        else:
-            if old is not None:
-                del self._trials[key]
-            if key not in self._job_pods:
-                self._tkeys.pop(key, None)
-        if (old is not None and new is not None and old.phase == new.phase and old.sweep == new.sweep
-                and old.namespace == new.namespace):
-            return  # the sweep's counts stand (most of a watch storm)
-        was = (old.namespace, old.sweep) if old is not None and old.sweep else None
-        now = (new.namespace, new.sweep) if new is not None and new.sweep else None
-        if was != now:
-            members = self._sweep_members.get(was) if was is not None else None
-            if was is not None and members is not None:
-                members.pop(key, None)
-                if not members:
-                    del self._sweep_members[was]
-            if now is not None:
-                self._sweep_members.setdefault(now, {})[key] = None
-        if old is not None and old.sweep:
-            self._count_sweep(old, -1)
-        if new is not None and new.sweep:
-            self._count_sweep(new, 1)
-
-    def _count_sweep(self, trial: Trial, sign: int) -> None:
-        # The summaries are these counts: they change here or not at all (at flush time,
-        # which every reader runs before it looks at _sweeps_ver).
-        self._sweeps_ver = self._version
-        skey = (trial.namespace, trial.sweep or "")
-        counts = self._sweep_counts.get(skey)
-        if counts is None:
-            counts = self._sweep_counts[skey] = [0] * len(JOB_PHASES)
-        counts[_PHASE_INDEX[trial.phase]] += sign
-        if not any(counts):
-            del self._sweep_counts[skey]
-
-    @staticmethod
-    def _walk(
-        ver: dict[Any, int], live: Mapping[Any, Any], since: int
-    ) -> tuple[frozenset[Any], frozenset[Any]]:
-        present: list[Any] = []
-        gone: list[Any] = []
-        for key, v in reversed(ver.items()):
-            if v <= since:
-                break
-            (present if key in live else gone).append(key)
-        return frozenset(present), frozenset(gone)
-
-    def _prune(self, ver: dict[Any, int], live: Mapping[Any, Any]) -> None:
-        excess = len(ver) - len(live) - _TOMBSTONE_SLACK
-        if excess <= 0:
-            return
-        # Drop the oldest tombstones; whoever last looked before them must resync.
-        # Only tombstones can go: live keys must stay to be reported.
-        doomed = []
-        for key, v in ver.items():
-            if key not in live:
-                doomed.append(key)
-                self._floor = max(self._floor, v)
-                if len(doomed) >= excess + _TOMBSTONE_SLACK // 2:
-                    break
-        for key in doomed:
-            del ver[key]
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from rich.text import Text
 
 from ktui.cluster.format import human_duration
+from ktui.cluster.health import Connection
 from ktui.cluster.model import Capabilities, Problem
-from ktui.cluster.store import Connection
 
 RECONNECTED_SECONDS = 10.0  # how long the banner says "reconnected after 75s"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.decode import POD_CODEC
-from ktui.cluster.kube.reflector import Backoff, peek_continue
+from ktui.cluster.kube.reflector import peek_continue
 
 from .helpers import fixture
 
@@ -37,7 +38,8 @@ def test_peek_continue_absent_or_after_items():
 
 
 def _reflector(kind: str = "jobs"):
-    from ktui.cluster.kube.reflector import RESOURCES, Reflector
+    from ktui.cluster.kube.reflector import Reflector
+    from ktui.cluster.kube.resources import RESOURCES
     from ktui.cluster.store import Store
 
     store = Store()

@@ -455,7 +455,7 @@ def test_list_progress_until_synced_and_node_changes_alone():
 def test_joining_ahead_keeps_every_trial_in_the_change_feed():
     # Joined ahead, half the trials are in the joined index and half are not: the others
     # must not be taken for tombstones (pruned, their changes lost, the feed reset).
-    from ktui.cluster import store as store_module
+    from ktui.cluster import trialjoin as store_module
 
     s = Store()
     v0 = s.version

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from ktui.cluster.fingerprint import differences, launch_of, stamp
+from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.decode import JOB_CODEC, SWEEP_LABEL, TRIAL_LABEL
-from ktui.cluster.kube.reflector import Backoff
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
 from ktui.cluster.model import (
     ActionResult,

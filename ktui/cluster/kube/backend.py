@@ -13,11 +13,13 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.kube import config as kconfig
 from ktui.cluster.kube.actions import JOBS, Actions
+from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.connection import ConnectionMonitor
 from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
 from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
 from ktui.cluster.kube.metrics import MIN_INTERVAL, MetricsPoller
-from ktui.cluster.kube.reflector import RESOURCES, Backoff, Reflector
+from ktui.cluster.kube.reflector import Reflector
+from ktui.cluster.kube.resources import RESOURCES
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
 from ktui.cluster.model import (
     ActionResult,

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ktui.cluster.kube.reflector import Backoff
+from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
 from ktui.cluster.store import Store
 

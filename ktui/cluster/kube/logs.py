@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.decode import POD_CODEC
-from ktui.cluster.kube.reflector import Backoff
 from ktui.cluster.kube.transport import ApiError, PartialLine, Transport, Unreachable, abort
 from ktui.cluster.model import LogLine
 from ktui.logtext.sanitize import decode_log

@@ -34,43 +34,14 @@ from typing import Any
 
 import msgspec
 
-from ktui.cluster.kube.decode import (
-    EVENT_CODEC,
-    JOB_CODEC,
-    NODE_CODEC,
-    POD_CODEC,
-    Codec,
-)
+from ktui.cluster.kube.backoff import Backoff
+from ktui.cluster.kube.resources import Resource
 from ktui.cluster.kube.transport import ApiError, PartialLine, Transport, Unreachable, abort
 from ktui.cluster.model import Problem
 from ktui.cluster.store import Store
 from ktui.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Resource:
-    kind: str  # the store's kind, and the plural in messages
-    codec: Codec[Any, Any]
-    group_path: str  # "/api/v1" or "/apis/batch/v1"
-    namespaced: bool = True
-    # Server-side filter. Events: only warnings explain failures, and a busy cluster has
-    # several Normal events per pod (the store drops any that slip through).
-    field_selector: str | None = None
-
-    def path(self, namespace: str | None) -> str:
-        if self.namespaced and namespace:
-            return f"{self.group_path}/namespaces/{namespace}/{self.kind}"
-        return f"{self.group_path}/{self.kind}"
-
-
-RESOURCES: dict[str, Resource] = {
-    "nodes": Resource("nodes", NODE_CODEC, "/api/v1", namespaced=False),
-    "pods": Resource("pods", POD_CODEC, "/api/v1"),
-    "jobs": Resource("jobs", JOB_CODEC, "/apis/batch/v1"),
-    "events": Resource("events", EVENT_CODEC, "/api/v1", field_selector="type=Warning"),
-}
 
 
 _CONTINUE = re.compile(rb'"continue"\s*:\s*"([^"]*)"')
@@ -86,26 +57,6 @@ def peek_continue(page: bytes) -> str | None:
 
 class Expired(Exception):
     """The resourceVersion (or continue token) is too old: relist."""
-
-
-class Backoff:
-    """Exponential backoff with "equal jitter": half fixed, half random, so reconnecting
-    clients spread out instead of stampeding a recovering API server."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: Callable[[], float] = random.random):
-        self.base = base
-        self.cap = cap
-        self._rng = rng
-        self._n = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.base * float(1 << self._n))
-        self._n = min(self._n + 1, 30)
-        jitter: float = self._rng()
-        return delay / 2 + jitter * delay / 2
-
-    def reset(self) -> None:
-        self._n = 0
 
 
 @dataclass
