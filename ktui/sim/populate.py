@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ktui.sim import clock, quantity, validate
+from ktui.sim import clock, defaults, quantity
 from ktui.sim.nodes import make_namespace
 from ktui.sim.resources import JOBS, NAMESPACES, NODES, PODS
 from ktui.sim.store import ObjVersion, key_of
@@ -109,16 +109,16 @@ def _pod_template(ns: str, sweep: str, image: str, resources: dict[str, Any], ou
         meta["annotations"]["sim.ktui.dev/duration"] = "@@duration@@"
         meta["finalizers"] = ["batch.kubernetes.io/job-tracking"]
     restart = "Never"
-    container = validate.default_container({
+    container = defaults.default_container({
         "name": "trial", "image": image, "command": ["python", "train.py"],
         "args": ["--lr=@@lr@@", "--batch-size=@@batch@@", "--seed=@@trial@@"],
         "resources": resources})
-    spec = validate.default_pod_spec({"containers": [container], "restartPolicy": restart})
-    spec = validate.admit_pod_spec(spec)
+    spec = defaults.default_pod_spec({"containers": [container], "restartPolicy": restart})
+    spec = defaults.admit_pod_spec(spec)
     spec["volumes"][0]["name"] = vol
     spec["containers"][0]["volumeMounts"][0]["name"] = vol
     spec["nodeName"] = "@@node@@"
-    spec = validate.ordered(spec, validate.POD_SPEC_ORDER)
+    spec = defaults.ordered(spec, defaults.POD_SPEC_ORDER)
 
     def cond(ctype: str, status: str, when: str, reason: str | None = None) -> dict[str, Any]:
         c: dict[str, Any] = {"type": ctype, "status": status, "lastProbeTime": None,
@@ -157,7 +157,7 @@ def _pod_template(ns: str, sweep: str, image: str, resources: dict[str, Any], ou
     status = {"phase": phase, "conditions": conditions, "hostIP": "@@hostip@@",
               "hostIPs": [{"ip": "@@hostip@@"}], "podIP": "@@podip@@",
               "podIPs": [{"ip": "@@podip@@"}], "startTime": "@@created@@",
-              "containerStatuses": [cs], "qosClass": validate.qos_class(spec)}
+              "containerStatuses": [cs], "qosClass": defaults.qos_class(spec)}
     return {"metadata": meta, "spec": spec, "status": status}
 
 
@@ -183,7 +183,7 @@ def _job_template(ns: str, sweep: str, image: str, resources: dict[str, Any],
     }
     if running:
         job["spec"]["template"]["metadata"]["annotations"]["sim.ktui.dev/duration"] = "@@duration@@"  # noqa: E501
-    job = validate.default_job(job)
+    job = defaults.default_job(job)
     # default_job put the placeholder uid into the selector and template labels already.
     if outcome == "Succeeded":
         msg = "Reached expected number of succeeded pods"
@@ -265,7 +265,7 @@ def populate(server: SimServer, total_pods: int) -> None:
             resources["limits"]["nvidia.com/gpu"] = "1"
             resources["requests"]["nvidia.com/gpu"] = "1"
         image = f"registry.example.com/ml/{model}:v{1 + sweep_no % 7}.{sweep_no % 10}"
-        vol = f"kube-api-access-{validate.random_suffix(5)}"
+        vol = f"kube-api-access-{defaults.random_suffix(5)}"
         pod_t = {o: Template(_pod_template(ns, sweep, image, resources, o, vol))
                  for o in ("Succeeded", "Failed", "Running")}
         job_t = {o: Template(_job_template(ns, sweep, image, resources, o))

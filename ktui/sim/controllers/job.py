@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ktui.sim import clock, validate
+from ktui.sim import clock, defaults
 from ktui.sim.cluster import JOB_TRACKING, Cluster
 from ktui.sim.events import EventRecorder
 from ktui.sim.kubelet import Kubelet
@@ -212,7 +212,7 @@ class JobController:
         status["ready"] = sum(1 for _, p in active if _pod_ready(p))
         if not status["active"]:
             status.pop("active")
-        status = validate.ordered(status, validate.JOB_STATUS_ORDER)
+        status = defaults.ordered(status, defaults.JOB_STATUS_ORDER)
         if status != (job.get("status") or {}):
             job["status"] = status
             self.cluster.write(JOBS, job)
@@ -279,10 +279,10 @@ class JobController:
         template = job["spec"].get("template") or {}
         tmeta = template.get("metadata") or {}
         pod_meta: dict[str, Any] = {
-            "name": f"{meta['name']}-{validate.random_suffix(5)}",
+            "name": f"{meta['name']}-{defaults.random_suffix(5)}",
             "generateName": f"{meta['name']}-",
             "namespace": meta["namespace"],
-            "uid": validate.new_uid(),
+            "uid": defaults.new_uid(),
             "creationTimestamp": clock.rfc3339(clock.now()),
             "labels": dict(tmeta.get("labels") or {}),
         }
@@ -292,9 +292,9 @@ class JobController:
             "apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"],
             "controller": True, "blockOwnerDeletion": True}]
         pod_meta["finalizers"] = [JOB_TRACKING]
-        spec = validate.admit_pod_spec(copy.deepcopy(template.get("spec") or {}))
+        spec = defaults.admit_pod_spec(copy.deepcopy(template.get("spec") or {}))
         pod = {"metadata": pod_meta, "spec": spec,
-               "status": {"phase": "Pending", "qosClass": validate.qos_class(spec)}}
+               "status": {"phase": "Pending", "qosClass": defaults.qos_class(spec)}}
         if (job["spec"].get("template") or {}).get("spec", {}).get("restartPolicy") == "Never":
             self.kubelet.attempts[pod_meta["uid"]] = status.get("failed", 0)
         try:
