@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ktui.sweep.quantity import parse_decimal
 from ktui.wire.names import FINGERPRINT_ANNOTATION, LAUNCH_ANNOTATION, PARAMS_ANNOTATION, QUEUE_LABEL
+from ktui.wire.quantity import parse_decimal
 
 VERSION = "v1"
 # Kubernetes' default for a Job without backoffLimit: the server fills it in.

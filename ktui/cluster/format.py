@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ktui.cluster.model import NodeView, Trial
-from ktui.cluster.quantity import format_bytes, format_cpu
 from ktui.wire.duration import human_duration as kube_duration
+from ktui.wire.quantity import format_bytes, format_cpu
 
 TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "REASON", "PARAMS")
 NODE_COLUMNS = ("NAME", "STATUS", "CPU REQ/ALLOC", "CPU USED", "MEM REQ/ALLOC", "MEM USED",

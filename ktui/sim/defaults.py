@@ -14,7 +14,7 @@ import string
 import uuid
 from typing import Any
 
-from ktui.sim import quantity
+from ktui.wire import quantity
 
 CONTAINER_ORDER = (
     "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources",

@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ktui.sim import clock, errors, quantity
+from ktui.sim import clock, errors
 from ktui.sim.kubelet import Kubelet
 from ktui.sim.resources import PODS, ResourceInfo
 from ktui.sim.store import ObjVersion, Store
+from ktui.wire import quantity
 
 NODE_METRICS = ResourceInfo("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False)
 POD_METRICS = ResourceInfo("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True)

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ktui.sim import clock, defaults, quantity
+from ktui.sim import clock, defaults
 from ktui.sim.nodes import make_namespace
 from ktui.sim.resources import JOBS, NAMESPACES, NODES, PODS
 from ktui.sim.store import ObjVersion, key_of
+from ktui.wire import quantity
 from ktui.wire.names import PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL
 
 if TYPE_CHECKING:

@@ -13,11 +13,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktui.sim import clock, quantity
+from ktui.sim import clock
 from ktui.sim.cluster import Cluster
 from ktui.sim.events import EventRecorder
 from ktui.sim.resources import NODES, PODS, ResourceInfo
 from ktui.sim.store import WatchEvent
+from ktui.wire import quantity
 
 RESOURCES = ("cpu", "memory", "nvidia.com/gpu")
 

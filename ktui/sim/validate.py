@@ -8,7 +8,7 @@ import copy
 import re
 from typing import Any
 
-from ktui.sim import clock, errors, quantity
+from ktui.sim import clock, errors
 from ktui.sim.defaults import (
     EXTENDED_NO_OVERCOMMIT,
     JOB_SPEC_ORDER,
@@ -22,6 +22,7 @@ from ktui.sim.defaults import (
 )
 from ktui.sim.errors import Cause
 from ktui.sim.resources import EVENTS, JOBS, NAMESPACES, NODES, PODS, ResourceInfo
+from ktui.wire import quantity
 
 DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # noqa: E501
 DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

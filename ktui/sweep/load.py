@@ -22,9 +22,9 @@ from ktui.sweep.model import (
 from ktui.sweep.names import MAX_JOB_NAME, dns1123_label_problem, env_suffix, sanitize_name
 from ktui.sweep.origin import looks_like_an_entry, read_origin
 from ktui.sweep.params import Choice, GridSpace, ListSpace, RandInt, RandomSpace, Value
-from ktui.sweep.quantity import QuantityError, parse_quantity, range_problem
 from ktui.sweep.source import Node, parse_text, read_source
 from ktui.sweep.spec import read_spec
+from ktui.wire.quantity import QuantityError, parse_quantity, range_problem
 
 # kube-apiserver's TotalAnnotationSizeLimitB: all of an object's annotations, keys and values.
 MAX_ANNOTATIONS = 256 * 1024

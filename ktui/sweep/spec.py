@@ -25,8 +25,8 @@ from ktui.sweep.params import (
     Value,
     ZipAxis,
 )
-from ktui.sweep.quantity import QuantityError, format_quantity, parse_quantity, range_problem
 from ktui.sweep.source import Node
+from ktui.wire.quantity import QuantityError, format_quantity, parse_quantity, range_problem
 
 TOP_KEYS = (
     "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",

@@ -15,7 +15,7 @@ from ktui.cluster.kube.decode import (
     POD_CODEC,
     decode_status,
 )
-from ktui.cluster.quantity import cpu_millis, format_bytes, format_cpu, to_int
+from ktui.wire.quantity import cpu_millis, format_bytes, format_cpu, to_int
 
 from .helpers import fixture
 

@@ -24,7 +24,6 @@ import msgspec
 
 from ktui.cluster.kube import wire as api
 from ktui.cluster.model import NodeCondition, Taint
-from ktui.cluster.quantity import cpu_millis, to_int
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.gcpause import gc_paused
 from ktui.wire.names import (
@@ -36,6 +35,7 @@ from ktui.wire.names import (
     TRIAL_LABEL,
     parse_metric,
 )
+from ktui.wire.quantity import cpu_millis, to_int
 
 GPU = GPU_RESOURCE
 _KTUI_BYTES = PREFIX.encode()

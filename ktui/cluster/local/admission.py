@@ -4,7 +4,7 @@ it can ever fit this machine. The backend decides when to ask (in one BEGIN IMME
 from __future__ import annotations
 
 from ktui.cluster.local.spec import TrialSpec
-from ktui.cluster.quantity import format_bytes, format_cpu
+from ktui.wire.quantity import format_bytes, format_cpu
 
 
 def lacking(spec: TrialSpec, free_cpu: int, free_mem: int, free_gpus: int) -> str | None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
-from ktui.cluster.quantity import cpu_millis, to_int
 from ktui.wire.names import GPU_RESOURCE, METRIC_ANNOTATION, PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL
+from ktui.wire.quantity import cpu_millis, to_int
 
 DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default
 DEFAULT_CPU_M = 1000  # a trial that requests nothing counts as one cpu

@@ -37,8 +37,8 @@ from ktui.cluster.local.processes import (
 )
 from ktui.cluster.local.spec import TrialSpec
 from ktui.cluster.local.state import State
-from ktui.cluster.quantity import format_bytes
 from ktui.cluster.records import failure_words
+from ktui.wire.quantity import format_bytes
 
 log = logging.getLogger(__name__)
 
