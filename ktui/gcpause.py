@@ -20,8 +20,8 @@ def gc_paused() -> Iterator[None]:
     """Hold off the cyclic GC while a page or a batch of events is decoded or stored.
 
     Decoding allocates thousands of tracked containers (lists, dicts) per page; each burst
-    of 700 triggers a collection that walks them, which measured at ~45% of the decode time
-    of a pod list. Decoded JSON cannot contain reference cycles, so the collector has
+    of 700 triggers a collection that walks them (a large share of a pod list's decode:
+    benchmarks/NOTES.md M1). Decoded JSON cannot contain reference cycles, so the collector has
     nothing to find there. Nested and concurrent pauses (several reflector threads) share
     one counter, so the collector is re-enabled exactly when the last one ends, and only if
     it was enabled before the first began.
@@ -45,11 +45,11 @@ def freeze_survivors() -> None:
     """Move every object alive now out of the collector's sight (``gc.freeze``).
 
     Called once a full load is in place: at 150,000 trials the views and indexes are
-    millions of long-lived containers, and each full collection walked them all (a 77 ms
-    pause measured in the UI at 15,000). Frozen objects are still freed by reference
+    millions of long-lived containers, and each full collection walked them all (NOTES.md
+    M2). Frozen objects are still freed by reference
     counting when dropped; only cycles among them would leak, and a load builds none.
     Only the young generations are collected first: a full collection here walks the
-    whole load (1.9 s at 150,000 pods, right after the first screen); the cyclic garbage
+    whole load (seconds at scale: NOTES.md M3); the cyclic garbage
     already in the old generation (a few thousand UI objects at most) is frozen with it,
     once.
     """
@@ -66,8 +66,8 @@ class IdleCollector:
     collector decides.
 
     After a big load the UI holds several lists of 150,000 items (sorted views, their sort
-    keys and tags); a full collection walks each element twice. Measured at 150,000 pods:
-    36-92 ms with the GIL held, every ~4 s, landing on keypresses (p95) at random. Young
+    keys and tags); a full collection walks each element twice, with the GIL held, every few
+    seconds, landing on keypresses (p95) at random (NOTES.md M4). Young
     collections still run automatically; the full ones run here, when the user has been
     idle for `idle` seconds and `every` seconds have passed, or after `at_most` seconds
     whatever the user does (so cyclic garbage cannot pile up)."""
@@ -109,7 +109,7 @@ def age_young() -> None:
 
     A sorted view built at scale is a few lists of 150,000 items; each young collection
     walks every item of every young container, and the next two collections after a build
-    did (10-25 ms each, at random moments: on the next keypresses). Called right after such
+    did, at random moments: on the next keypresses (NOTES.md M5). Called right after such
     a build, in the worker that made it, so that cost comes once, at a known moment; the
     old generation is walked only by IdleCollector."""
     gc.collect(1)

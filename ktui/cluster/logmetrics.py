@@ -64,8 +64,8 @@ class LogMetrics:
 
     def hold(self, seconds: float) -> None:
         """Start no read for `seconds`: the user opened a log, and it goes through the same
-        API server (and kubelets). At 150,000 pods the background reads made the first
-        line of the log the user asked for take 0.5 s at p95 instead of 0.12 s."""
+        API server (and kubelets); the background reads delayed the first line of the log the
+        user asked for (NOTES.md M15)."""
         with self._lock:
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
 

@@ -99,8 +99,8 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
     sweep: str | None  # ktui.dev/sweep label
     index: int | None  # ktui.dev/trial label
     # ktui.dev/params as the backend has it (usually the JSON text); read ``params``. Text,
-    # because at 150k trials a parsed dict per trial was the largest single item in the
-    # store (~370 bytes each).
+    # because a parsed dict per trial was the largest single item in the store (NOTES.md
+    # M18).
     raw_params: str | dict[str, Any] | None
     phase: JobPhase
     pod: str | None  # newest pod of the job

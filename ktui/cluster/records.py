@@ -6,8 +6,8 @@ times as epoch seconds (a float is half the size of a datetime) and quantities a
 At 150,000 pods this is the bulk of ktui's memory, so every field has to earn its place.
 
 ``gc=False``: the records hold only strings, numbers and tuples of those, so they can never
-be part of a reference cycle; skipping GC tracking saves 16 bytes each and keeps 150k of
-them from slowing every collection.
+be part of a reference cycle; skipping GC tracking saves memory per record (16 bytes) and
+keeps them from slowing every collection.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class JobRec(msgspec.Struct, frozen=True, gc=False):
     sweep: str | None
     trial: int | None
     # ktui.dev/params: the JSON text as sent (what the Kubernetes decoder keeps: a parsed dict
-    # costs ~3x the memory at 150k jobs), or a dict (a backend that has one). Trial.params
+    # costs several times the memory: NOTES.md M18), or a dict (a backend that has one). Trial.params
     # parses on access.
     params: str | dict[str, Any] | None
     suspended: bool

@@ -70,7 +70,7 @@ class Store(Health, EventIndex, TrialJoin):
         self._pod_usage: dict[ObjKey, PodUsage] = {}
 
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
-        # (ns, name) tuple in each would cost 56 bytes per dict per trial).
+        # (ns, name) tuple in each would cost memory per dict per trial: NOTES.md M22).
         self._tkeys: dict[TrialKey, TrialKey] = {}
 
         # Join indexes, maintained on write.
@@ -86,7 +86,7 @@ class Store(Health, EventIndex, TrialJoin):
         self._views: dict[str, NodeView] = {}
         self._sweep_counts: dict[TrialKey, list[int]] = {}
         # (ns, sweep) -> its trials' keys (a dict as an ordered set): the UI reads the
-        # metrics of the sweeps it shows without a pass over every trial (30 ms at 150k).
+        # metrics of the sweeps it shows without a pass over every trial (NOTES.md M24).
         self._sweep_members: dict[TrialKey, dict[TrialKey, None]] = {}
         self._dirty_trials: set[TrialKey] = set()
         self._ready_seen = 0  # the version join_ready last looked from

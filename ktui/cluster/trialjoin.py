@@ -61,7 +61,7 @@ class TrialJoin:
             jobs, job_pods, dirty = self._jobs, self._job_pods, self._dirty_trials
             # Only what was marked since the last call (the change feed is in marking
             # order): a trial passed over, its pods not in, is marked again when they come.
-            # (A pass over every pending trial, 4 times a second, was 0.6 s of a 150k load.)
+            # (A pass over every pending trial, 4 times a second, cost much of a big load: NOTES.md M19.)
             seen, self._ready_seen = self._ready_seen, self._version
             ready = []
             for key, v in reversed(self._trial_ver.items()):

@@ -35,9 +35,7 @@ Switch = Callable[[str | None, str | None, bool], Backend]
 
 
 # A screen paints on a timer of 1/TEXTUAL_FPS s (60 by default), resumed when it goes idle:
-# after a key's handler was done, its frame waited another 15-30 ms for that timer (a
-# timeline of the filter at 15,000 trials: handler done at 9-15 ms, frame at 28-46 ms; at
-# 120, 20-32 ms; at 240, 14-26 ms, but sorts at 150,000 came later, in two frames). Frames
+# after a key's handler was done, its frame waited for that timer (NOTES.md M12). Frames
 # still come only when something changed, and store churn is coalesced by the screen's
 # own 0.25 s tick. A TEXTUAL_FPS set by the user is kept.
 FRAME_RATE = 120
@@ -126,8 +124,8 @@ class KtuiApp(App[None]):
         self.screen.refresh(repaint=True, layout=True)
 
     def _idle_gc(self) -> None:
-        # Not while the first lists arrive: a full collection would walk all of it (seconds
-        # at 150,000 pods); the load is frozen out of the collector's sight once it is in.
+        # Not while the first lists arrive: a full collection would walk all of it (NOTES.md
+        # M3); the load is frozen out of the collector's sight once it is in.
         if not self.backend.store.listing():
             self.idle_gc.maybe_collect(self.state.last_input)
 

@@ -2,9 +2,8 @@
 
 Textual repaints a widget's dirty lines whole, each styled run as a full SGR sequence closed
 by a reset. When a node's CPU figure moves from 21.8 to 22.3, its whole row goes down the
-SSH link again: ~480 bytes in 256 colours, ~680 in truecolor, for three changed cells. At
-an idle 150,000-pod cluster that was 354-556 B/s, every metrics poll repainting every
-visible node row.
+SSH link again, hundreds of bytes for three changed cells, and on an idle cluster every
+metrics poll repainted every visible node row (NOTES.md M11; bench_terminal_bytes.py).
 
 ``ScreenDiff`` keeps a copy of what the terminal shows (each cell's character and style),
 reads every write Textual makes (cursor moves, SGR styles, text) and writes only the cells

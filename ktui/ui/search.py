@@ -26,7 +26,7 @@ def search_text(t: Trial) -> str:
 class SearchTag:
     """A row's tag in the trial views: its search text (what the filter scans). `many`
     tags a batch with one C-level map (faster than calling this per row: see
-    benchmarks/NOTES.md, "search tags")."""
+    benchmarks/NOTES.md M25)."""
 
     def __init__(self, search: dict[TrialKey, str], text_of: Callable[[Trial], str]) -> None:
         self.search = search

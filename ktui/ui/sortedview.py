@@ -1,12 +1,12 @@
 """An ordered, filtered view of many records, kept sorted incrementally.
 
-At 150,000 trials a full re-sort per tick costs ~100 ms; churn touches a handful of rows.
+A full re-sort per tick costs too much at scale (NOTES.md M6); churn touches a handful of rows.
 So the view keeps the record keys and their sort keys in parallel sorted lists and moves
 only the rows that changed (bisect + list insert/delete, which are memmoves in C).
 Descending order is the same lists read backwards, so sort keys never need to be negatable.
 
 A filter change does not sort: `narrowed` keeps the rows of an unfiltered view that pass,
-in its order, with C-level map()s over its lists (~30 ms at 150,000 rows). A full sort
+in its order, with C-level map()s over its lists (NOTES.md M7). A full sort
 (`build`) can be cut into steps for a worker thread, so the UI thread keeps the GIL.
 """
 
@@ -74,8 +74,8 @@ class SortedView(Generic[K, R]):
         self._tags: list[Any] | None = [] if tag is not None else None
         self._placed: dict[K, Any] = {}  # key -> its sort key, for rows in view
         # A view narrowed from another reads a row's old sort key from its parent's
-        # _placed instead of keeping its own (building one costs ~40 ms per 150,000 rows,
-        # on the UI thread); the parent must then be updated after it.
+        # _placed instead of keeping its own (building one is costly at scale, on the UI
+        # thread: NOTES.md M8); the parent must then be updated after it.
         self._parent: SortedView[K, R] | None = None
 
     @property
@@ -216,8 +216,7 @@ class SortedView(Generic[K, R]):
 
         Rows that move are taken out and put back in by bisect, one list insert each: a
         memmove of the whole list. For a few rows that is nothing; for thousands (a cluster
-        still listing, a big sweep arriving) it was quadratic: 150,000 trials took 18 s to
-        list with the UI running against 5 s without. Beyond BATCH rows, they are merged
+        still listing, a big sweep arriving) it was quadratic (NOTES.md M9). Beyond BATCH rows, they are merged
         in: appended and the lists re-sorted, which timsort does in one linear pass (the
         old rows are one sorted run, the new ones sorted first).
         """
@@ -335,7 +334,7 @@ class SortedView(Generic[K, R]):
 class Narrowing(Generic[K, R]):
     """`SortedView.narrowed`, scanned in steps from the top of the display down.
 
-    At 150,000 rows the full pass costs ~35 ms; the screen needs only the first few dozen
+    The full pass is costly at scale (NOTES.md M7); the screen needs only the first few dozen
     matches to draw. `view` always holds every match among the rows scanned so far, which
     are the first rows of the display, so it shows exactly the top of the final view; the
     caller scans on (`step`) after the frame is drawn. The source view must not change

@@ -4,7 +4,7 @@ Trial sort keys are single strs that order as tuples of their fields would: text
 end in "\\0" (Kubernetes names and labels never hold one), numbers are fixed-width or
 length-prefixed, so no field's end is mistaken for the next one's start. list.sort and
 bisect compare one str with a memcmp, where tuples whose first items are mostly equal go
-through generic compares (measured in benchmarks/NOTES.md, "str sort keys").
+through generic compares (benchmarks/NOTES.md M6).
 """
 
 from __future__ import annotations

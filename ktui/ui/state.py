@@ -24,7 +24,7 @@ from ktui.ui.sortkeys import next_column, node_sort_key, trial_sort_key
 
 HISTORY = 16  # CPU samples per node for the sparkline
 # A filter is scanned from the top of the display: the first frame needs only the rows on
-# screen (and the cursor's row); the rest is scanned in steps after it (~5 ms each at 150k).
+# screen (and the cursor's row); the rest is scanned in steps after it (NOTES.md M7).
 NARROW_STEP = 20_000
 NARROW_BUDGET = 0.010  # s: the first scan may stop here, once past the cursor's row
 
@@ -167,8 +167,8 @@ class UiState:
 
         Following the trials meant joining each one two or three times (its Job, then its
         pod, then again when pods are known to be all in), their search texts twice, and a
-        merge into the view each second: at 150,000 pods ~5 s of this thread's GIL, taken
-        from the reflectors' decoding."""
+        merge into the view each second: seconds of this thread's GIL at scale, taken from
+        the reflectors' decoding (NOTES.md M10)."""
         tick = Tick()
         listing = self.store.list_progress()
         if listing != self.listing:
@@ -251,7 +251,7 @@ class UiState:
 
     def _narrow(self, base: SortedView[TrialKey, Trial]) -> SortedView[TrialKey, Trial]:
         """`base` narrowed to the filter, in its order (no sort): C-level map()s over its
-        keys, ~35 ms at 150,000 trials."""
+        keys (NOTES.md M7)."""
         self._narrowing = None
         scan = self._scan(base)
         if scan is None:

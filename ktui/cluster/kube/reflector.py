@@ -341,9 +341,8 @@ class Reflector:
 
         The next page is prefetched while this one decodes when the server is the slower
         side (a page took longer to arrive than half the time the previous one took to
-        decode): a kube-apiserver spends ~100 us per pod reading etcd, and overlapping that
-        with decoding brings a 15,000-pod first screen from 2.1 s to ~1.7 s (the floor, a
-        bare GET, being 1.7 s). Against a server that answers at memory speed (the
+        decode): a kube-apiserver spends real time per pod reading etcd, and overlapping that
+        with decoding brings the first screen down to the floor, a bare GET (NOTES.md M20). Against a server that answers at memory speed (the
         simulator) prefetching was slower (reader and decoder trade the GIL on every socket
         read), and the rule keeps it off there.
 

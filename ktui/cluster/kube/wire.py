@@ -4,7 +4,7 @@ They mirror the API's JSON (camelCase names, everything optional because watch B
 and odd servers send partial objects); unknown fields (managedFields, volumes, nodeInfo...)
 are skipped by the decoder without building anything. ``gc=False``: these objects hold no
 reference cycles, and at 150,000 pods the collector's walks over them were the stalls
-(benchmarks/NOTES.md). decode.py turns them into the store's records.
+(benchmarks/NOTES.md M2). decode.py turns them into the store's records.
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ class PodMeta(msgspec.Struct, gc=False):
     namespace: str = ""
     resourceVersion: str = ""
     creationTimestamp: datetime | None = None
-    # Only presence matters; a str skips the ~1 us datetime parse.
+    # Only presence matters; a str skips the datetime parse (NOTES.md M21).
     deletionTimestamp: str | None = None
     # Raw: only needed when there is no controller ownerReference (rare), and building a
-    # dict of every pod's labels was ~20% of the decode.
+    # dict of every pod's labels was a large share of the decode (NOTES.md M21).
     labels: msgspec.Raw = _NO_RAW
     ownerReferences: list[OwnerRef] | None = None
 
@@ -128,8 +128,8 @@ class State(msgspec.Struct, gc=False):
 
 
 class PodCondition(msgspec.Struct, gc=False):
-    # No timestamps: a pod has ~5 conditions and parsing their times cost more than the
-    # rest of the pod.
+    # No timestamps: a pod has several conditions and parsing their times cost more than
+    # the rest of the pod (NOTES.md M21).
     type: str = ""
     status: str = ""
     reason: str | None = None

@@ -75,8 +75,8 @@ class Projection:
         if seen == self._seen and not force:
             return
         self._seen = seen
-        # Only rows whose rv moved are rebuilt: a 10k-trial queue is re-read in ~15 ms,
-        # where decoding every spec and manifest took ~100 ms on each change.
+        # Only rows whose rv moved are rebuilt: decoding every spec and manifest on each
+        # change was several times slower (NOTES.md M23).
         jobs = self.state.query("SELECT namespace, name, uid, rv, state, created, started, completed,"
                                 " failed, reason, message FROM jobs")
         attempts = self.state.query("SELECT job_uid, n, rv, phase, created, started, finished, cpu_m, memory,"

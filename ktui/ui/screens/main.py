@@ -118,8 +118,8 @@ class MainScreen(TrialActions):
     def _place_logs(self) -> None:
         """Show or hide the log pane, beside the jobs on a wide screen, instead of the nodes
         on a short one. The classes go on the few widgets that change, not on the screen:
-        a class on the screen restyles each of its widgets (20-60 ms here, the whole cost
-        of opening the log)."""
+        a class on the screen restyles each of its widgets (the whole cost of opening the
+        log: NOTES.md M13)."""
         open_, compact, wide = self.logs_open, self.has_class("-compact"), self.has_class("-wide")
         logs = self.query_one("#logs")
         logs.set_class(open_, "-open")
@@ -172,7 +172,7 @@ class MainScreen(TrialActions):
         self._want_prebuilt(soon=True)
         # Its millions of containers leave the GC's walks, after the frame. (Frozen when
         # the views were first built instead, which at scale is before the list has come
-        # in, full collections walked them all: 45-77 ms stalls every ~4 s at 150,000.)
+        # in, full collections walked them all: NOTES.md M2.)
         self.call_after_refresh(freeze_survivors)
 
     def sort_trials(self, column: str, reverse: bool = False) -> None:
@@ -289,7 +289,7 @@ class MainScreen(TrialActions):
                 # The user just pressed a key, or opened a log and waits for its first
                 # line: asleep two thirds of the time, so a thread that takes the GIL
                 # often (the log stream reading its socket) does not wait behind every
-                # step. (At full speed the first log line came 5x later.)
+                # step. (At full speed the first log line came much later: NOTES.md M14.)
                 time.sleep(0.002)
             else:
                 time.sleep(0)
@@ -376,11 +376,11 @@ class MainScreen(TrialActions):
         if members.due(names, now):
             # The summary's sweeps need every trial's metric to name the best one: their
             # trials, from the store's index (not a pass over every trial: see
-            # benchmarks/NOTES.md, "sweep members").
+            # benchmarks/NOTES.md M24).
             members.found(self.backend.store.sweep_members(sorted(names)), names, now)
         if self.backend.store.listing():
             # Logs are read through the same API server that is still sending the lists
-            # (at 150,000 pods those reads made the first screen ~5 s later): wait for them.
+            # (they made the first screen much later at scale: NOTES.md M15): wait for them.
             self.log_metrics.want(())
         else:
             self.log_metrics.want([*jobs.visible_keys(), *(members.keys or ())])

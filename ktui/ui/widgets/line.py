@@ -9,8 +9,8 @@ from textual.widgets import Static
 
 class Line(Static):
     """``Static.update`` refreshes the layout even when nothing changed, and a layout refresh
-    rewrites every scrollbar on the screen: ~5 KB/s of terminal output on an idle screen
-    from the title and summary lines alone. ``show`` skips an identical text and lays out
+    rewrites every scrollbar on the screen: kilobytes a second on an idle screen from the
+    title and summary lines alone (NOTES.md M17). ``show`` skips an identical text and lays out
     only when the height may change: a new line count, or for an auto-height Line that
     wraps, a new wrapped line count at its current width."""
 

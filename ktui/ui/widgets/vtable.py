@@ -1,6 +1,6 @@
 """A table that renders only the rows on screen, for 150,000 of them.
 
-Textual's DataTable builds every row up front (~14 s for 100k rows here). This one holds
+Textual's DataTable builds every row up front (NOTES.md M16). This one holds
 an ordered list of keys and a pure `render_row(key) -> cells` function (k9s's one render
 function per kind); each frame renders just the visible lines, with rendered rows cached
 by key and dropped when the owner reports the key changed. Updating never rebuilds the
@@ -133,7 +133,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column: str | None = None
         self.sort_reverse = False
         # Where a key is in `keys` (ValueError if absent), when the owner can say faster
-        # than list.index (a scan: ~20 ms over 150,000 keys).
+        # than list.index (a scan: NOTES.md M16).
         self.locate: Callable[[Any], int] | None = None
 
     # -- data ---------------------------------------------------------------------------
@@ -306,7 +306,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _cells_strip(self, cells: Sequence[Cell]) -> Strip:
         """A row's cells laid out as `_strip(_cells_text(cells), Style())` does, straight to
-        segments: through rich's Text a row cost ~150 us, and a filter or a page shows
+        segments: through rich's Text a row cost more (NOTES.md M16), and a filter or a page shows
         dozens of rows never rendered before. Cells with spans take the Text path."""
         segments: list[Segment] = []
         get_style = self.app.console.get_style
