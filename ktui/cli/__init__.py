@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ktui.cli.launch",
     "ktui.cli.sim",
     "ktui.cli.cluster",
+    "ktui.cli.results",
     "ktui.cli.ui",
 )
 

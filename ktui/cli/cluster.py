@@ -26,7 +26,10 @@ from ktui.cluster.format import (
 )
 from ktui.cluster.kube.config import ConfigError
 from ktui.cluster.kube.transport import ApiError, Unreachable
-from ktui.cluster.model import Trial
+from ktui.cluster.model import TERMINAL_PHASES, Trial
+from ktui.cluster.resultcache import ResultCache
+from ktui.cluster.results import read_all
+from ktui.logtext.history import TrialMetrics
 from ktui.logtext.sanitize import encode_log, sanitize
 
 SYNC_TIMEOUT = 120.0
@@ -36,7 +39,7 @@ class CliError(Exception):
     """A failure worded for the user."""
 
 
-def _cli(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def cli_command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
@@ -64,15 +67,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument("--sweep", metavar="NAME", help="only this sweep's trials")
     p.add_argument("-w", "--watch", action="store_true", help="keep printing rows as they change")
+    p.add_argument("--no-metrics", action="store_true",
+                   help="do not read the trials' logs for their metrics (finished trials' are cached)")
     add_cluster_args(p)
     add_local_arg(p)
-    p.set_defaults(func=_cli(cmd_jobs))
+    p.set_defaults(func=cli_command(cmd_jobs))
 
     p = sub.add_parser("nodes", help="nodes: requested vs allocatable vs used cpu, memory, GPUs")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     add_cluster_args(p)
     add_local_arg(p)
-    p.set_defaults(func=_cli(cmd_nodes))
+    p.set_defaults(func=cli_command(cmd_nodes))
 
     p = sub.add_parser("logs", help="print the log of a job's newest pod")
     p.add_argument("job", metavar="JOB", help="job (trial) name; a pod name works too")
@@ -83,14 +88,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "by default they are shown inert, as in the UI's log pane")
     add_cluster_args(p)
     add_local_arg(p)
-    p.set_defaults(func=_cli(cmd_logs))
+    p.set_defaults(func=cli_command(cmd_logs))
 
     p = sub.add_parser("cancel", help="delete a sweep's Jobs, or one Job")
     p.add_argument("target", metavar="SWEEP|JOB")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_cluster_args(p)
     add_local_arg(p)
-    p.set_defaults(func=_cli(cmd_cancel))
+    p.set_defaults(func=cli_command(cmd_cancel))
 
     p = sub.add_parser("rerun", help="recreate a sweep's finished trials from their specs")
     p.add_argument("sweep", metavar="SWEEP")
@@ -98,13 +103,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--yes", action="store_true", help="do not ask before rerunning succeeded trials")
     add_cluster_args(p)
     add_local_arg(p)
-    p.set_defaults(func=_cli(cmd_rerun))
+    p.set_defaults(func=cli_command(cmd_rerun))
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def _connect(args: argparse.Namespace, resources: Iterable[str], **kw: Any):  # type: ignore[no-untyped-def]
+def connect_backend(args: argparse.Namespace, resources: Iterable[str], **kw: Any):  # type: ignore[no-untyped-def]
     if getattr(args, "local", False):
         from ktui.cli.local import make_local_backend
 
@@ -133,7 +138,7 @@ def _connect(args: argparse.Namespace, resources: Iterable[str], **kw: Any):  # 
     return backend
 
 
-def _sync(backend: Any, kinds: Iterable[str], *, required: Iterable[str]) -> None:
+def wait_listed(backend: Any, kinds: Iterable[str], *, required: Iterable[str]) -> None:
     """Wait for the first list of each kind; a problem with a required kind is fatal, with
     an optional one a warning (printed once)."""
     kinds = list(kinds)
@@ -156,16 +161,37 @@ def _sync(backend: Any, kinds: Iterable[str], *, required: Iterable[str]) -> Non
             print(f"ktui: warning: {p.message}", file=sys.stderr)
 
 
-def _json_trial(t: Trial) -> dict[str, Any]:
-    return t.to_dict()
+def _json_trial(t: Trial, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+    d = t.to_dict()
+    d["metrics"] = dict(metrics or {})
+    name = (t.metric or {}).get("name")
+    d["metric"] = d["metrics"].get(name) if name else None
+    return d
+
+
+def read_metrics(backend: Any, trials: list[Trial], cache: Any) -> dict[Any, TrialMetrics]:
+    """Every trial's metrics, the progress on stderr when it takes a while."""
+    started = time.monotonic()
+    shown = False
+
+    def progress(done: int, total: int) -> None:
+        nonlocal shown
+        if sys.stderr.isatty() and (shown or time.monotonic() - started > 1.0):
+            shown = True
+            print(f"\rreading metrics {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+    out = read_all(backend, trials, cache, progress=progress)
+    if shown:
+        print(file=sys.stderr)
+    return out
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     kinds = ("jobs", "pods", "events")
-    backend = _connect(args, kinds, metrics=False)
+    backend = connect_backend(args, kinds, metrics=False)
     try:
         backend.start()
-        _sync(backend, kinds, required=("jobs",))
+        wait_listed(backend, kinds, required=("jobs",))
         store = backend.store
         wide_ns = bool(args.all_namespaces)
 
@@ -174,6 +200,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
         trials = sorted((t for t in store.snapshot_trials().values() if wanted(t)), key=trial_sort_key)
         version = store.version
+        cache = None if args.no_metrics else ResultCache()
+        found = read_metrics(backend, trials, cache) if cache is not None else {}
+
+        def metrics_of(t: Trial) -> dict[str, float] | None:
+            m = found.get(t.key)
+            return m.latest if m is not None else None
         header = (("NAMESPACE",) if wide_ns else ()) + TRIAL_COLUMNS
         now = time.time()
         out = sys.stdout
@@ -181,12 +213,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.output == "json":
             if args.watch:
                 for t in trials:
-                    out.write(msgspec.json.encode(_json_trial(t)).decode() + "\n")
+                    out.write(msgspec.json.encode(_json_trial(t, metrics_of(t))).decode() + "\n")
             else:
-                out.write(msgspec.json.format(msgspec.json.encode([_json_trial(t) for t in trials]),
+                out.write(msgspec.json.format(msgspec.json.encode([_json_trial(t, metrics_of(t)) for t in trials]),
                                               indent=2).decode() + "\n")
         else:
-            rows = [trial_row(t, now, namespace=wide_ns) for t in trials]
+            rows = [trial_row(t, now, namespace=wide_ns, metrics=metrics_of(t)) for t in trials]
             if rows or args.watch:
                 lines, widths = render_table(header, rows)
                 out.write("\n".join(lines) + "\n")
@@ -218,11 +250,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 old = last.pop(key, None)
                 if old is not None:
                     gone.append(msgspec.structs.replace(old, phase="Deleted"))
+            if cache is not None:  # a trial that finished: its final metrics (read once, cached)
+                found.update(read_all(backend, [t for t in printed if t.phase in TERMINAL_PHASES], cache))
             for t in printed + gone:
                 if args.output == "json":
-                    out.write(msgspec.json.encode(_json_trial(t)).decode() + "\n")
+                    out.write(msgspec.json.encode(_json_trial(t, metrics_of(t))).decode() + "\n")
                 else:
-                    lines, widths = render_table((), [trial_row(t, now, namespace=wide_ns)], widths)
+                    lines, widths = render_table((), [trial_row(t, now, namespace=wide_ns, metrics=metrics_of(t))],
+                                                 widths)
                     out.write(lines[0] + "\n")
             out.flush()
     except KeyboardInterrupt:
@@ -235,10 +270,10 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     kinds = ("nodes", "pods")
     # Requests are summed over every namespace's pods, whatever -n says.
     args.all_namespaces = True
-    backend = _connect(args, kinds, metrics=True)
+    backend = connect_backend(args, kinds, metrics=True)
     try:
         backend.start()
-        _sync(backend, kinds, required=("nodes",))
+        wait_listed(backend, kinds, required=("nodes",))
         metrics = getattr(backend, "metrics", None)
         if metrics is not None:
             metrics.poll_once()
@@ -318,7 +353,7 @@ def _action_backend(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The backend for logs, cancel and rerun: they ask it directly, no lists to wait for.
     The local one runs its loop meanwhile (a cancelled trial's process group is made sure
     of); the cluster one needs no watches."""
-    backend = _connect(args, (), metrics=False)
+    backend = connect_backend(args, (), metrics=False)
     if args.local:
         backend.start()
     return backend
@@ -333,7 +368,7 @@ def _done_with(backend: Any) -> None:
         backend.stop(timeout=2.0)
 
 
-def _scope(args: argparse.Namespace, backend: Any) -> tuple[str | None, str]:
+def scope_of(args: argparse.Namespace, backend: Any) -> tuple[str | None, str]:
     """The namespace a command means (None for -A, every namespace), and it in words."""
     ns = None if getattr(args, "all_namespaces", False) else str(args.namespace or backend.default_namespace)
     return ns, _where(ns, args.local)
@@ -373,7 +408,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     backend = _action_backend(args)
     try:
-        ns, where = _scope(args, backend)
+        ns, where = scope_of(args, backend)
         trials = backend.sweep_trials(args.target, ns)
         if trials:
             _confirm(f"Delete {len(trials)} jobs of sweep {args.target} in {where}?", args.yes)
@@ -391,7 +426,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     backend = _action_backend(args)
     try:
-        ns, where = _scope(args, backend)
+        ns, where = scope_of(args, backend)
         trials = backend.sweep_trials(args.sweep, ns)
         if not trials:
             raise CliError(f"no sweep named {args.sweep} in {where}")

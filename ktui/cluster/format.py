@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ktui.cluster.model import NodeView, Trial
 from ktui.wire.duration import human_duration as kube_duration
 from ktui.wire.quantity import format_bytes, format_cpu
 
-TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "REASON", "PARAMS")
+TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "REASON", "METRIC",
+                 "PARAMS")
 NODE_COLUMNS = ("NAME", "STATUS", "CPU REQ/ALLOC", "CPU USED", "MEM REQ/ALLOC", "MEM USED",
                 "GPU REQ/ALLOC", "PODS", "TAINTS")
 
@@ -59,7 +60,32 @@ def truncate(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: int = 60) -> list[str]:
+_COUNTERS = frozenset(("epoch", "step", "iter", "iteration", "batch", "global_step"))
+
+
+def fmt_number(v: float) -> str:
+    if v == int(v) and abs(v) < 1e9:
+        return str(int(v))
+    if abs(v) >= 1000 or abs(v) < 0.001:
+        return f"{v:.3g}"
+    return f"{v:.4f}".rstrip("0").rstrip(".")
+
+
+def metric_summary(metrics: Mapping[str, float], metric_name: str | None) -> tuple[str, str]:
+    """(text, kind) of a trial's METRIC cell: "value", the sweep's metric; "missing", the
+    log has metrics but not the sweep's (a typo in `metric:`, a renamed key: said, not
+    hidden behind another key); "others", no declared metric: what the trial reports,
+    progress counters last."""
+    if metric_name:
+        if metric_name in metrics:
+            return fmt_number(metrics[metric_name]), "value"
+        return f"no {metric_name}", "missing"
+    items = sorted(metrics.items(), key=lambda kv: kv[0].lower() in _COUNTERS)
+    return " ".join(f"{k}={fmt_number(v)}" for k, v in items[:3]), "others"
+
+
+def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: int = 60,
+              metrics: Mapping[str, float] | None = None) -> list[str]:
     row = [
         t.name,
         t.sweep or "-",
@@ -70,6 +96,7 @@ def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: in
         human_duration(now - t.created) if t.created else "-",
         str(t.retries),
         truncate(t.reason, reason_width) or "-",
+        metric_summary(metrics, (t.metric or {}).get("name"))[0] if metrics else "-",
         short_params(t.params) or "-",
     ]
     return [t.namespace, *row] if namespace else row

@@ -3,8 +3,10 @@
 Reading every pod's log would not scale (150,000 finished pods), so the collector works on
 demand: the UI says which trials it shows (`want`), and only those are read. A running
 trial is followed (bounded number of streams) so its metrics move live; a finished one is
-read once, its last lines only. Results are versioned like the store's change feed, so the
-UI picks up just what changed on its tick. Works over any Backend (stream_logs)."""
+read once, to its end, for its whole learning curve. Each trial keeps its latest values and
+a bounded history per metric (ktui.logtext.history). Results are versioned like the store's
+change feed, so the UI picks up just what changed on its tick. Works over any Backend
+(stream_logs)."""
 
 from __future__ import annotations
 
@@ -16,24 +18,26 @@ from dataclasses import dataclass, field
 
 from ktui.cluster.backend import Backend, LogStream
 from ktui.cluster.model import TERMINAL_PHASES, Trial, TrialKey
-from ktui.logtext.metrics import merge_metrics, parse_metrics
+from ktui.cluster.resultcache import CachedResult, ResultCache
+from ktui.logtext.history import Series, TrialMetrics
 
-TAIL_LINES = 200  # a finished trial's last lines hold its final metrics
 MAX_WANTED = 2_000
 
 
 @dataclass
 class _Entry:
     uid: str
-    latest: dict[str, float] = field(default_factory=dict)
+    metrics: TrialMetrics = field(default_factory=TrialMetrics)
     done: bool = False  # read to the end of a finished trial's log
     failed_at: float = 0.0  # last failure (no pod yet, forbidden): retry later
 
 
 class LogMetrics:
     def __init__(self, backend: Backend, *, max_follow: int = 16, fetch_workers: int = 4,
-                 retry_seconds: float = 5.0, poll_seconds: float = 0.5) -> None:
+                 retry_seconds: float = 5.0, poll_seconds: float = 0.5,
+                 cache: ResultCache | None = None) -> None:
         self.backend = backend
+        self.cache = cache  # finished trials' results, kept by Job UID (read before any log)
         self.max_follow = max_follow
         self.retry_seconds = retry_seconds
         self.poll_seconds = poll_seconds
@@ -80,9 +84,20 @@ class LogMetrics:
 
     def changes_since(self, version: int) -> tuple[int, dict[TrialKey, dict[str, float]]]:
         with self._lock:
-            changed = {k: dict(self._entries[k].latest) for k, v in self._changed.items()
+            changed = {k: dict(self._entries[k].metrics.latest) for k, v in self._changed.items()
                        if v > version and k in self._entries}
             return self._version, changed
+
+    def history(self, key: TrialKey) -> dict[str, list[tuple[float, float]]]:
+        """Each metric's (step, value) points read so far from the trial's log."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return {} if entry is None else {k: s.points() for k, s in entry.metrics.series.items()}
+
+    def series(self, key: TrialKey, name: str) -> Series | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else entry.metrics.series.get(name)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -119,12 +134,23 @@ class LogMetrics:
         now = time.monotonic()
         for key in want:
             t = trials.get(key)
-            if t is None or t.pod is None or t.phase in ("Pending", "Suspended"):
+            if t is None or t.phase in ("Pending", "Suspended"):
                 continue
             with self._lock:
-                entry = self._entries.get(key)
-                if entry is None or entry.uid != t.uid:  # new, or rerun under the same name
-                    entry = self._entries[key] = _Entry(t.uid)
+                old = self._entries.get(key)
+                fresh = old is None or old.uid != t.uid  # new, or rerun under the same name
+                entry = self._entries[key] = _Entry(t.uid) if fresh or old is None else old
+            if fresh and t.phase in TERMINAL_PHASES and self.cache is not None:
+                # Kept from an earlier read: even when its pod is gone since.
+                hit = self.cache.get(t.uid)
+                if hit is not None:
+                    with self._lock:
+                        entry.metrics, entry.done = hit.metrics, True
+                    self._publish(key)
+                    continue
+            if t.pod is None:
+                continue
+            with self._lock:
                 if entry.done or key in self._busy or now - entry.failed_at < self.retry_seconds:
                     continue
                 follow = t.phase not in TERMINAL_PHASES
@@ -142,7 +168,7 @@ class LogMetrics:
     def _read(self, key: TrialKey, t: Trial, entry: _Entry, follow: bool) -> None:
         stream: LogStream | None = None
         try:
-            stream = self.backend.stream_logs(key, follow=follow, tail=None if follow else TAIL_LINES)
+            stream = self.backend.stream_logs(key, follow=follow, tail=None)
             if follow:
                 with self._lock:
                     # stop() sets _stop, then closes what it finds here, under this lock: a
@@ -155,17 +181,22 @@ class LogMetrics:
             for batch in stream.batches():
                 if self._stop.is_set():
                     break
-                found = [m for m in map(parse_metrics, (line.text for line in batch)) if m]
+                with self._lock:
+                    found = entry.metrics.feed(line.text for line in batch)
                 if found:
-                    with self._lock:
-                        for m in found:
-                            merge_metrics(entry.latest, m)
                     # A version per read, not per line; and never held back for a next
                     # read that may be an epoch away.
                     self._publish(key)
             # A follow also ends when the container restarts: only a finished trial is done.
             now_t = self.backend.store.get_trial(key)
             entry.done = not self._stop.is_set() and (not follow or (now_t is not None and now_t.phase in TERMINAL_PHASES))
+            if entry.done and self.cache is not None:
+                final = now_t if now_t is not None and now_t.uid == t.uid else t
+                if final.phase in TERMINAL_PHASES:
+                    with self._lock:
+                        snapshot = entry.metrics
+                    self.cache.put(CachedResult(t.uid, t.namespace, t.name, t.sweep, final.phase, t.params,
+                                                final.started, final.finished, snapshot))
         except Exception:
             entry.failed_at = time.monotonic()
         finally:

@@ -17,6 +17,7 @@ from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.logmetrics import LogMetrics
+from ktui.cluster.resultcache import ResultCache
 from ktui.gcpause import IdleCollector
 from ktui.ui.commands import ClusterCommands
 from ktui.ui.keymap import load_keymap
@@ -77,7 +78,7 @@ class KtuiApp(App[None]):
         self.contexts = list(contexts)
         self.clock = clock
         self.state = UiState(backend.store, clock)
-        self.log_metrics = LogMetrics(backend)
+        self.log_metrics = LogMetrics(backend, cache=ResultCache())
         self.user_keymap, self._keymap_problem = load_keymap(keymap_file)
         self.idle_gc = IdleCollector()
 
@@ -155,7 +156,7 @@ class KtuiApp(App[None]):
         self.backend = backend
         self.default_namespace = getattr(backend, "namespace", None) or self.default_namespace
         self.state = UiState(backend.store, self.clock)
-        self.log_metrics = LogMetrics(backend)
+        self.log_metrics = LogMetrics(backend, cache=ResultCache())
         backend.start()
         self.log_metrics.start()
         self.switch_screen(MainScreen(backend, self.state, self.log_metrics, self.default_namespace))

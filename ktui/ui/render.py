@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from rich.text import Text
 
-from ktui.cluster.format import short_params
+from ktui.cluster.format import fmt_number, metric_summary, short_params
 from ktui.cluster.model import GpuDevice, NodeView, SweepSummary, Trial
 
 PHASE_STYLE = {
@@ -23,7 +23,6 @@ PHASE_STYLE = {
 }
 SPARK = "▁▂▃▄▅▆▇█"
 # Metric keys that count progress rather than measure quality.
-_COUNTERS = frozenset(("epoch", "step", "iter", "iteration", "batch", "global_step"))
 
 
 def fmt_age(seconds: float | None) -> str:
@@ -59,14 +58,6 @@ def fmt_mem(n: int) -> str:
             v = n / size
             return f"{v:.0f}{unit}" if v >= 10 or v == int(v) else f"{v:.1f}{unit}"
     return f"{n}B"
-
-
-def fmt_number(v: float) -> str:
-    if v == int(v) and abs(v) < 1e9:
-        return str(int(v))
-    if abs(v) >= 1000 or abs(v) < 0.001:
-        return f"{v:.3g}"
-    return f"{v:.4f}".rstrip("0").rstrip(".")
 
 
 def usage_bar(used: int | None, requested: int, allocatable: int, width: int) -> Text:
@@ -234,13 +225,9 @@ def trial_cells(
 ) -> tuple[Text | str, ...]:
     metric_cell: Text | str = ""
     if metrics:
-        if metric_name and metric_name in metrics:
-            # The sweep's own metric: the value alone (the sweep line names the metric).
-            metric_cell = Text(fmt_number(metrics[metric_name]), style="bold")
-        else:
-            # No declared metric: show what the trial reports, progress counters last.
-            items = sorted(metrics.items(), key=lambda kv: kv[0].lower() in _COUNTERS)
-            metric_cell = " ".join(f"{k}={fmt_number(v)}" for k, v in items[:3])
+        text, kind = metric_summary(metrics, metric_name)
+        # The sweep's own metric: the value alone, bold (the sweep line names the metric).
+        metric_cell = Text(text, style={"value": "bold", "missing": "dim"}.get(kind, ""))
     reason = Text(t.reason or "", style="red" if t.phase == "Failed" else "yellow")
     return (
         t.name,

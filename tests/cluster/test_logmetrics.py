@@ -90,3 +90,34 @@ def test_a_follow_opened_while_stopping_is_closed_not_left_running():
     threading.Thread(target=lambda: (lm._read(("default", "j"), t, None, True), done.set()), daemon=True).start()  # type: ignore[arg-type]
     assert done.wait(5), "the read kept following after stop()"
     assert stream.closed.is_set()
+
+
+def test_a_finished_trial_is_kept_in_the_cache_and_read_from_it_after_its_pod_is_gone(sim, backend_factory):
+    from ktui.cluster.resultcache import ResultCache
+
+    sim.create(job_manifest("kept", sweep="s", log="step=1 loss=0.9\nstep=2 loss=0.4\n", duration=0.2))
+    b = backend_factory(sim.kubeconfig)
+    b.start()
+    key = ("default", "kept")
+    eventually(lambda: (t := b.store.get_trial(key)) is not None and t.phase == "Succeeded", timeout=15)
+    uid = b.store.get_trial(key).uid
+    lm = LogMetrics(b, poll_seconds=0.05, cache=ResultCache())
+    lm.start()
+    try:
+        lm.want([key])
+        eventually(lambda: ResultCache().get(uid) is not None, timeout=10)
+        assert lm.history(key)["loss"] == [(1.0, 0.9), (2.0, 0.4)]
+    finally:
+        lm.stop()
+    pod = next(p for p in sim.objects("pods") if p["metadata"]["name"].startswith("kept-"))
+    sim.delete("pods", "default", pod["metadata"]["name"])
+    eventually(lambda: b.store.get_trial(key).pod is None, timeout=10)
+    again = LogMetrics(b, poll_seconds=0.05, cache=ResultCache())  # a ktui opened later
+    again.start()
+    try:
+        again.want([key])
+        eventually(lambda: key in again.changes_since(0)[1], timeout=10)
+        assert again.changes_since(0)[1][key] == {"step": 2.0, "loss": 0.4}
+        assert again.history(key)["loss"] == [(1.0, 0.9), (2.0, 0.4)]
+    finally:
+        again.stop()

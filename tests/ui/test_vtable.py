@@ -147,6 +147,8 @@ def test_metric_cell_prefers_measures_over_counters():
     cells = trial_cells(t, 0.0, {"epoch": 5.0, "loss": 0.3, "accuracy": 0.9}, None)
     assert str(cells[m]) == "loss=0.3 accuracy=0.9 epoch=5"
     assert str(trial_cells(t, 0.0, {"epoch": 5.0, "accuracy": 0.9}, "accuracy")[m]) == "0.9"
+    # The sweep's metric is not in the log: the cell says so, not another key in its place.
+    assert str(trial_cells(t, 0.0, {"epoch": 5.0, "accuracy": 0.9}, "val_loss")[m]) == "no val_loss"
 
 
 def test_cpu_and_memory_cells_show_while_measured():
