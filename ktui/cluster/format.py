@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ktui.cluster.model import NodeView, Trial
@@ -34,8 +34,13 @@ def _value(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
-def short_params(params: dict[str, Any], width: int = 48) -> str:
-    text = " ".join(f"{k}={_value(v)}" if k else _value(v) for k, v in params.items())
+def short_params(params: dict[str, Any], width: int = 48, first: Collection[str] = ()) -> str:
+    """`lr=0.1 depth=3`; the names in `first` (those that vary within the sweep) lead, so a
+    narrow column shows what tells the trials apart."""
+    items = list(params.items())
+    if first:
+        items.sort(key=lambda kv: kv[0] not in first)  # (stable: each group keeps its order)
+    text = " ".join(f"{k}={_value(v)}" if k else _value(v) for k, v in items)
     return truncate(text, width)
 
 

@@ -21,7 +21,10 @@ from ktui.cluster.model import TERMINAL_PHASES, Trial, TrialKey
 from ktui.cluster.resultcache import CachedResult, ResultCache
 from ktui.logtext.history import Series, TrialMetrics
 
-MAX_WANTED = 2_000
+MAX_WANTED = 20_000  # the shown trials, then every trial of the shown sweeps (for their best)
+FETCH_QUEUE = 16
+SCHEDULE_CHUNK = 256  # trials looked up in the store at a time while scheduling
+RECHECK_SECONDS = 10.0  # trials read to the end are looked at again this often (a rerun)
 
 
 @dataclass
@@ -49,10 +52,16 @@ class LogMetrics:
         self._version = 0
         self._changed: dict[TrialKey, int] = {}
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_follow + fetch_workers, thread_name_prefix="ktui-logmetrics")
-        self._fetch_slots = threading.Semaphore(fetch_workers)
+        self._pool = ThreadPoolExecutor(max_follow, thread_name_prefix="ktui-logmetrics-follow")
+        # Finished trials' logs: `fetch_workers` at a time, up to FETCH_QUEUE per worker queued
+        # behind them, so one pass schedules a batch and a newly shown trial waits for a few.
+        self._fetch_pool = ThreadPoolExecutor(fetch_workers, thread_name_prefix="ktui-logmetrics-fetch")
+        self._fetch_slots = threading.Semaphore(fetch_workers * FETCH_QUEUE)
+        self._in_flight = 0
+        self._kick = threading.Event()  # the fetch queue ran dry: schedule the next batch now
         self._thread: threading.Thread | None = None
         self._hold_until = 0.0
+        self._recheck_at = 0.0
 
     # -- the consumer's side ------------------------------------------------------------
 
@@ -88,11 +97,22 @@ class LogMetrics:
                        if v > version and k in self._entries}
             return self._version, changed
 
+    def read_count(self, keys: Iterable[TrialKey]) -> int:
+        """How many of these trials have been read to the end (or have nothing to read)."""
+        with self._lock:
+            entries = self._entries
+            return sum(1 for k in keys if (e := entries.get(k)) is not None and e.done)
+
     def history(self, key: TrialKey) -> dict[str, list[tuple[float, float]]]:
         """Each metric's (step, value) points read so far from the trial's log."""
         with self._lock:
             entry = self._entries.get(key)
             return {} if entry is None else {k: s.points() for k, s in entry.metrics.series.items()}
+
+    def history_names(self, key: TrialKey) -> list[str]:
+        with self._lock:
+            entry = self._entries.get(key)
+            return [] if entry is None else list(entry.metrics.series)
 
     def series(self, key: TrialKey, name: str) -> Series | None:
         with self._lock:
@@ -112,12 +132,18 @@ class LogMetrics:
             streams = list(self._following.values())
         for s in streams:
             s.close()
+        self._kick.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the work -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while not self._stop.is_set():
+            self._kick.wait(self.poll_seconds)
+            self._kick.clear()
+            if self._stop.is_set():
+                break
             try:
                 self._schedule()
             except Exception:  # never let one bad record stop the collector
@@ -130,40 +156,64 @@ class LogMetrics:
             want = list(self._want)
         if not want:
             return  # (reading the store joins what is pending: a big first list's trials)
-        trials = self.backend.store.get_trials(want)
         now = time.monotonic()
-        for key in want:
-            t = trials.get(key)
-            if t is None or t.phase in ("Pending", "Suspended"):
-                continue
+        if now >= self._recheck_at:
+            self._recheck_at = now + RECHECK_SECONDS  # (a trial read to the end may be rerun since)
+        else:
             with self._lock:
-                old = self._entries.get(key)
-                fresh = old is None or old.uid != t.uid  # new, or rerun under the same name
-                entry = self._entries[key] = _Entry(t.uid) if fresh or old is None else old
-            if fresh and t.phase in TERMINAL_PHASES and self.cache is not None:
-                # Kept from an earlier read: even when its pod is gone since.
-                hit = self.cache.get(t.uid)
-                if hit is not None:
-                    with self._lock:
-                        entry.metrics, entry.done = hit.metrics, True
-                    self._publish(key)
-                    continue
-            if t.pod is None:
-                continue
-            with self._lock:
-                if entry.done or key in self._busy or now - entry.failed_at < self.retry_seconds:
-                    continue
-                follow = t.phase not in TERMINAL_PHASES
-                if follow and sum(1 for k in self._busy if k in self._following) >= self.max_follow:
-                    continue
-                self._busy.add(key)
-            if follow:
-                self._pool.submit(self._read, key, t, entry, True)
-            elif self._fetch_slots.acquire(blocking=False):
-                self._pool.submit(self._read, key, t, entry, False)
-            else:
+                entries = self._entries
+                want = [k for k in want if (e := entries.get(k)) is None or not e.done]
+        store = self.backend.store
+        queue_full = False
+        for i in range(0, len(want), SCHEDULE_CHUNK):
+            chunk = want[i:i + SCHEDULE_CHUNK]
+            trials = store.get_trials(chunk)
+            for key in chunk:
+                t = trials.get(key)
+                if t is not None and t.phase not in ("Pending", "Suspended"):
+                    queue_full = not self._consider(key, t, now, queue_full)
+            if queue_full and self._following_full():
+                break  # (nothing more can start before the next pass)
+
+    def _following_full(self) -> bool:
+        with self._lock:
+            return sum(1 for k in self._busy if k in self._following) >= self.max_follow
+
+    def _consider(self, key: TrialKey, t: Trial, now: float, queue_full: bool) -> bool:
+        """Start what this trial needs (a cached result, a follow, a fetch); False when the
+        fetch queue is full."""
+        with self._lock:
+            old = self._entries.get(key)
+            fresh = old is None or old.uid != t.uid  # new, or rerun under the same name
+            entry = self._entries[key] = _Entry(t.uid) if fresh or old is None else old
+        if fresh and t.phase in TERMINAL_PHASES and self.cache is not None:
+            # Kept from an earlier read: even when its pod is gone since.
+            hit = self.cache.get(t.uid)
+            if hit is not None:
                 with self._lock:
-                    self._busy.discard(key)
+                    entry.metrics, entry.done = hit.metrics, True
+                self._publish(key)
+                return not queue_full
+        if t.pod is None:
+            if t.phase in TERMINAL_PHASES:
+                entry.done = True  # finished, its pod gone and nothing cached: nothing to read
+            return not queue_full
+        follow = t.phase not in TERMINAL_PHASES
+        with self._lock:
+            if entry.done or key in self._busy or now - entry.failed_at < self.retry_seconds:
+                return not queue_full
+            if follow and sum(1 for k in self._busy if k in self._following) >= self.max_follow:
+                return not queue_full
+            if not follow and (queue_full or not self._fetch_slots.acquire(blocking=False)):
+                return False
+            self._busy.add(key)
+            if not follow:
+                self._in_flight += 1
+        if follow:
+            self._pool.submit(self._read, key, t, entry, True)
+        else:
+            self._fetch_pool.submit(self._read, key, t, entry, False)
+        return True
 
     def _read(self, key: TrialKey, t: Trial, entry: _Entry, follow: bool) -> None:
         stream: LogStream | None = None
@@ -197,7 +247,12 @@ class LogMetrics:
                         snapshot = entry.metrics
                     self.cache.put(CachedResult(t.uid, t.namespace, t.name, t.sweep, final.phase, t.params,
                                                 final.started, final.finished, snapshot))
-        except Exception:
+        except LookupError:
+            # No log to read (no pod any more): final for a finished trial, which then
+            # counts as read; a running one is tried again.
+            entry.done = not follow
+            entry.failed_at = time.monotonic()
+        except Exception:  # forbidden, unreachable: tried again later
             entry.failed_at = time.monotonic()
         finally:
             if stream is not None:
@@ -207,6 +262,11 @@ class LogMetrics:
                 self._following.pop(key, None)
             if not follow:
                 self._fetch_slots.release()
+                with self._lock:
+                    self._in_flight -= 1
+                    dry = self._in_flight == 0
+                if dry:
+                    self._kick.set()
 
     def _publish(self, key: TrialKey) -> None:
         with self._lock:

@@ -171,12 +171,14 @@ def leaderboard(sweep: str, trials: Sequence[Trial], metrics: dict[TrialKey, Tri
         rows.append(Row(c.namespace, c.name, c.phase, c.params or {}, duration, c.metrics, False))
     declared = next((t.metric for t in trials if t.metric), None)
     metric = declared.get("name") if declared else None
-    names: dict[str, None] = {}
-    if metric:
-        names[metric] = None
+    seen: dict[str, int] = {}
     for r in rows:
         if r.metrics is not None:
-            names.update(dict.fromkeys(r.metrics.latest))
-    board = Leaderboard(sweep, metric, declared, varying(r.params for r in rows), list(names), rows)
+            for name in r.metrics.latest:
+                seen[name] = seen.get(name, 0) + 1
+    # The sweep's metric first, then those most trials report (a stable order, whatever
+    # order the trials came in).
+    names = ([metric] if metric else []) + sorted((n for n in seen if n != metric), key=lambda n: (-seen[n], n))
+    board = Leaderboard(sweep, metric, declared, varying(r.params for r in rows), names, rows)
     board.sort()
     return board

@@ -193,14 +193,25 @@ class SweepMembers:
     best), looked up in the store's index only when the shown sweeps change, else when
     trials came, went or changed sweep, at the summaries' pace."""
 
-    keys: list[TrialKey] | None = None
+    by_sweep: dict[tuple[str, str], list[TrialKey]] | None = None
+    keys: list[TrialKey] = field(default_factory=list)
     names: set[tuple[str, str]] = field(default_factory=set)
     at: float = 0.0
     stale: bool = False
+    progress_at: float = 0.0  # when the shown sweeps' read progress was last counted
 
     def due(self, names: set[tuple[str, str]], now: float) -> bool:
-        return (self.keys is None or names != self.names
+        return (self.by_sweep is None or names != self.names
                 or (self.stale and now - self.at >= SUMMARY_SECONDS))
 
-    def found(self, keys: list[TrialKey], names: set[tuple[str, str]], now: float) -> None:
-        self.keys, self.names, self.at, self.stale = keys, names, now, False
+    def found(self, by_sweep: dict[tuple[str, str], list[TrialKey]], now: float) -> None:
+        self.by_sweep, self.names, self.at, self.stale = by_sweep, set(by_sweep), now, False
+        self.keys = [k for keys in by_sweep.values() for k in keys]
+        self.progress_at = 0.0
+
+    def progress_due(self, now: float) -> bool:
+        """Count the shown sweeps' read progress again? (once a second at most)"""
+        if now - self.progress_at < 1.0:
+            return False
+        self.progress_at = now
+        return True

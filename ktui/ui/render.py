@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from rich.text import Text
 
@@ -222,6 +222,7 @@ def trial_cells(
     metrics: Mapping[str, float] | None,
     metric_name: str | None,
     node_prefix: str = "",
+    varying: Collection[str] = (),
 ) -> tuple[Text | str, ...]:
     metric_cell: Text | str = ""
     if metrics:
@@ -232,7 +233,7 @@ def trial_cells(
     return (
         t.name,
         t.sweep or "-",
-        short_params(t.params, 200),
+        short_params(t.params, 200, varying),
         phase_text(t),
         short_node(t.node, node_prefix),
         trial_time(t, now),
@@ -264,8 +265,10 @@ def short_node(node: str | None, prefix: str) -> str:
     return node
 
 
-def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None) -> Text:
-    """`mnist-grid  6 trials: 1 pending 2 running 2 ok 1 failed   best mnist-grid-003 accuracy=0.91`"""
+def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None,
+               read: tuple[int, int] | None = None) -> Text:
+    """`mnist-grid  6 trials: 1 pending 2 running 2 ok 1 failed   best mnist-grid-003 accuracy=0.91`,
+    then `metrics 4,120/10,000` while the finished trials' logs are still being read."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(s.name, style="bold")
     t.append(f"  {s.total} trials:")
@@ -277,5 +280,7 @@ def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None) -> Text:
     if best:
         job, metric, value = best
         t.append(f"   best {job} {metric}={fmt_number(value)}", style="bold green")
+    if read is not None and read[0] < read[1]:
+        t.append(f"   metrics {read[0]:,}/{read[1]:,}", style="dim")
     return t
 

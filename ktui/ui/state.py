@@ -69,6 +69,12 @@ class UiState:
         self.clock = clock
         self.version = -1
         self.metrics: dict[TrialKey, dict[str, float]] = {}
+        # (namespace, sweep) -> (its finished trials read to the end, its finished trials),
+        # while the logs of a shown sweep are still being read (its best is not final yet).
+        self.metrics_read: dict[tuple[str, str], tuple[int, int]] = {}
+        # (namespace, sweep) -> the parameters that vary within it (the PARAMS column shows
+        # them first), for the sweeps whose lines are shown (see MainScreen._feed_metrics).
+        self.varying: dict[tuple[str, str], frozenset[str]] = {}
         self.trial_sort = "sweep"
         self.trial_reverse = False
         self.node_sort = "name"
@@ -469,7 +475,7 @@ class UiState:
         for (ns, name) in self.metrics:
             if ns != sweep.namespace:
                 continue
-            t = self.trials.record((ns, name))
+            t = self._base.record((ns, name))  # (the filter may hide the best)
             if t is None or t.sweep != sweep.name:
                 continue
             m, goal = self.metric_of(t), self.goal_of(t)

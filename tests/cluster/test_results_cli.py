@@ -43,7 +43,7 @@ def test_results_rank_every_trial_by_the_sweeps_metric(sim, capsys):
     rc, out, err = _run(capsys, "results", "r", "--kubeconfig", kc)
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["TRIAL", "LR", "PHASE", "DURATION", "ACC", "BEST", "LOSS", "EPOCH"]
+    assert lines[0].split() == ["TRIAL", "LR", "PHASE", "DURATION", "ACC", "BEST", "LOSS", "EPOCH"]  # most reported first
     # best acc first: r-001 (0.90 at epoch 1), r-000 (0.86), r-002 (0.75); only lr varies
     assert [ln.split()[0] for ln in lines[1:]] == ["r-001", "r-000", "r-002"]
     assert lines[1].split()[4:6] == ["0.88", "0.9"]  # last, best

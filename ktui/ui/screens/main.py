@@ -16,9 +16,11 @@ from textual.widgets import Footer, Input
 from ktui.cluster.backend import Backend
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import Trial, TrialKey
+from ktui.cluster.results import varying as varying_params
 from ktui.gcpause import age_young, freeze_survivors
 from ktui.ui import banner
 from ktui.ui.pacing import TICK_SECONDS, Pacer, Prebuild, Step, SweepMembers
+from ktui.ui.screens.chart import ChartScreen
 from ktui.ui.screens.trial_actions import TrialActions
 from ktui.ui.sortedview import SortedView
 from ktui.ui.sortkeys import NODE_SORTS, TRIAL_SORTS
@@ -74,6 +76,7 @@ class MainScreen(TrialActions):
         Binding("R", "rerun_failed", "Rerun failed", id="jobs.rerun"),
         Binding("d", "describe", "Describe", id="jobs.describe"),
         Binding("o", "goto_node", "Its node", id="jobs.goto-node"),
+        Binding("p", "chart", "Plot", id="jobs.chart"),
         Binding("escape", "back", "Back", show=False, id="view.back"),
     ]
 
@@ -377,18 +380,44 @@ class MainScreen(TrialActions):
             # The summary's sweeps need every trial's metric to name the best one: their
             # trials, from the store's index (not a pass over every trial: see
             # benchmarks/NOTES.md M24).
-            members.found(self.backend.store.sweep_members(sorted(names)), names, now)
+            store = self.backend.store
+            members.found({n: store.sweep_members([n]) for n in sorted(names)}, now)
+            self._find_varying(members.by_sweep or {})
+        if members.by_sweep and members.progress_due(now):
+            self._count_read(members.by_sweep)
         if self.backend.store.listing():
             # Logs are read through the same API server that is still sending the lists
             # (they made the first screen much later at scale: NOTES.md M15): wait for them.
             self.log_metrics.want(())
         else:
-            self.log_metrics.want([*jobs.visible_keys(), *(members.keys or ())])
+            self.log_metrics.want([*jobs.visible_keys(), *members.keys])
         self._metrics_version, updates = self.log_metrics.changes_since(self._metrics_version)
         if updates:
             tick.trials_moved |= self.state.set_metrics(updates)
             tick.trials |= set(updates)
             tick.sweeps = True
+
+    def _find_varying(self, by_sweep: dict[tuple[str, str], list[TrialKey]]) -> None:
+        """The parameters that vary within each shown sweep, from an evenly spread sample of
+        its trials (a grid's slowest parameter changes across the whole sweep, so a sample
+        from its head alone would miss it)."""
+        store = self.backend.store
+        varying = {n: frozenset(varying_params(t.params for t in
+                                               store.get_trials(keys[::max(1, len(keys) // 2000)]).values()))
+                   for n, keys in by_sweep.items()}
+        if varying != self.state.varying:
+            self.state.varying = varying
+            self.query_one("#jobs-table", VirtualTable).forget_rows()
+
+    def _count_read(self, by_sweep: dict[tuple[str, str], list[TrialKey]]) -> None:
+        """How far the shown sweeps' finished trials have been read (their best is final
+        when all are): `metrics 4,120/10,000` on the sweep's line until then."""
+        done = {(s.namespace, s.name): s.succeeded + s.failed for s in self.state.sweeps}
+        read = {n: (min(self.log_metrics.read_count(keys), done.get(n, 0)), done.get(n, 0))
+                for n, keys in by_sweep.items()}
+        if read != self.state.metrics_read:
+            self.state.metrics_read = read
+            self.pacer.summary_dirty = True
 
     def _update_title(self) -> None:
         self.query_one("#title", Line).show(banner.title(
@@ -441,6 +470,18 @@ class MainScreen(TrialActions):
         pane = self.query_one(LogPane)
         pane.on_answer = self.log_metrics.release
         pane.open(t.key)
+
+    def action_chart(self) -> None:
+        """The selected trial's sweep: its metric against step, every trial a line."""
+        t = self.selected_trial()
+        if t is None:
+            return
+        if not t.sweep:
+            self.notify(f"{t.name} belongs to no ktui sweep: nothing to chart", severity="warning", timeout=4)
+            return
+        sweep = (t.namespace, t.sweep)
+        members = self.backend.store.sweep_members([sweep])
+        self.app.push_screen(ChartScreen(self.log_metrics, sweep, members, t.key, t.metric))
 
     def action_goto_node(self) -> None:
         """From a trial to its node in the node view: which node runs it, and how busy it is."""

@@ -115,7 +115,7 @@ class JobsPane(Vertical):
             return (str(key),)
         goal = self.state.goal_of(t)
         cells = trial_cells(t, self.state.clock(), self.state.metrics.get(t.key), goal[0] if goal else None,
-                            self._node_prefix)
+                            self._node_prefix, self.state.varying.get((t.namespace, t.sweep or "")) or ())
         return [cells[_CELL_INDEX[k]] for k in self._column_keys]
 
     def refresh_from(self, changed: set, moved: bool, sweeps: bool) -> None:  # type: ignore[type-arg]
@@ -163,7 +163,7 @@ class JobsPane(Vertical):
         out.append_text(header)
         for s in shown[:MAX_SWEEP_LINES]:
             out.append("\n")
-            out.append_text(sweep_line(s, self.state.best_trial(s)))
+            out.append_text(sweep_line(s, self.state.best_trial(s), self.state.metrics_read.get((s.namespace, s.name))))
         if len(shown) > MAX_SWEEP_LINES:
             out.append(f"\n… {len(shown) - MAX_SWEEP_LINES} more sweeps (f cycles the sweep filter)", style="dim")
         return out
