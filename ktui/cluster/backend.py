@@ -131,6 +131,13 @@ class Backend(Protocol):
         """Recreate finished trials (only the failed ones by default) from their specs."""
         ...
 
+    def stop_early(self, trial: TrialKey, note: str) -> ActionResult:
+        """Stop a running trial for its sweep's early-stopping rule: its processes or pods go,
+        it shows as EarlyStopped (not failed) with ``note`` (the ktui.dev/early-stopped JSON:
+        the figures that decided it). Acts at most once per trial, however many ktuis ask:
+        a trial already stopped or finished is a failure in the result, not stopped again."""
+        ...
+
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
     ) -> LogStream:

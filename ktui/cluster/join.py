@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ktui.cluster.earlystop import describe
 from ktui.cluster.model import JobPhase, NodeView, Resources, Trial
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
+from ktui.wire.names import parse_object
 
 _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 def root_cause(reason: str) -> str:
@@ -47,6 +49,8 @@ def job_phase(job: JobRec, pods: Sequence[PodRec], pods_known: bool) -> JobPhase
         return "Succeeded"
     if job.outcome == "Failed":
         return "Failed"
+    if job.stopped is not None:
+        return "EarlyStopped"  # (suspended by the enforcer: its pods are gone)
     if job.suspended:
         return "Suspended"
     if any(p.phase == "Running" and not p.deleting for p in pods) or job.ready > 0:
@@ -99,6 +103,8 @@ def build_trial(
                 message = f"{job.reason}: {job.message}" if job.reason else last_failure[1]
             else:
                 reason, message = job.reason or "Failed", job.message
+    elif phase == "EarlyStopped":
+        reason, message = "EarlyStopped", describe(parse_object(job.stopped))
     elif phase in ("Pending", "Running"):
         if pod is not None and pod.reason and not pod.terminated:
             reason, message = pod.reason, pod.message
@@ -114,6 +120,8 @@ def build_trial(
     started = job.started
     if started is None and pod is not None:
         started = pod.started
+    if started is None and job.stopped is not None:
+        started = _note_time(job, "started")  # (a suspended Job drops its startTime)
     return Trial(
         namespace=job.namespace,
         name=job.name,
@@ -127,7 +135,7 @@ def build_trial(
         node=pod.node if pod is not None else (last_failure[2] if last_failure is not None else None),
         created=job.created,
         started=started,
-        finished=job.completed,
+        finished=job.completed if job.stopped is None else _note_time(job, "at") or job.completed,
         retries=retries,
         reason=reason,
         message=message,
@@ -135,7 +143,14 @@ def build_trial(
         metric=job.metric,
         cpu_used=usage.cpu_m if usage is not None and phase == "Running" else None,
         mem_used=usage.memory if usage is not None and phase == "Running" else None,
+        early_stopping=job.early_stopping,
     )
+
+
+def _note_time(job: JobRec, field: str) -> float | None:
+    """A time from the ktui.dev/early-stopped note (epoch seconds), if it holds one."""
+    at = (parse_object(job.stopped) or {}).get(field)
+    return float(at) if isinstance(at, (int, float)) else None
 
 
 def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage | None) -> NodeView:

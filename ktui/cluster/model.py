@@ -33,9 +33,11 @@ def parse_params(raw: str | dict[str, Any] | None) -> dict[str, Any]:
 # (namespace, job name). A plain tuple: the cheapest hashable key there is.
 TrialKey = tuple[str, str]
 
-JobPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
-JOB_PHASES: tuple[JobPhase, ...] = ("Pending", "Running", "Succeeded", "Failed", "Suspended")
-TERMINAL_PHASES: frozenset[str] = frozenset(("Succeeded", "Failed"))
+JobPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended", "EarlyStopped"]
+JOB_PHASES: tuple[JobPhase, ...] = ("Pending", "Running", "Succeeded", "Failed", "Suspended", "EarlyStopped")
+# EarlyStopped: the sweep's early-stopping rule stopped it (ktui.cluster.earlystop); its
+# pods are gone and it runs no more, but it did not fail.
+TERMINAL_PHASES: frozenset[str] = frozenset(("Succeeded", "Failed", "EarlyStopped"))
 
 
 class Resources(msgspec.Struct, frozen=True, gc=False):
@@ -120,6 +122,8 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
     # None while unknown or when it does not run.
     cpu_used: int | None = None  # millicores
     mem_used: int | None = None  # bytes
+    # The sweep's early-stopping rule (ktui.dev/early-stopping), if it has one.
+    early_stopping: dict[str, Any] | None = None
 
     @property
     def key(self) -> TrialKey:
@@ -155,6 +159,7 @@ class SweepSummary(msgspec.Struct, frozen=True, gc=False):
     succeeded: int = 0
     failed: int = 0
     suspended: int = 0
+    stopped: int = 0  # stopped early by the sweep's rule (not failures)
 
     @property
     def key(self) -> TrialKey:

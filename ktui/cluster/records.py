@@ -95,6 +95,10 @@ class JobRec(msgspec.Struct, frozen=True, gc=False):
     gpu: int = 0  # GPUs each pod of the job requests
     # ktui.dev/metric: the sweep's objective, e.g. {"name": "val_loss", "goal": "minimize"}.
     metric: dict[str, str] | None = None
+    # ktui.dev/early-stopping: the sweep's rule; ktui.dev/early-stopped: the figures that
+    # stopped this trial (JSON text, read when shown), set by whoever enforced the rule.
+    early_stopping: dict[str, Any] | None = None
+    stopped: str | None = None
 
     @property
     def key(self) -> ObjKey:

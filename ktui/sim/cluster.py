@@ -178,6 +178,11 @@ class Cluster:
         old = cur.obj()
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in ("kind", "apiVersion")}
+            # A resourceVersion in the patch is a precondition, as for an update.
+            want_rv = (body.get("metadata") or {}).get("resourceVersion") if patch_type != APPLY_PATCH else None
+            if want_rv and str(want_rv) != str(cur.rv):
+                raise errors.conflict(info, name, "the object has been modified; please apply your "
+                                      "changes to the latest version and try again")
         new = apply_patch(patch_type, old, body)
         new.pop("kind", None)
         new.pop("apiVersion", None)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Literal
 
 from ktui.sweep.errors import Pos
-from ktui.sweep.model import Metric
+from ktui.sweep.model import EarlyStopping, Metric
 from ktui.sweep.params import ParameterSpace
 
 
@@ -48,6 +48,7 @@ class Draft:
     ttl: int | None = None
     queue: str | None = None
     metric: Metric | None = None
+    early_stopping: EarlyStopping | None = None
     space: ParameterSpace | None = None
     space_pos: Pos = field(default_factory=Pos)
     # Parameter names each trial has: one set for grid/random, one per entry for list.

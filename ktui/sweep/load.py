@@ -9,7 +9,7 @@ from pathlib import Path
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import Pos, Problem, SweepError, did_you_mean
-from ktui.sweep.manifest import METRIC_ANNOTATION, PARAMS_ANNOTATION
+from ktui.sweep.manifest import EARLY_STOPPING_ANNOTATION, METRIC_ANNOTATION, PARAMS_ANNOTATION
 from ktui.sweep.model import (
     DEFAULT_COMMAND,
     DEFAULT_IMAGE,
@@ -167,6 +167,7 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         ttl_seconds_after_finished=d.ttl,
         queue=d.queue,
         metric=d.metric,
+        early_stopping=d.early_stopping,
         notes=tuple(notes),
     )
 
@@ -229,6 +230,8 @@ def _check_annotations(c: Checker, d: Draft) -> None:
     budget = MAX_ANNOTATIONS - len(PARAMS_ANNOTATION)
     if d.metric is not None:
         budget -= len(METRIC_ANNOTATION) + _json_bytes({"name": d.metric.name, "goal": d.metric.goal})
+    if d.early_stopping is not None:
+        budget -= len(EARLY_STOPPING_ANNOTATION) + _json_bytes(d.early_stopping.to_json())
     extra: list[tuple[str, Value]] = []
     if space.zip is not None:
         extra += [(k, _longest([row[i] for row in space.zip.rows])) for i, k in enumerate(space.zip.keys)]

@@ -14,6 +14,7 @@ from ktui.sweep.names import env_suffix
 
 # The names a manifest carries, re-exported for the sweep layer's users.
 from ktui.wire.names import CONTAINER as CONTAINER
+from ktui.wire.names import EARLY_STOPPING_ANNOTATION as EARLY_STOPPING_ANNOTATION
 from ktui.wire.names import MANAGED_BY as MANAGED_BY
 from ktui.wire.names import METRIC_ANNOTATION as METRIC_ANNOTATION
 from ktui.wire.names import PARAMS_ANNOTATION as PARAMS_ANNOTATION
@@ -68,6 +69,8 @@ def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Mani
         job_annotations[METRIC_ANNOTATION] = json.dumps(
             {"name": sweep.metric.name, "goal": sweep.metric.goal}, separators=(",", ":")
         )
+    if sweep.early_stopping is not None:
+        job_annotations[EARLY_STOPPING_ANNOTATION] = json.dumps(sweep.early_stopping.to_json(), separators=(",", ":"))
     command, args = sweep.command_line(trial.params)
     env = [{"name": k, "value": substitute(v, trial.params)} for k, v in sweep.env]
     env += [

@@ -27,6 +27,21 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class EarlyStopping:
+    """Stop a running trial whose best value of the metric up to step s is worse than the
+    median of the completed trials' running averages at s (the median stopping rule), from
+    `start_step` on, once `min_trials` completed trials have reached s."""
+
+    rule: Literal["median"] = "median"
+    min_trials: int = 3
+    start_step: float = 0.0
+
+    def to_json(self) -> dict[str, str | int | float]:
+        start = int(self.start_step) if self.start_step.is_integer() else self.start_step
+        return {"rule": self.rule, "minTrials": self.min_trials, "startStep": start}
+
+
+@dataclass(frozen=True)
 class Resources:
     """Quantities as the manifest will carry them (strings), gpu as a whole number."""
 
@@ -118,6 +133,7 @@ class Sweep:
     ttl_seconds_after_finished: int | None = None
     queue: str | None = None
     metric: Metric | None = None
+    early_stopping: EarlyStopping | None = None
     notes: tuple[str, ...] = ()  # things the user should hear once, e.g. a defaulted image
 
     def count(self) -> int:

@@ -10,7 +10,7 @@ from typing import Literal
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import did_you_mean
-from ktui.sweep.model import Metric
+from ktui.sweep.model import EarlyStopping, Metric
 from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
 from ktui.sweep.params import (
     Choice,
@@ -30,7 +30,7 @@ from ktui.wire.quantity import QuantityError, format_quantity, parse_quantity, r
 
 TOP_KEYS = (
     "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",
-    "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "parameters",
+    "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "earlyStopping", "parameters",
 )
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
 PARAM_KEYS = ("grid", "list", "random", "zip", "repeat")
@@ -104,6 +104,10 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
             d.queue = q
     if "metric" in top:
         d.metric = _metric(c, top["metric"])
+    if "earlyStopping" in top:
+        d.early_stopping = _early_stopping(c, top["earlyStopping"])
+        if "metric" not in top:
+            c.add(top["earlyStopping"].pos, "earlyStopping needs the sweep's 'metric' (what it compares the trials by)")
     if "parameters" in top:
         d.space_pos = root.key_pos["parameters"]
         _read_parameters(c, top["parameters"], d)
@@ -222,6 +226,35 @@ def _metric(c: Checker, node: Node) -> Metric | None:
         elif g is not None:
             c.add(m["goal"].pos, f"metric.goal must be maximize or minimize, not '{g}'{did_you_mean(g, ('maximize', 'minimize'))}")
     return Metric(name, goal) if name else None
+
+
+def _early_stopping(c: Checker, node: Node) -> EarlyStopping | None:
+    m = c.mapping(node, "earlyStopping")
+    if m is None:
+        return None
+    c.known_keys(node, ("rule", "minTrials", "startStep"), "earlyStopping")
+    ok = True
+    rule = "median"
+    if "rule" in m:
+        r = c.string(m["rule"], "earlyStopping.rule")
+        if r != "median":
+            if r is not None:
+                c.add(m["rule"].pos, f"earlyStopping.rule must be median, not '{r}'")
+            ok = False
+    min_trials = 3
+    if "minTrials" in m:
+        n = c.integer(m["minTrials"], "earlyStopping.minTrials", minimum=1)
+        ok = ok and n is not None
+        min_trials = n if n is not None else min_trials
+    start = 0.0
+    if "startStep" in m:
+        f = c.number(m["startStep"], "earlyStopping.startStep")
+        if f is not None and f < 0:
+            c.add(m["startStep"].pos, f"earlyStopping.startStep must be at least 0, got {f:g}")
+            f = None
+        ok = ok and f is not None
+        start = f if f is not None else start
+    return EarlyStopping(rule, min_trials, start) if ok else None  # type: ignore[arg-type]
 
 
 _PARAM_NAME_RULE = "must start with a letter or '_' and hold only letters, digits, '_', '.', '-'"

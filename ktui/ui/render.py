@@ -20,6 +20,7 @@ PHASE_STYLE = {
     "Succeeded": "green",
     "Failed": "bold red",
     "Suspended": "magenta",
+    "EarlyStopped": "blue",
 }
 SPARK = "▁▂▃▄▅▆▇█"
 # Metric keys that count progress rather than measure quality.
@@ -267,14 +268,14 @@ def short_node(node: str | None, prefix: str) -> str:
 
 def sweep_line(s: SweepSummary, best: tuple[str, str, float] | None,
                read: tuple[int, int] | None = None) -> Text:
-    """`mnist-grid  6 trials: 1 pending 2 running 2 ok 1 failed   best mnist-grid-003 accuracy=0.91`,
+    """`mnist-grid  6 trials: 1 pending 2 running 2 ok 1 failed 1 stopped early   best mnist-grid-003 accuracy=0.91`,
     then `metrics 4,120/10,000` while the finished trials' logs are still being read."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(s.name, style="bold")
     t.append(f"  {s.total} trials:")
     for n, label, style in ((s.pending, "pending", "yellow"), (s.running, "running", "cyan"),
                             (s.succeeded, "ok", "green"), (s.failed, "failed", "red"),
-                            (s.suspended, "suspended", "magenta")):
+                            (s.suspended, "suspended", "magenta"), (s.stopped, "stopped early", "blue")):
         if n:
             t.append(f" {n} {label}", style=style)
     if best:

@@ -35,7 +35,7 @@ NODE_SORTS: dict[str, str] = {
     "trouble": "trouble first",
 }
 
-PHASE_RANK = {"Failed": 0, "Running": 1, "Pending": 2, "Suspended": 3, "Succeeded": 4}
+PHASE_RANK = {"Failed": 0, "Running": 1, "Pending": 2, "Suspended": 3, "EarlyStopped": 4, "Succeeded": 5}
 NONE_LAST = "\U0010ffff"
 _RANK_CHAR = {phase: str(rank) for phase, rank in PHASE_RANK.items()}
 _SMALL_N = 4096

@@ -493,4 +493,5 @@ class UiState:
             counts["Succeeded"] += s.succeeded
             counts["Failed"] += s.failed
             counts["Suspended"] += s.suspended
+            counts["EarlyStopped"] += s.stopped
         return counts

@@ -5,6 +5,7 @@ read by both backends and by the simulator: changing one here changes it everywh
 from __future__ import annotations
 
 import json
+from typing import Any
 
 SWEEP_LABEL = "ktui.dev/sweep"
 TRIAL_LABEL = "ktui.dev/trial"
@@ -14,6 +15,10 @@ METRIC_ANNOTATION = "ktui.dev/metric"
 # What the trial runs, hashed (ktui.cluster.fingerprint): a relaunch keeps a Job only if
 # it runs the same; and which submission created it, so a retried create is told apart.
 FINGERPRINT_ANNOTATION = "ktui.dev/fingerprint"
+# The sweep's early-stopping rule travels with each Job too, so any ktui watching the sweep
+# can enforce it; and a stopped trial carries the figures that stopped it.
+EARLY_STOPPING_ANNOTATION = "ktui.dev/early-stopping"
+EARLY_STOPPED_ANNOTATION = "ktui.dev/early-stopped"
 LAUNCH_ANNOTATION = "ktui.dev/launch"
 PREFIX = "ktui.dev/"
 
@@ -43,3 +48,24 @@ def parse_metric(raw: str | None) -> dict[str, str] | None:
         _metric_cache.clear()
     _metric_cache[raw] = metric
     return metric
+
+
+_object_cache: dict[str, dict[str, Any] | None] = {}
+
+
+def parse_object(raw: str | None) -> dict[str, Any] | None:
+    """A JSON-object annotation (``ktui.dev/early-stopping``...) as a dict; None when absent
+    or not an object. Shared per distinct value, as parse_metric."""
+    if not raw:
+        return None
+    if raw in _object_cache:
+        return _object_cache[raw]
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    obj = value if isinstance(value, dict) else None
+    if len(_object_cache) > 1024:
+        _object_cache.clear()
+    _object_cache[raw] = obj
+    return obj

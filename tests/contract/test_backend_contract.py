@@ -147,3 +147,26 @@ def test_cancel_a_sweep_removes_every_trial(subject):
     assert sorted(res.done) == [f"{NS}/x-{i:03d}" for i in range(3)] and not res.failed, res
     wait_for(lambda: not b.sweep_trials("x", NS), 30, "the sweep gone at its source")
     wait_for(lambda: not phases(b, "x"), 30, "the sweep gone from the store")
+
+
+def test_stop_early_stops_a_running_trial_once_and_it_shows_early_stopped(subject):
+    from ktui.cluster.earlystop import Verdict
+
+    b = subject.backend
+    m = manifest("s", 0, lines=["step=1 acc=0.1"])
+    container = m["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = [sys.executable, "-c", "import time; print('step=1 acc=0.1', flush=True); time.sleep(120)"]
+    m["spec"]["template"]["metadata"]["annotations"]["sim.ktui.dev/duration"] = "600"
+    b.submit([m])
+    key = (NS, "s-000")
+    wait_for(lambda: phases(b, "s") == {"s-000": "Running"}, 30, "the trial running")
+    note = Verdict(1, 0.1, 0.6, 3, True).to_json()
+    first = b.stop_early(key, note)
+    assert first.done == (f"{NS}/s-000",) and not first.failed, first
+    wait_for(lambda: phases(b, "s") == {"s-000": "EarlyStopped"}, 30, "the trial stopped early")
+    t = b.store.get_trial(key)
+    assert t.reason == "EarlyStopped" and "best 0.1 < median 0.6 of 3 completed trials" in (t.message or "")
+    again = b.stop_early(key, note)
+    assert not again.done and again.failed[0].message == "already stopped early", again
+    missing = b.stop_early((NS, "nope"), note)
+    assert not missing.done and missing.failed

@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import msgspec
+
 from ktui.cluster.fingerprint import differences, stamp
 from ktui.cluster.model import (
     ActionResult,
@@ -28,7 +30,15 @@ from ktui.cluster.model import (
 )
 from ktui.cluster.records import JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.cluster.store import Store
-from ktui.wire.names import METRIC_ANNOTATION, PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL, parse_metric
+from ktui.wire.names import (
+    EARLY_STOPPING_ANNOTATION,
+    METRIC_ANNOTATION,
+    PARAMS_ANNOTATION,
+    SWEEP_LABEL,
+    TRIAL_LABEL,
+    parse_metric,
+    parse_object,
+)
 
 GiB = 2**30
 NOW = 1_790_000_000.0
@@ -159,16 +169,26 @@ class FakeBackend:
         labels = meta.get("labels") or {}
         code = int(ann.get("sim.ktui.dev/exit-code", "0"))
         ok = code == 0
+        # A long run (a minute or more) is still running: what the contract's stop needs.
+        running = float(ann.get("sim.ktui.dev/duration", "0")) >= 60
         uid = f"uid-{key[1]}-{self.rv()}"
         trial = labels.get(TRIAL_LABEL)
         params = (meta.get("annotations") or {}).get(PARAMS_ANNOTATION)
         metric = (meta.get("annotations") or {}).get(METRIC_ANNOTATION)
-        job = JobRec(key[0], key[1], uid, self.rv(), NOW, NOW, NOW, labels.get(SWEEP_LABEL),
-                     int(trial) if trial is not None else None, params, False, 0, 0, int(ok), int(not ok),
-                     "Complete" if ok else "Failed", None if ok else "BackoffLimitExceeded", None, 0,
-                     parse_metric(metric))
-        pod = PodRec(key[0], f"{key[1]}-{uid[-5:]}", self.rv(), key[1], uid, "node-a",
-                     "Succeeded" if ok else "Failed", NOW, NOW, NOW, False, 0, 0, 0, 0, failure_words(code), None)
+        early = parse_object((meta.get("annotations") or {}).get(EARLY_STOPPING_ANNOTATION))
+        if running:
+            job = JobRec(key[0], key[1], uid, self.rv(), NOW, NOW, None, labels.get(SWEEP_LABEL),
+                         int(trial) if trial is not None else None, params, False, 1, 1, 0, 0, None, None, None, 0,
+                         parse_metric(metric), early)
+            pod = PodRec(key[0], f"{key[1]}-{uid[-5:]}", self.rv(), key[1], uid, "node-a", "Running", NOW, NOW,
+                         None, False, 0, 0, 0, 0, None, None)
+        else:
+            job = JobRec(key[0], key[1], uid, self.rv(), NOW, NOW, NOW, labels.get(SWEEP_LABEL),
+                         int(trial) if trial is not None else None, params, False, 0, 0, int(ok), int(not ok),
+                         "Complete" if ok else "Failed", None if ok else "BackoffLimitExceeded", None, 0,
+                         parse_metric(metric), early)
+            pod = PodRec(key[0], f"{key[1]}-{uid[-5:]}", self.rv(), key[1], uid, "node-a",
+                         "Succeeded" if ok else "Failed", NOW, NOW, NOW, False, 0, 0, 0, 0, failure_words(code), None)
         self.store.apply("jobs", [job])
         self.store.apply("pods", [pod])
         if "sim.ktui.dev/log" in ann:
@@ -196,6 +216,21 @@ class FakeBackend:
             self._remove(key)
             done.append(f"{key[0]}/{key[1]}")
         return ActionResult(tuple(done), tuple(failed))
+
+    def stop_early(self, trial, note) -> ActionResult:  # type: ignore[no-untyped-def]
+        label = f"{trial[0]}/{trial[1]}"
+        job = self.store.job(trial)
+        t = self.store.get_trial(trial)
+        if job is None or t is None:
+            return ActionResult((), (Failure(label, f"NotFound: job {trial[1]} not found"),))
+        if job.stopped is not None:
+            return ActionResult((), (Failure(label, "already stopped early"),))
+        if t.phase != "Running":
+            return ActionResult((), (Failure(label, f"not running ({t.phase})"),))
+        self.store.apply("pods", [], [p.key for p in self.store.pods_of(trial)])
+        self.store.apply("jobs", [msgspec.structs.replace(job, rv=self.rv(), suspended=True, active=0, ready=0,
+                                                          stopped=note)])
+        return ActionResult((label,), ())
 
     def rerun(self, sweep=None, *, trials=(), namespace=None, failed_only=True) -> ActionResult:  # type: ignore[no-untyped-def]
         done = []

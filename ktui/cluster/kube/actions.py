@@ -38,9 +38,11 @@ from ktui.cluster.model import (
     TrialChange,
     TrialKey,
 )
+from ktui.wire.names import EARLY_STOPPED_ANNOTATION
 
 T = TypeVar("T")
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
+MERGE_PATCH = "application/merge-patch+json"
 
 # Labels and annotations the API server adds to a Job and its template; a recreated Job
 # must not carry the old incarnation's.
@@ -323,6 +325,34 @@ class Actions:
 
         self._map(one, sorted(set(keys)))
         return ActionResult(tuple(sorted(done)), tuple(failed))
+
+    def stop_early(self, key: TrialKey, note: str) -> ActionResult:
+        """Stop a running trial for the sweep's early-stopping rule: suspend its Job (its
+        pods go, the Job stays, not failed) and record `note` (the figures) on it, in one
+        merge patch conditional on the Job's resourceVersion, so of several enforcers only
+        one acts; a Job already stopped or finished is left alone."""
+        ns, name = key
+        label = f"{ns}/{name}"
+        path = f"{JOBS.format(ns=ns)}/{name}"
+        try:
+            job = msgspec.json.decode(self._retrying(partial(self.transport.get, path)))
+            meta = job.get("metadata") or {}
+            if EARLY_STOPPED_ANNOTATION in (meta.get("annotations") or {}):
+                return ActionResult((), (Failure(label, "already stopped early"),))
+            if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in (job.get("status") or {}).get("conditions") or ()):
+                return ActionResult((), (Failure(label, "already finished"),))
+            body = {"metadata": {"resourceVersion": meta.get("resourceVersion"),
+                                 "annotations": {EARLY_STOPPED_ANNOTATION: note}},
+                    "spec": {"suspend": True}}
+            self.transport.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+        except ApiError as exc:
+            if exc.status == 409:
+                return ActionResult((), (Failure(label, "changed meanwhile (another ktui stopped it?)"),))
+            return ActionResult((), (Failure(label, explain(exc)),))
+        except Unreachable as exc:
+            return ActionResult((), (Failure(label, explain(exc)),))
+        return ActionResult((label,), ())
 
     def sweep_jobs(self, sweep: str, namespace: str | None) -> list[dict[str, Any]]:
         """The sweep's Jobs, from the server (authoritative, unlike a store being filled)."""

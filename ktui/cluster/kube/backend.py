@@ -252,6 +252,9 @@ class KubeBackend:
         self._learn(res.failed, "rerun")
         return res
 
+    def stop_early(self, trial: TrialKey, note: str) -> ActionResult:
+        return self.actions.stop_early(trial, note)
+
     @property
     def default_namespace(self) -> str:
         return self.cluster.namespace

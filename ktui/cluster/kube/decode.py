@@ -27,6 +27,8 @@ from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.gcpause import gc_paused
 from ktui.wire.names import (
+    EARLY_STOPPED_ANNOTATION,
+    EARLY_STOPPING_ANNOTATION,
     GPU_RESOURCE,
     METRIC_ANNOTATION,
     PARAMS_ANNOTATION,
@@ -34,6 +36,7 @@ from ktui.wire.names import (
     SWEEP_LABEL,
     TRIAL_LABEL,
     parse_metric,
+    parse_object,
 )
 from ktui.wire.quantity import cpu_millis, to_int
 
@@ -311,6 +314,8 @@ def job_record(w: api.JobWire) -> JobRec | None:
         reason=_short_intern(reason),
         message=_short_intern(message),
         gpu=gpu,
+        early_stopping=parse_object(annotations.get(EARLY_STOPPING_ANNOTATION)),
+        stopped=annotations.get(EARLY_STOPPED_ANNOTATION),
     )
 
 

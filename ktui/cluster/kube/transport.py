@@ -234,6 +234,7 @@ class Transport:
         accept: str = JSON,
         hold: Callable[[Any], None] | None = None,
         head: Callable[[bytes], None] | None = None,
+        content_type: str = JSON,
     ) -> bytes:
         """A whole response body (lists, gets, creates, deletes).
 
@@ -242,7 +243,8 @@ class Transport:
         is called with the body's first bytes as soon as they are in (a list's metadata,
         with its continue token, comes first), before the rest is read.
         """
-        resp = self.open(method, path, query=query, body=body, timeout=timeout, accept=accept)
+        resp = self.open(method, path, query=query, body=body, timeout=timeout, accept=accept,
+                         content_type=content_type)
         if hold is not None:
             hold(resp)
         try:

@@ -382,6 +382,29 @@ class LocalBackend:
             self._keep_queue_running()
         return ActionResult(tuple(done), tuple(failed))
 
+    def stop_early(self, trial: TrialKey, note: str) -> ActionResult:
+        """The trial's processes are stopped (SIGTERM, then SIGKILL after the grace period);
+        its row stays, marked stopped with the figures, its log kept."""
+        ns, name = trial
+        label = f"{ns}/{name}"
+        doomed: list[tuple[int, str | None, list[Path]]] = []
+        with self.state.write() as c:
+            job = c.execute("SELECT uid, state FROM jobs WHERE namespace=? AND name=?", trial).fetchone()
+            if job is None:
+                return ActionResult((), (Failure(label, f"NotFound: job {name} not found"),))
+            if job["state"] != "running":
+                why = "already stopped early" if job["state"] == "stopped" else f"not running ({job['state']})"
+                return ActionResult((), (Failure(label, why),))
+            for a in c.execute("SELECT pid, pid_start FROM attempts WHERE job_uid=? AND phase IN (?, ?)",
+                               (job["uid"], *ACTIVE)):
+                if a["pid"] is not None:
+                    doomed.append((a["pid"], a["pid_start"], []))
+            c.execute("UPDATE jobs SET state='stopped', completed=?, reason='EarlyStopped', message=?, rv=rv+1"
+                      " WHERE uid=?", (time.time(), note, job["uid"]))
+        self.supervisor.kill(doomed)
+        self._poke()
+        return ActionResult((label,), ())
+
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
     ) -> LocalLogStream:

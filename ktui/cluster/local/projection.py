@@ -23,7 +23,7 @@ from ktui.cluster.local.supervisor import ACTIVE
 from ktui.cluster.model import NodeCondition
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
 from ktui.cluster.store import Store
-from ktui.wire.names import parse_metric
+from ktui.wire.names import parse_metric, parse_object
 
 _SPEC_DECODER = msgspec.json.Decoder(TrialSpec)
 _SPEC_CACHE_MAX = 200_000
@@ -137,6 +137,8 @@ class Projection:
             succeeded=1 if state == "succeeded" else 0, failed=j["failed"],
             outcome=outcome(state),
             reason=j["reason"], message=j["message"], gpu=spec.gpu, metric=parse_metric(spec.metric),
+            early_stopping=parse_object(spec.early_stopping),
+            stopped=j["message"] if state == "stopped" else None,
         )
 
     def spec(self, uid: str) -> TrialSpec:

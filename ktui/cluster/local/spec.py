@@ -7,7 +7,14 @@ from typing import Any
 
 import msgspec
 
-from ktui.wire.names import GPU_RESOURCE, METRIC_ANNOTATION, PARAMS_ANNOTATION, SWEEP_LABEL, TRIAL_LABEL
+from ktui.wire.names import (
+    EARLY_STOPPING_ANNOTATION,
+    GPU_RESOURCE,
+    METRIC_ANNOTATION,
+    PARAMS_ANNOTATION,
+    SWEEP_LABEL,
+    TRIAL_LABEL,
+)
 from ktui.wire.quantity import cpu_millis, to_int
 
 DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default
@@ -33,6 +40,7 @@ class TrialSpec(msgspec.Struct, frozen=True):
     gpu: int
     backoff_limit: int
     ttl: int | None = None  # ttlSecondsAfterFinished: delete the finished trial after this
+    early_stopping: str | None = None  # the ktui.dev/early-stopping annotation text
 
 
 def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -87,4 +95,5 @@ def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "defaul
         gpu=to_int(gpu) if gpu is not None else 0,
         backoff_limit=int(backoff) if backoff is not None else DEFAULT_BACKOFF_LIMIT,
         ttl=int(spec["ttlSecondsAfterFinished"]) if spec.get("ttlSecondsAfterFinished") is not None else None,
+        early_stopping=annotations.get(EARLY_STOPPING_ANNOTATION),
     )

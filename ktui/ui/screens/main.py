@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
+from ktui.cluster.earlystop import EnforcerLoop
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import Trial, TrialKey
 from ktui.cluster.results import varying as varying_params
@@ -87,6 +88,8 @@ class MainScreen(TrialActions):
         self.log_metrics = log_metrics
         self.default_namespace = default_namespace
         self._metrics_version = 0
+        # The shown sweeps' early-stopping rules, enforced while this screen is up.
+        self.early_stop = EnforcerLoop(backend, log_metrics)
         self.pacer = Pacer()
         self._members = SweepMembers()
         self._shown_problems: list[str] = []
@@ -103,11 +106,15 @@ class MainScreen(TrialActions):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.early_stop.start()
         self.query_one("#problems").display = False
         self.tick()
         self.set_interval(TICK_SECONDS, self.tick)
         self.query_one("#jobs-table", VirtualTable).focus()
         self._layout()
+
+    def on_unmount(self) -> None:
+        self.early_stop.stop()
 
     def on_resize(self) -> None:
         self._layout()
@@ -383,6 +390,7 @@ class MainScreen(TrialActions):
             store = self.backend.store
             members.found({n: store.sweep_members([n]) for n in sorted(names)}, now)
             self._find_varying(members.by_sweep or {})
+            self.early_stop.watch(sorted(names))
         if members.by_sweep and members.progress_due(now):
             self._count_read(members.by_sweep)
         if self.backend.store.listing():
