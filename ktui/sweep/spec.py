@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import math
 import shlex
-from typing import Literal
 
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import did_you_mean
-from ktui.sweep.model import EarlyStopping, Metric
 from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
+from ktui.sweep.objective import early_stopping_of, metric_of
 from ktui.sweep.params import (
     Choice,
     Distribution,
@@ -103,9 +102,9 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
                 c.add(top["queue"].pos, f"queue {problem}")
             d.queue = q
     if "metric" in top:
-        d.metric = _metric(c, top["metric"])
+        d.metric = metric_of(c, top["metric"])
     if "earlyStopping" in top:
-        d.early_stopping = _early_stopping(c, top["earlyStopping"])
+        d.early_stopping = early_stopping_of(c, top["earlyStopping"])
         if "metric" not in top:
             c.add(top["earlyStopping"].pos, "earlyStopping needs the sweep's 'metric' (what it compares the trials by)")
     if "parameters" in top:
@@ -205,56 +204,6 @@ def _resources(c: Checker, node: Node, what: str) -> dict[str, Quantity]:
             continue
         out[key] = Quantity(text, value, vnode.pos)
     return out
-
-
-def _metric(c: Checker, node: Node) -> Metric | None:
-    if isinstance(node.value, str):
-        return Metric(node.value) if node.value.strip() else None
-    m = c.mapping(node, "metric")
-    if m is None:
-        return None
-    c.known_keys(node, ("name", "goal"), "metric")
-    if "name" not in m:
-        c.add(node.pos, "metric needs a 'name' (the key your training prints, e.g. accuracy)")
-        return None
-    name = c.string(m["name"], "metric.name")
-    goal: Literal["maximize", "minimize"] = "maximize"
-    if "goal" in m:
-        g = c.string(m["goal"], "metric.goal")
-        if g in ("maximize", "minimize"):
-            goal = g  # type: ignore[assignment]
-        elif g is not None:
-            c.add(m["goal"].pos, f"metric.goal must be maximize or minimize, not '{g}'{did_you_mean(g, ('maximize', 'minimize'))}")
-    return Metric(name, goal) if name else None
-
-
-def _early_stopping(c: Checker, node: Node) -> EarlyStopping | None:
-    m = c.mapping(node, "earlyStopping")
-    if m is None:
-        return None
-    c.known_keys(node, ("rule", "minTrials", "startStep"), "earlyStopping")
-    ok = True
-    rule = "median"
-    if "rule" in m:
-        r = c.string(m["rule"], "earlyStopping.rule")
-        if r != "median":
-            if r is not None:
-                c.add(m["rule"].pos, f"earlyStopping.rule must be median, not '{r}'")
-            ok = False
-    min_trials = 3
-    if "minTrials" in m:
-        n = c.integer(m["minTrials"], "earlyStopping.minTrials", minimum=1)
-        ok = ok and n is not None
-        min_trials = n if n is not None else min_trials
-    start = 0.0
-    if "startStep" in m:
-        f = c.number(m["startStep"], "earlyStopping.startStep")
-        if f is not None and f < 0:
-            c.add(m["startStep"].pos, f"earlyStopping.startStep must be at least 0, got {f:g}")
-            f = None
-        ok = ok and f is not None
-        start = f if f is not None else start
-    return EarlyStopping(rule, min_trials, start) if ok else None  # type: ignore[arg-type]
 
 
 _PARAM_NAME_RULE = "must start with a letter or '_' and hold only letters, digits, '_', '.', '-'"

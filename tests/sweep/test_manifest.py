@@ -75,3 +75,17 @@ def test_relaunch_renders_identical_jobs():
     a = [render_job(s, t) for s in [load_sweep(EXAMPLES / "random.yaml")] for t in s.trials()]
     b = [render_job(s, t) for s in [load_sweep(EXAMPLES / "random.yaml", Overrides())] for t in s.trials()]
     assert a == b
+
+
+
+def test_early_stopping_travels_with_each_job(tmp_path):
+    import json
+
+    from ktui.sweep import render_job
+    from tests.sweep.helpers import load_text
+
+    sw = load_text(tmp_path, "name: s\nimage: i\nmetric: {name: acc}\n"
+                             "earlyStopping: {rule: median, minTrials: 4, startStep: 2.5}\nparameters: {grid: {lr: [0.1]}}\n")
+    job = render_job(sw, sw.trial(0))
+    assert json.loads(job["metadata"]["annotations"]["ktui.dev/early-stopping"]) == {
+        "rule": "median", "minTrials": 4, "startStep": 2.5}

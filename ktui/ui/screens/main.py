@@ -14,18 +14,16 @@ from textual.message import Message
 from textual.widgets import Footer, Input
 
 from ktui.cluster.backend import Backend
-from ktui.cluster.earlystop import EnforcerLoop
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import Trial, TrialKey
-from ktui.cluster.results import varying as varying_params
 from ktui.gcpause import age_young, freeze_survivors
 from ktui.ui import banner
-from ktui.ui.pacing import TICK_SECONDS, Pacer, Prebuild, Step, SweepMembers
-from ktui.ui.screens.chart import ChartScreen
+from ktui.ui.pacing import TICK_SECONDS, Pacer, Prebuild, Step
 from ktui.ui.screens.trial_actions import TrialActions
 from ktui.ui.sortedview import SortedView
 from ktui.ui.sortkeys import NODE_SORTS, TRIAL_SORTS
 from ktui.ui.state import Rebuilt, Tick, UiState
+from ktui.ui.sweepfeed import SweepFeed
 from ktui.ui.widgets.jobs import JobsPane
 from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.logpane import LogPane
@@ -87,11 +85,9 @@ class MainScreen(TrialActions):
         self.state = state
         self.log_metrics = log_metrics
         self.default_namespace = default_namespace
-        self._metrics_version = 0
-        # The shown sweeps' early-stopping rules, enforced while this screen is up.
-        self.early_stop = EnforcerLoop(backend, log_metrics)
+        # The shown sweeps' logs, read progress, varying parameters and early stopping.
+        self.sweep_feed = SweepFeed(backend, state, log_metrics)
         self.pacer = Pacer()
-        self._members = SweepMembers()
         self._shown_problems: list[str] = []
         self._shown_connection: tuple[str, str] | None = None
         self.logs_open = False
@@ -106,7 +102,7 @@ class MainScreen(TrialActions):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.early_stop.start()
+        self.sweep_feed.early_stop.start()
         self.query_one("#problems").display = False
         self.tick()
         self.set_interval(TICK_SECONDS, self.tick)
@@ -114,7 +110,7 @@ class MainScreen(TrialActions):
         self._layout()
 
     def on_unmount(self) -> None:
-        self.early_stop.stop()
+        self.sweep_feed.early_stop.stop()
 
     def on_resize(self) -> None:
         self._layout()
@@ -263,7 +259,7 @@ class MainScreen(TrialActions):
         if not self.pacer.installed(message.generation, listing):
             return  # a newer sort or filter is being built; its result will land
         reset = rebuilt.nodes is not None
-        self._members.stale |= reset
+        self.sweep_feed.members.stale |= reset
         self._repaint(self.state.install(rebuilt))
         self._update_problems()
         if reset and not listing:
@@ -379,52 +375,11 @@ class MainScreen(TrialActions):
     def _feed_metrics(self, tick: Tick) -> None:
         """Tell the log-metrics collector what is on screen; take what it has read."""
         jobs = self.query_one(JobsPane)
-        names = {(s.namespace, s.name) for s in jobs.shown_sweeps()}
-        now = time.monotonic()
-        members = self._members
-        members.stale |= tick.members
-        if members.due(names, now):
-            # The summary's sweeps need every trial's metric to name the best one: their
-            # trials, from the store's index (not a pass over every trial: see
-            # benchmarks/NOTES.md M24).
-            store = self.backend.store
-            members.found({n: store.sweep_members([n]) for n in sorted(names)}, now)
-            self._find_varying(members.by_sweep or {})
-            self.early_stop.watch(sorted(names))
-        if members.by_sweep and members.progress_due(now):
-            self._count_read(members.by_sweep)
-        if self.backend.store.listing():
-            # Logs are read through the same API server that is still sending the lists
-            # (they made the first screen much later at scale: NOTES.md M15): wait for them.
-            self.log_metrics.want(())
-        else:
-            self.log_metrics.want([*jobs.visible_keys(), *members.keys])
-        self._metrics_version, updates = self.log_metrics.changes_since(self._metrics_version)
-        if updates:
-            tick.trials_moved |= self.state.set_metrics(updates)
-            tick.trials |= set(updates)
-            tick.sweeps = True
-
-    def _find_varying(self, by_sweep: dict[tuple[str, str], list[TrialKey]]) -> None:
-        """The parameters that vary within each shown sweep, from an evenly spread sample of
-        its trials (a grid's slowest parameter changes across the whole sweep, so a sample
-        from its head alone would miss it)."""
-        store = self.backend.store
-        varying = {n: frozenset(varying_params(t.params for t in
-                                               store.get_trials(keys[::max(1, len(keys) // 2000)]).values()))
-                   for n, keys in by_sweep.items()}
-        if varying != self.state.varying:
-            self.state.varying = varying
+        names = {(sw.namespace, sw.name) for sw in jobs.shown_sweeps()}
+        fed = self.sweep_feed.feed(tick, names, jobs.visible_keys, time.monotonic())
+        if fed.rows_changed:
             self.query_one("#jobs-table", VirtualTable).forget_rows()
-
-    def _count_read(self, by_sweep: dict[tuple[str, str], list[TrialKey]]) -> None:
-        """How far the shown sweeps' finished trials have been read (their best is final
-        when all are): `metrics 4,120/10,000` on the sweep's line until then."""
-        done = {(s.namespace, s.name): s.succeeded + s.failed for s in self.state.sweeps}
-        read = {n: (min(self.log_metrics.read_count(keys), done.get(n, 0)), done.get(n, 0))
-                for n, keys in by_sweep.items()}
-        if read != self.state.metrics_read:
-            self.state.metrics_read = read
+        if fed.summary_changed:
             self.pacer.summary_dirty = True
 
     def _update_title(self) -> None:
@@ -478,18 +433,6 @@ class MainScreen(TrialActions):
         pane = self.query_one(LogPane)
         pane.on_answer = self.log_metrics.release
         pane.open(t.key)
-
-    def action_chart(self) -> None:
-        """The selected trial's sweep: its metric against step, every trial a line."""
-        t = self.selected_trial()
-        if t is None:
-            return
-        if not t.sweep:
-            self.notify(f"{t.name} belongs to no ktui sweep: nothing to chart", severity="warning", timeout=4)
-            return
-        sweep = (t.namespace, t.sweep)
-        members = self.backend.store.sweep_members([sweep])
-        self.app.push_screen(ChartScreen(self.log_metrics, sweep, members, t.key, t.metric))
 
     def action_goto_node(self) -> None:
         """From a trial to its node in the node view: which node runs it, and how busy it is."""

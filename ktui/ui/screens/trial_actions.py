@@ -1,5 +1,5 @@
 """What the user does to trials from the main screen: launch a sweep, describe a trial,
-cancel a trial or its sweep, rerun a sweep's failed trials. Each asks first where it
+chart its sweep, cancel a trial or its sweep, rerun a sweep's failed trials. Each asks first where it
 destroys, runs the backend call in a worker, and reports in a notification; an action
 the backend cannot do shows dimmed in the footer (check_action in the main screen).
 
@@ -13,7 +13,9 @@ from textual import work
 from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
+from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import ActionResult, SubmitResult, Trial
+from ktui.ui.screens.chart import ChartScreen
 from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.describe import DescribeScreen
 from ktui.ui.screens.launch import LaunchScreen
@@ -25,6 +27,7 @@ class TrialActions(Screen[None]):
     backend: Backend
     state: UiState
     default_namespace: str
+    log_metrics: LogMetrics
 
     def selected_trial(self) -> Trial | None:
         key = self.query_one("#jobs-table", VirtualTable).cursor_key
@@ -45,6 +48,18 @@ class TrialActions(Screen[None]):
         "rerun_failed": "rerun",
         "describe": "describe",
     }
+
+    def action_chart(self) -> None:
+        """The selected trial's sweep: its metric against step, every trial a line."""
+        t = self.selected_trial()
+        if t is None:
+            return
+        if not t.sweep:
+            self.notify(f"{t.name} belongs to no ktui sweep: nothing to chart", severity="warning", timeout=4)
+            return
+        sweep = (t.namespace, t.sweep)
+        members = self.backend.store.sweep_members([sweep])
+        self.app.push_screen(ChartScreen(self.log_metrics, sweep, members, t.key, t.metric))
 
     def action_launch(self) -> None:
         if not self._require("submit"):
