@@ -166,6 +166,7 @@ def test_stop_early_stops_a_running_trial_once_and_it_shows_early_stopped(subjec
     wait_for(lambda: phases(b, "s") == {"s-000": "EarlyStopped"}, 30, "the trial stopped early")
     t = b.store.get_trial(key)
     assert t.reason == "EarlyStopped" and "best 0.1 < median 0.6 of 3 completed trials" in (t.message or "")
+    wait_for(lambda: b.store.get_trial(key).retries == 0, 10, "no retry counted for the stop")
     again = b.stop_early(key, note)
     assert not again.done and again.failed[0].message == "already stopped early", again
     missing = b.stop_early((NS, "nope"), note)
