@@ -180,9 +180,13 @@ def read_metrics(backend: Any, trials: list[Trial], cache: Any) -> dict[Any, Tri
             shown = True
             print(f"\rreading metrics {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
-    out = read_all(backend, trials, cache, progress=progress)
+    problems: dict[str, tuple[int, str]] = {}
+    out = read_all(backend, trials, cache, progress=progress, problems=problems)
     if shown:
         print(file=sys.stderr)
+    for n, first in problems.values():
+        print(f"ktui: warning: could not read the logs of {n} trial{'s' if n > 1 else ''} for their metrics"
+              f" ({'first: ' if n > 1 else ''}{first})", file=sys.stderr)
     return out
 
 

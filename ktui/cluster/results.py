@@ -34,9 +34,20 @@ def maximize(metric: str, declared: dict[str, str] | None = None) -> bool:
     return not any(w in low.replace("-", "_").split("_") or low.endswith(w) for w in _MINIMISED)
 
 
+class Unreadable(Exception):
+    """A log that exists but could not be read (forbidden, unreachable): said, not hidden.
+    `kind` groups the same cause across trials (the messages name each pod)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        super().__init__(text)
+        self.kind = f"{type(cause).__name__}:{getattr(cause, 'status', '')}"
+
+
 def read_trial(backend: Backend, t: Trial, cache: ResultCache | None) -> TrialMetrics | None:
     """The trial's metrics: cached when it finished before, else read from its log to the
-    end (and cached when it has finished). None when it has no log to read (yet)."""
+    end (and cached when it has finished). None when it has no log to read (yet); raises
+    Unreadable when its log could not be read."""
     finished = t.phase in TERMINAL_PHASES
     if finished and cache is not None:
         hit = cache.get(t.uid)
@@ -47,13 +58,17 @@ def read_trial(backend: Backend, t: Trial, cache: ResultCache | None) -> TrialMe
     m = TrialMetrics()
     try:
         stream = backend.stream_logs(t.key, follow=False, tail=None)
-    except Exception:  # no pod any more, forbidden: no metrics, the rest goes on
+    except LookupError:  # no pod any more: nothing to read
         return None
+    except Exception as exc:  # forbidden, unreachable: the rest goes on, the caller says why
+        raise Unreadable(exc) from exc
     try:
         for batch in stream.batches():
             m.feed(line.text for line in batch)
-    except Exception:
-        return m if m.latest else None
+    except Exception as exc:  # cut mid-read: not kept, as it is not the whole log
+        if m.latest:
+            return m
+        raise Unreadable(exc) from exc
     finally:
         stream.close()
     if finished and cache is not None:
@@ -63,14 +78,24 @@ def read_trial(backend: Backend, t: Trial, cache: ResultCache | None) -> TrialMe
 
 
 def read_all(backend: Backend, trials: Sequence[Trial], cache: ResultCache | None, *, workers: int = 8,
-             progress: Progress | None = None) -> dict[TrialKey, TrialMetrics]:
+             progress: Progress | None = None,
+             problems: dict[str, tuple[int, str]] | None = None) -> dict[TrialKey, TrialMetrics]:
+    """Every trial's metrics; `problems` gathers why logs could not be read: per cause, how
+    many trials and the first one's message."""
     out: dict[TrialKey, TrialMetrics] = {}
     lock = threading.Lock()
     done = 0
 
     def one(t: Trial) -> None:
         nonlocal done
-        m = read_trial(backend, t, cache)
+        try:
+            m = read_trial(backend, t, cache)
+        except Unreadable as exc:
+            m = None
+            if problems is not None:
+                with lock:
+                    n, first = problems.get(exc.kind, (0, str(exc)))
+                    problems[exc.kind] = (n + 1, first)
         with lock:
             if m is not None:
                 out[t.key] = m

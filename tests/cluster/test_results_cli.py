@@ -89,3 +89,15 @@ def test_results_outlive_the_job_through_the_cache(sim, capsys):
 def test_results_of_an_unknown_sweep_is_one_line(sim, capsys):
     rc, out, err = _run(capsys, "results", "nope", "--kubeconfig", str(sim.kubeconfig))
     assert rc == 1 and err.strip() == "ktui: no sweep nope in namespace default"
+
+
+def test_logs_that_cannot_be_read_are_said_once_and_the_trials_still_listed(sim, capsys):
+    _trials(sim)
+    sim.deny("viewer", "get", "pods/log")
+    kc = sim.kubeconfig_for("viewer", namespace="default")
+    rc, out, err = _run(capsys, "results", "r", "--kubeconfig", str(kc))
+    assert rc == 0
+    assert sorted(ln.split()[0] for ln in out.splitlines()[1:]) == ["r-000", "r-001", "r-002"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ktui: warning: could not read the logs of 3 trials")
+    assert "Forbidden" in lines[0]
