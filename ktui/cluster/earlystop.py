@@ -14,7 +14,9 @@ through the Job's resourceVersion.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 import json
 import logging
 import statistics
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktui.cluster.model import Problem, Trial, TrialKey
+from ktui.logtext.history import Series
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +68,35 @@ class Verdict:
                           separators=(",", ":"))
 
 
+class Peer:
+    """A completed trial's curve, with prefix sums: its running average at any step is one
+    bisect (judging a trial against thousands of completed ones stays cheap)."""
+
+    __slots__ = ("steps", "sums", "last_step")
+
+    def __init__(self, points: Points) -> None:
+        self.steps = [s for s, _ in points]
+        self.sums = list(itertools.accumulate(v for _, v in points))
+        self.last_step = self.steps[-1] if self.steps else float("-inf")
+
+    def average_at(self, step: float) -> float | None:
+        n = bisect.bisect_right(self.steps, step)
+        return self.sums[n - 1] / n if n else None
+
+
 def running_average(points: Points, step: float) -> float | None:
-    values = [v for s, v in points if s <= step]
-    return sum(values) / len(values) if values else None
+    return Peer(points).average_at(step)
 
 
-def judge(policy: Policy, maximize: bool, running: Points, completed: Sequence[Points]) -> Verdict | None:
+def judge(policy: Policy, maximize: bool, running: Points, completed: Sequence[Peer | Points]) -> Verdict | None:
     """Stop `running` now? At its latest step, against the completed trials that reached it."""
     if not running:
         return None
     step = running[-1][0]
     if step < policy.start_step:
         return None
-    peers = [a for c in completed if c and c[-1][0] >= step and (a := running_average(c, step)) is not None]
+    peers = [a for c in completed if (p := c if isinstance(c, Peer) else Peer(c)).last_step >= step
+             and (a := p.average_at(step)) is not None]
     if len(peers) < policy.min_trials:
         return None
     median = statistics.median(peers)
@@ -99,7 +118,7 @@ def describe(stopped: Mapping[str, Any] | None) -> str:
         return "stopped early"
 
 
-SeriesOf = Callable[[TrialKey, str], "Points | None"]
+SeriesOf = Callable[[TrialKey, str], "Series | Points | None"]
 Stop = Callable[[TrialKey, Verdict], bool]  # True: this enforcer stopped it
 
 
@@ -113,6 +132,10 @@ class Enforcer:
         self.stop = stop
         self._asked: set[tuple[TrialKey, str]] = set()  # (trial, uid)
         self._lock = threading.Lock()
+        # A completed trial's curve never changes: kept per (trial, uid, metric). And a
+        # running trial is judged again only when it has reached a new step.
+        self._peers: dict[tuple[TrialKey, str, str], tuple[int, Peer]] = {}  # (values seen, peer)
+        self._judged: dict[tuple[TrialKey, str], float] = {}
 
     def check(self, trials: Sequence[Trial]) -> list[tuple[TrialKey, Verdict]]:
         """One pass over one sweep's trials; returns what it stopped."""
@@ -122,7 +145,7 @@ class Enforcer:
         if policy is None or not metric:
             return []
         maximize = (first.metric or {}).get("goal") != "minimize" if first is not None else True
-        completed = [p for t in trials if t.phase == "Succeeded" and (p := self._points(t, metric))]
+        completed = [p for t in trials if t.phase == "Succeeded" and (p := self._peer(t, metric)) is not None]
         if len(completed) < policy.min_trials:
             return []
         stopped = []
@@ -133,8 +156,9 @@ class Enforcer:
                 if (t.key, t.uid) in self._asked:
                     continue
             running = self._points(t, metric)
-            if not running:
+            if not running or self._judged.get((t.key, t.uid)) == running[-1][0]:
                 continue
+            self._judged[(t.key, t.uid)] = running[-1][0]
             verdict = judge(policy, maximize, running, completed)
             if verdict is None:
                 continue
@@ -147,7 +171,19 @@ class Enforcer:
         return stopped
 
     def _points(self, t: Trial, metric: str) -> Points | None:
-        return self.series_of(t.key, metric)
+        s = self.series_of(t.key, metric)
+        return s.points() if isinstance(s, Series) else s
+
+    def _peer(self, t: Trial, metric: str) -> Peer | None:
+        s = self.series_of(t.key, metric)
+        if not s:
+            return None  # (not read yet: looked for again next pass)
+        count = s.count if isinstance(s, Series) else len(s)
+        key = (t.key, t.uid, metric)
+        hit = self._peers.get(key)
+        if hit is None or hit[0] != count:  # (its log may still be being read to the end)
+            hit = self._peers[key] = (count, Peer(s.points() if isinstance(s, Series) else s))
+        return hit[1]
 
 
 class EnforcerLoop:
@@ -164,11 +200,7 @@ class EnforcerLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-        def series_of(key: TrialKey, metric: str) -> Points | None:
-            s = log_metrics.series(key, metric)
-            return s.points() if s is not None else None
-
-        self.enforcer = Enforcer(series_of, self._stop_trial)
+        self.enforcer = Enforcer(log_metrics.series, self._stop_trial)
 
     def watch(self, sweeps: Sequence[tuple[str, str]]) -> None:
         with self._lock:
