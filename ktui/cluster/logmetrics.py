@@ -228,6 +228,10 @@ class LogMetrics:
                     if self._stop.is_set():
                         return
                     self._following[key] = stream
+            with self._lock:
+                # The log is read from its start: what an earlier, cut read took is read
+                # again, not added twice (a restarted container's log starts over too).
+                entry.metrics = TrialMetrics()
             for batch in stream.batches():
                 if self._stop.is_set():
                     break

@@ -121,3 +121,24 @@ def test_a_finished_trial_is_kept_in_the_cache_and_read_from_it_after_its_pod_is
         assert again.history(key)["loss"] == [(1.0, 0.9), (2.0, 0.4)]
     finally:
         again.stop()
+
+
+def test_reading_a_log_again_does_not_count_its_lines_twice():
+    # A running trial's follow that ends (a restart, a cut stream) is read again from the
+    # start: its history holds each line once.
+    import time
+
+    from tests.ui.fakes import demo_backend
+
+    b = demo_backend()  # mnist-001 runs; its stream ends after its 9 lines
+    b.start()
+    key = ("default", "mnist-001")
+    lm = LogMetrics(b, poll_seconds=0.02)
+    lm.start()
+    try:
+        lm.want([key])
+        eventually(lambda: len(lm.history(key).get("loss", ())) == 9, timeout=5)
+        time.sleep(0.5)  # several more reads of the same log
+        assert [s for s, _ in lm.history(key)["loss"]] == [float(i) for i in range(1, 10)]
+    finally:
+        lm.stop()
