@@ -65,7 +65,8 @@ def truncate(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-_COUNTERS = frozenset(("epoch", "step", "iter", "iteration", "batch", "global_step"))
+# Metric keys that count progress rather than measure quality.
+COUNTERS = frozenset(("epoch", "step", "iter", "iteration", "batch", "global_step"))
 
 
 def fmt_number(v: float) -> str:
@@ -85,7 +86,7 @@ def metric_summary(metrics: Mapping[str, float], metric_name: str | None) -> tup
         if metric_name in metrics:
             return fmt_number(metrics[metric_name]), "value"
         return f"no {metric_name}", "missing"
-    items = sorted(metrics.items(), key=lambda kv: kv[0].lower() in _COUNTERS)
+    items = sorted(metrics.items(), key=lambda kv: kv[0].lower() in COUNTERS)
     return " ".join(f"{k}={fmt_number(v)}" for k, v in items[:3]), "others"
 
 

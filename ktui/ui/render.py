@@ -23,7 +23,6 @@ PHASE_STYLE = {
     "EarlyStopped": "blue",
 }
 SPARK = "▁▂▃▄▅▆▇█"
-# Metric keys that count progress rather than measure quality.
 
 
 def fmt_age(seconds: float | None) -> str:

@@ -75,3 +75,21 @@ async def test_p_opens_the_sweeps_chart_and_keys_move_it(tmp_path):
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ChartScreen)
+
+
+async def test_without_a_declared_metric_the_chart_opens_on_a_measure_not_a_counter(tmp_path):
+    backend = FakeBackend()
+    backend.add_node("node-a")
+    ms = [manifest(i) for i in range(3)]
+    for m in ms:
+        del m["metadata"]["annotations"][METRIC_ANNOTATION]
+    backend.submit(ms)
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(60):
+            if ("default", "c-002") in app.state.metrics:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("p")
+        await pilot.pause(0.5)
+        assert " acc (higher is better)" in str(app.screen.query_one("#chart-title").render())

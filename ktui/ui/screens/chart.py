@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ktui.cluster.format import fmt_number
+from ktui.cluster.format import COUNTERS, fmt_number
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import TrialKey
 from ktui.cluster.results import maximize
@@ -68,10 +68,12 @@ class ChartScreen(Screen[None]):
         self.redraw()
 
     def _metric_names(self) -> list[str]:
+        """The metrics the sweep's logs print; progress counters (epoch, step) last, so a
+        sweep with no declared metric opens on one that measures something."""
         names: dict[str, None] = {}
         for k in self.members[:500]:
             names.update(dict.fromkeys(self.log_metrics.history_names(k)))
-        return list(names)
+        return sorted(names, key=lambda n: n.lower() in COUNTERS)
 
     def action_next_metric(self) -> None:
         names = self._metric_names()
