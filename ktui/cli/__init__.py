@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ktui.cli.sim",
     "ktui.cli.cluster",
     "ktui.cli.results",
+    "ktui.cli.supervise",
     "ktui.cli.ui",
 )
 

@@ -16,6 +16,7 @@ import msgspec
 
 from ktui.cli.clusterargs import add_cluster_args
 from ktui.cli.local import add_local_arg
+from ktui.cluster.earlystop import SweepSupervisor
 from ktui.cluster.format import (
     NODE_COLUMNS,
     TRIAL_COLUMNS,
@@ -26,6 +27,7 @@ from ktui.cluster.format import (
 )
 from ktui.cluster.kube.config import ConfigError
 from ktui.cluster.kube.transport import ApiError, Unreachable
+from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import TERMINAL_PHASES, Trial
 from ktui.cluster.resultcache import ResultCache
 from ktui.cluster.results import read_all
@@ -193,6 +195,7 @@ def read_metrics(backend: Any, trials: list[Trial], cache: Any) -> dict[Any, Tri
 def cmd_jobs(args: argparse.Namespace) -> int:
     kinds = ("jobs", "pods", "events")
     backend = connect_backend(args, kinds, metrics=False)
+    supervisor: SweepSupervisor | None = None
     try:
         backend.start()
         wait_listed(backend, kinds, required=("jobs",))
@@ -234,7 +237,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if not args.watch:
             return 0
         last: dict[Any, Trial] = {t.key: t for t in trials}
+        # A ktui watching sweeps enforces their early-stopping rules, as the UI does.
+        supervisor = SweepSupervisor(backend, LogMetrics(backend, cache=cache or ResultCache()), sweep=args.sweep)
+        supervisor.start()
         while True:
+            supervisor.tick()
             store.wait(version, timeout=1.0)
             time.sleep(0.2)  # let a burst land, then print it as one batch
             ch = store.changes_since(version)
@@ -267,6 +274,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         backend.stop(timeout=2.0)
 
 

@@ -238,3 +238,48 @@ class EnforcerLoop:
                 self.backend.store.report_problem(
                     Problem("forbidden", "early-stopping", f"early stopping cannot stop trials: {f.message}"))
         return bool(res.done)
+
+
+class SweepSupervisor:
+    """Early stopping without a screen: finds the sweeps with a rule among the trials the
+    backend sees (or just `sweep`), has their logs read and the rule enforced. Used by the
+    local queue runner, `ktui supervise` and `ktui jobs --watch`; call `tick()` now and then
+    (each call looks at the store, cheaply: the sweeps' members come from its index)."""
+
+    def __init__(self, backend: Any, log_metrics: Any, *, sweep: str | None = None,
+                 namespace: str | None = None, interval: float = 2.0) -> None:
+        self.backend = backend
+        self.log_metrics = log_metrics
+        self.sweep = sweep
+        self.namespace = namespace
+        self.loop = EnforcerLoop(backend, log_metrics, interval)
+
+    def start(self) -> None:
+        self.log_metrics.start()
+        self.loop.start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.log_metrics.stop()
+
+    def tick(self) -> list[tuple[str, str]]:
+        """The sweeps supervised now (those with a rule and a trial not finished)."""
+        store = self.backend.store
+        live: dict[tuple[str, str], bool] = {}
+        for s in store.sweeps():
+            if (self.sweep is not None and s.name != self.sweep) or (
+                    self.namespace is not None and s.namespace != self.namespace):
+                continue
+            if s.pending or s.running:
+                live[(s.namespace, s.name)] = False
+        keys: list[TrialKey] = []
+        for pair in live:
+            members = store.sweep_members([pair])
+            first = next(iter(store.get_trials(members[:1]).values()), None)
+            if first is not None and Policy.of(first.early_stopping) is not None:
+                live[pair] = True
+                keys += members
+        watched = [pair for pair, ruled in live.items() if ruled]
+        self.log_metrics.want(keys)
+        self.loop.watch(watched)
+        return watched

@@ -123,3 +123,58 @@ def test_two_enforcers_never_both_act(sim, backend_factory):
     second = b.stop_early(key, Verdict(3, 0.3, 0.7, 3, True).to_json())
     assert first.done == ("default/es-003",) and not second.done
     assert second.failed[0].message == "already stopped early"
+
+
+def test_ktui_supervise_stops_the_loser_and_exits_when_nothing_is_left(sim, capsys):
+    from ktui.cli import main
+
+    _sweep(sim, "step=1 acc=0.1\nstep=2 acc=0.2\n")
+    eventually(lambda: sum(1 for j in sim.objects("jobs") if (j.get("status") or {}).get("succeeded")) == 3,
+               timeout=20)
+    rc = main(["supervise", "es", "--kubeconfig", str(sim.kubeconfig), "--interval", "0.2"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert out.strip() == "default/es-003 stopped early: step 1: best 0.1 < median 0.6 of 3 completed trials"
+    assert "nothing left to run" in err
+    job = next(j for j in sim.objects("jobs") if j["metadata"]["name"] == "es-003")
+    assert job["spec"]["suspend"] is True and EARLY_STOPPED_ANNOTATION in job["metadata"]["annotations"]
+
+
+def test_ktui_supervise_manifest_runs_it_in_the_cluster_with_the_rights_it_needs(capsys):
+    import yaml
+
+    from ktui.cli import main
+
+    assert main(["supervise", "es", "--manifest", "-n", "ml"]) == 1
+    assert "--manifest needs --image" in capsys.readouterr().err
+    assert main(["supervise", "es", "--manifest", "-n", "ml", "--image", "reg/ktui:1"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding", "Deployment"]
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in docs[1]["rules"]}
+    assert "patch" in rules[(("batch",), ("jobs",))] and rules[(("",), ("pods/log",))] == {"get"}
+    c = docs[3]["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "reg/ktui:1" and c["command"][:3] == ["ktui", "supervise", "es"]
+    assert "--keep-running" in c["command"] and docs[3]["metadata"]["namespace"] == "ml"
+
+
+def test_ktui_jobs_watch_enforces_the_rule_too(sim):
+    import subprocess
+    import sys
+    import time
+
+    _sweep(sim, "step=1 acc=0.1\n")
+    eventually(lambda: sum(1 for j in sim.objects("jobs") if (j.get("status") or {}).get("succeeded")) == 3,
+               timeout=20)
+    proc = subprocess.Popen([sys.executable, "-m", "ktui", "jobs", "--kubeconfig", str(sim.kubeconfig), "--watch",
+                             "--sweep", "es"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("es-003") and "EarlyStopped" in line:
+                break
+        else:
+            raise AssertionError("es-003 was not stopped by `ktui jobs --watch`")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

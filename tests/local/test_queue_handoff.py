@@ -152,3 +152,31 @@ def test_a_trial_queued_as_the_runner_exits_is_not_stranded(tmp_path, work):
         time.sleep(delay)  # lands before, at or after the runner's exit
     wait_all_ran_once(state_dir, stamps, names)
     wait_runner_gone(state_dir)
+
+
+def test_the_queue_runner_enforces_early_stopping_with_no_ktui_open(tmp_path, work):
+    import json
+
+    from ktui.wire.names import EARLY_STOPPING_ANNOTATION, METRIC_ANNOTATION
+
+    state_dir = tmp_path / "state"
+    good = "print('step=1 acc=0.5'); print('step=2 acc=0.7', flush=True)"
+    loser = "import time; print('step=1 acc=0.1', flush=True); time.sleep(60)"
+    ms = [job(f"es-{i:03d}", good, sweep="es", cpu="100m") for i in range(3)]
+    ms.append(job("es-003", loser, sweep="es", cpu="100m"))
+    for m in ms:
+        m["metadata"]["annotations"].update({
+            METRIC_ANNOTATION: json.dumps({"name": "acc"}),
+            EARLY_STOPPING_ANNOTATION: json.dumps({"rule": "median", "minTrials": 3, "startStep": 1})})
+    b = LocalBackend(work, state_dir=state_dir, keep_queue_running=True)  # never started: the runner admits
+    b.submit(ms)
+    b.stop()
+    wait_for(lambda: states(state_dir) == {"es-000": "succeeded", "es-001": "succeeded", "es-002": "succeeded",
+                                           "es-003": "stopped"}, 60, lambda: f"the loser stopped: {states(state_dir)}")
+    s = State(state_dir / "local.db")
+    try:
+        note = json.loads(s.query("SELECT message FROM jobs WHERE name='es-003'")[0]["message"])
+    finally:
+        s.close()
+    assert (note["step"], note["best"], note["median"], note["peers"]) == (1.0, 0.1, 0.5, 3)  # averages at step 1
+    wait_runner_gone(state_dir)

@@ -4,7 +4,8 @@
 
 ``ensure_scheduler(state_dir)`` starts it (in its own session, so it outlives the caller);
 it holds ``STATE_DIR/scheduler.lock`` so at most one runs per state directory, and exits once
-nothing is running and nothing queued can ever start. A LocalBackend in an open ktui
+nothing is running and nothing queued can ever start; meanwhile it enforces the sweeps'
+early-stopping rules (ktui.cluster.earlystop). A LocalBackend in an open ktui
 schedules as well: admission is one SQLite ``BEGIN IMMEDIATE`` transaction, so any number of
 schedulers never start a job twice.
 
@@ -51,11 +52,17 @@ def main(argv: list[str]) -> int:
         return 0  # another runner serves this state directory
     import msgspec
 
+    from ktui.cluster.earlystop import SweepSupervisor
     from ktui.cluster.local.backend import LocalBackend
     from ktui.cluster.local.spec import TrialSpec
+    from ktui.cluster.logmetrics import LogMetrics
+    from ktui.cluster.resultcache import ResultCache
 
     decode = msgspec.json.Decoder(TrialSpec).decode
     b = LocalBackend(state_dir=d, poll_interval=0.5)
+    # The sweeps' early-stopping rules hold whether or not a ktui is open.
+    supervisor = SweepSupervisor(b, LogMetrics(b, cache=ResultCache()))
+    supervisor.start()
 
     def busy() -> bool:
         rows = b.state.query("SELECT state, spec FROM jobs WHERE state IN ('queued', 'running')")
@@ -65,6 +72,7 @@ def main(argv: list[str]) -> int:
     try:
         while True:
             b.step()
+            supervisor.tick()
             if busy():
                 idle_since = None
             elif idle_since is None:
@@ -76,6 +84,7 @@ def main(argv: list[str]) -> int:
                 idle_since = None
             time.sleep(b.poll_interval)
     finally:
+        supervisor.stop()
         b.stop()
 
 
