@@ -30,3 +30,28 @@ def test_logs_rerun_and_cancel_on_this_machine(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.strip() == "deleted 2 jobs"
     assert main(["cancel", "s", "--yes", "--local"]) == 1
     assert "no sweep or job named s in namespace default on this machine" in capsys.readouterr().err
+
+
+def test_results_and_job_metrics_on_this_machine(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    b = LocalBackend(tmp_path, state_dir=tmp_path / "ktui", cpus=2, poll_interval=0.05)
+    b.start()
+    try:
+        ms = [job(f"m-{i:03d}", f"print('epoch=1 loss=0.{9 - i}'); print('epoch=2 loss=0.{5 - i}')", sweep="m")
+              for i in range(2)]
+        for i, m in enumerate(ms):
+            m["metadata"]["annotations"]["ktui.dev/params"] = json.dumps({"lr": [0.1, 0.01][i]})
+            m["metadata"]["annotations"]["ktui.dev/metric"] = json.dumps({"name": "loss", "goal": "minimize"})
+        b.submit(ms)
+        wait_for(lambda: {t.phase for t in b.store.snapshot_trials().values()} == {"Succeeded"}, 30, "both done")
+    finally:
+        b.stop()
+    assert main(["results", "m", "--local"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:6] == ["TRIAL", "LR", "PHASE", "DURATION", "LOSS", "BEST"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["m-001", "m-000"]  # lower loss first
+    assert main(["jobs", "--local", "--sweep", "m", "-o", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["m-000"]["metric"] == 0.5 and rows["m-001"]["metrics"] == {"epoch": 2.0, "loss": 0.4}
