@@ -211,7 +211,7 @@ def test_a_slow_server_gets_the_next_page_asked_for_while_one_decodes(sim, backe
     finally:
         sim.faults.clear()
     refl = b.reflectors["pods"]
-    assert refl._pool is not None  # pages were fetched ahead
+    assert refl.pager._pool is not None  # pages were fetched ahead
     # ... and asked for from the head of the page before, while its items still came
     assert refl.stats.chained >= 1
     assert refl.stats.pages >= 6 and refl.stats.lists == 1
@@ -230,7 +230,7 @@ def test_stop_mid_list_aborts_every_page_in_flight(sim, backend_factory):
         t0 = time.monotonic()
         b.stop(timeout=5)
         assert time.monotonic() - t0 < 1.0
-        assert not refl.alive and not refl._pages
+        assert not refl.alive and not refl.pager.pages
     finally:
         sim.faults.clear()
 
@@ -238,9 +238,9 @@ def test_stop_mid_list_aborts_every_page_in_flight(sim, backend_factory):
 def test_a_page_asked_for_ahead_while_stopping_is_not_an_error(sim, backend_factory):
     b = backend_factory(sim.kubeconfig, page_limit=4, resources=("pods",))
     refl = b.reflectors["pods"]
-    refl._prefetcher()
+    refl.pager._prefetcher()
     refl.stop()  # shuts the page pool down, as it does mid-list
-    assert refl._fetch_ahead("/api/v1/pods", [("limit", 4)], "token") is None
+    assert refl.pager.fetch_ahead("/api/v1/pods", [("limit", 4)], "token") is None
 
 
 def test_continue_token_expired_mid_list_restarts_the_list(sim, backend_factory):

@@ -6,7 +6,7 @@ import json
 
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.decode import POD_CODEC
-from ktui.cluster.kube.reflector import peek_continue
+from ktui.cluster.kube.paging import peek_continue
 
 from .helpers import fixture
 

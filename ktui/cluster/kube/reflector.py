@@ -16,25 +16,24 @@ The protocol is client-go's:
     and retried slowly; the other reflectors are unaffected.
 
 Reflectors are threads because the official client is synchronous. ``stop()`` sets a flag
-and shuts the socket of the watch in flight, so a stop takes milliseconds, not a watch
-timeout.
+and shuts the socket of the watch or the list pages in flight, so a stop takes milliseconds,
+not a watch timeout. The pages themselves are fetched (ahead, chained) by paging.Pager.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from ktui.cluster.kube.backoff import Backoff
+from ktui.cluster.kube.paging import Pager, peek_continue
 from ktui.cluster.kube.resources import Resource
 from ktui.cluster.kube.transport import ApiError, PartialLine, Transport, Unreachable, abort
 from ktui.cluster.model import Problem
@@ -42,17 +41,6 @@ from ktui.cluster.store import Store
 from ktui.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
-
-
-_CONTINUE = re.compile(rb'"continue"\s*:\s*"([^"]*)"')
-
-
-def peek_continue(page: bytes) -> str | None:
-    """The continue token of a list page, read from its head without decoding the items;
-    None if there is none (or the metadata does not come first: then no prefetch)."""
-    head_end = page.find(b'"items"')
-    m = _CONTINUE.search(page, 0, head_end if head_end >= 0 else 4096)
-    return m.group(1).decode("ascii", "replace") if m and m.group(1) else None
 
 
 class Expired(Exception):
@@ -101,17 +89,13 @@ class Reflector:
         self.stats = ReflectorStats()
         self._stop = threading.Event()
         self._resp: Any = None  # the watch in flight
-        self._pages: set[Any] = set()  # the list pages in flight (two, when chained)
         self._rv: str | None = None  # last resourceVersion seen; None: (re)list first
         self._verb = "list"  # what the request in flight does, for error messages
         self._resp_lock = threading.Lock()
         self._wake = threading.Event()  # ends a back-off wait early (stop, or the server is back)
-        self._sent = 0.0  # when the request in flight (the last one sent) was sent
-        self._pool: ThreadPoolExecutor | None = None  # the page prefetcher, made on first use
-        # A page's fetch, started from the previous page's head (see list_once), by the
-        # continue token it asks for; at most one not yet taken by the list.
-        self._chained: dict[str, Future[tuple[bytes, float]]] = {}
-        self._chain_ok = False  # the server was by far the slower side on the last page
+        self._sent = 0.0  # when the watch in flight (the last one sent) was sent
+        self.pager = Pager(transport, store, resource.kind, backoff=self.backoff,
+                           stats=self.stats, stop=self._stop, lock=self._resp_lock)
         self._thread = threading.Thread(
             target=self._run, name=f"ktui-reflector-{resource.kind}", daemon=True
         )
@@ -125,12 +109,11 @@ class Reflector:
         self._stop.set()
         self._wake.set()
         with self._resp_lock:
-            resps = [self._resp, *self._pages]
+            resps = [self._resp, *self.pager.pages]
         for resp in resps:
             if resp is not None:
                 abort(resp)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.pager.shutdown()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive():
@@ -179,7 +162,10 @@ class Reflector:
                 # A cut connection or a stream cut mid-event: resume from the last RV.
                 self._count_error(exc)
                 if isinstance(exc, Unreachable) and not self._stop.is_set():
-                    self.store.connection_failed(str(exc), exc.why, self._sent)
+                    # (Since the last request sent: the list's pages and the watch never
+                    # overlap, so that is the later of the two clocks.)
+                    sent = max(self._sent, self.pager.sent)
+                    self.store.connection_failed(str(exc), exc.why, sent)
                 delay = self.backoff.next()
             except Exception as exc:  # never let a reflector thread die silently
                 self._count_error(exc)
@@ -236,102 +222,6 @@ class Reflector:
             q.append(("fieldSelector", self.resource.field_selector))
         return q
 
-    def _timed_page(self, path: str, query: list[tuple[str, Any]],
-                    cont: str | None = None) -> tuple[bytes, float]:
-        t = time.monotonic()
-        data = self._get_page(path, query, cont)
-        return data, time.monotonic() - t
-
-    def _prefetcher(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            # Two: a page, and the next one chained from its head.
-            self._pool = ThreadPoolExecutor(2, thread_name_prefix=f"ktui-list-{self.resource.kind}")
-        return self._pool
-
-    def _fetch_ahead(self, path: str, query: list[tuple[str, Any]],
-                     cont: str) -> Future[tuple[bytes, float]] | None:
-        try:
-            return self._prefetcher().submit(self._timed_page, path, query, cont)
-        except RuntimeError:  # stop() shut the pool down meanwhile: no page ahead
-            return None
-
-    def _chain(self, path: str, query: list[tuple[str, Any]]) -> Callable[[bytes], None]:
-        """What a page does with its head: when the server is the slower side, ask for the
-        next page at once, while this one's items still come and before it is decoded."""
-
-        def head(first: bytes) -> None:
-            if not self._chain_ok or self._stop.is_set():
-                return
-            nxt = peek_continue(first)
-            with self._resp_lock:
-                if not nxt or self._chained:  # (one at most: the list takes it first)
-                    return
-                ahead = self._fetch_ahead(path, query, nxt)
-                if ahead is not None:
-                    self._chained[nxt] = ahead
-
-        return head
-
-    def _unchain(self) -> None:
-        with self._resp_lock:
-            chained, self._chained = self._chained, {}
-        for f in chained.values():
-            f.cancel()
-
-    def _hold_page(self) -> Callable[[Any], None]:
-        """A page's ``hold`` for Transport.request: ``stop()`` aborts every page in flight."""
-        held: list[Any] = []
-
-        def hold(resp: Any) -> None:
-            with self._resp_lock:
-                if resp is None:
-                    self._pages.difference_update(held)
-                    held.clear()
-                else:
-                    held.append(resp)
-                    self._pages.add(resp)
-            if resp is not None and self._stop.is_set():
-                abort(resp)
-
-        return hold
-
-    def _get_page(self, path: str, query: list[tuple[str, Any]], cont: str | None = None) -> bytes:
-        """One page, retried in place on transient errors: the continue token stays valid
-        for minutes, and restarting a 300-page list because page 200 hiccupped is costly."""
-        attempts = 0
-        q = query + [("continue", cont)] if cont else query
-        while True:
-            try:
-                # (The head is read apart only where it may chain: elsewhere a page is one
-                # read, not two and a copy of its megabytes.)
-                head = self._chain(path, query) if self._chain_ok else None
-                self._sent = time.monotonic()
-                data = self.transport.request("GET", path, query=q, timeout=(10.0, 120.0),
-                                              hold=self._hold_page(), head=head)
-                self.store.connection_ok()
-                return data
-            except ApiError as exc:
-                if exc.status < 500:
-                    self.store.connection_ok()
-                if exc.expired or not exc.retryable or attempts >= 5:
-                    raise
-                delay = self.backoff.next()
-                if exc.retry_after is not None:
-                    delay = max(delay, exc.retry_after)
-            except (Unreachable, PartialLine) as exc:
-                if attempts >= 5 or self._stop.is_set():
-                    raise
-                if isinstance(exc, Unreachable):  # (said at once, though retried in place)
-                    self.store.connection_failed(str(exc), exc.why, self._sent)
-                delay = self.backoff.next()
-            attempts += 1
-            self._count_error_quiet()
-            if self._stop.wait(delay):
-                raise Unreachable(self.transport.server, "stopped")
-
-    def _count_error_quiet(self) -> None:
-        self.stats.errors += 1
-
     def list_once(self) -> str:
         """A full paged list applied to the store; returns its resourceVersion.
 
@@ -355,6 +245,7 @@ class Reflector:
         path = res.path(self.namespace)
         codec = res.codec
         store = self.store
+        pager = self.pager
         self._verb = "list"
         t0 = time.monotonic()
         query = self._query()
@@ -375,7 +266,7 @@ class Reflector:
                             pending, ahead = ahead, None
                             data, fetch_s = pending.result()
                         else:
-                            data, fetch_s = self._timed_page(path, query, cont)
+                            data, fetch_s = pager.timed_page(path, query, cont)
                     except ApiError as exc:
                         if not (exc.expired and cont):
                             raise
@@ -388,11 +279,10 @@ class Reflector:
                         break
                     nxt = peek_continue(data)
                     if nxt:
-                        with self._resp_lock:
-                            ahead = self._chained.pop(nxt, None)
+                        ahead = pager.take_chained(nxt)
                         self.stats.chained += ahead is not None
                     if ahead is None and nxt and fetch_s > decode_s / 2 and not self._stop.is_set():
-                        ahead = self._fetch_ahead(path, query, nxt)
+                        ahead = pager.fetch_ahead(path, query, nxt)
                     t_decode = time.monotonic()
                     recs, meta = codec.decode_list(data)
                     del data
@@ -405,7 +295,7 @@ class Reflector:
                     # there comes in several times its decoding): against one that
                     # answers at memory speed, a third page in flight only adds to the
                     # peak memory and to the threads trading the GIL.
-                    self._chain_ok = fetch_s > 3 * decode_s
+                    pager.chain_ok = fetch_s > 3 * decode_s
                     self.stats.pages += 1
                     if not rv:
                         rv = meta.resourceVersion
@@ -417,10 +307,10 @@ class Reflector:
                         break
                 if not restart:
                     break
-                self._unchain()  # (tokens of the snapshot just left)
+                pager.unchain()  # (tokens of the snapshot just left)
         finally:
-            self._unchain()
-            self._chain_ok = False
+            pager.unchain()
+            pager.chain_ok = False
         if self._stop.is_set():
             store.end_resync(res.kind, commit=False)
             raise Unreachable(self.transport.server, "stopped")
