@@ -54,16 +54,20 @@ def cmd_supervise(args: argparse.Namespace) -> int:
         supervisor.start()
         seen: set[Any] = set()
         print(f"supervising sweep {args.sweep} in {where}", file=sys.stderr, flush=True)
+        store = backend.store
         while True:
             watched = supervisor.tick()
-            for t in backend.store.snapshot_trials().values():
-                if t.sweep == args.sweep and t.phase == "EarlyStopped" and t.key not in seen:
+            # The sweep's trials from the store's index (not a copy of every trial each tick).
+            pairs = [(s.namespace, s.name) for s in store.sweeps()
+                     if s.name == args.sweep and (ns is None or s.namespace == ns)]
+            for t in store.get_trials(store.sweep_members(pairs)).values():
+                if t.phase == "EarlyStopped" and t.key not in seen:
                     seen.add(t.key)
-                    job = backend.store.job(t.key)
+                    job = store.job(t.key)
                     note = parse_object(job.stopped) if job is not None else None
                     print(f"{t.namespace}/{t.name} stopped early: {describe(note)}", flush=True)
             if not watched and not args.keep_running:
-                if not any(t.sweep == args.sweep for t in backend.store.snapshot_trials().values()):
+                if not pairs:
                     raise CliError(f"no sweep {args.sweep} in {where}")
                 print(f"sweep {args.sweep}: nothing left to run (or no earlyStopping rule); done", file=sys.stderr)
                 return 0

@@ -249,8 +249,7 @@ class LogMetrics:
                 if final.phase in TERMINAL_PHASES:
                     with self._lock:
                         snapshot = entry.metrics
-                    self.cache.put(CachedResult(t.uid, t.namespace, t.name, t.sweep, final.phase, t.params,
-                                                final.started, final.finished, snapshot))
+                    self.cache.put(CachedResult.of(final, snapshot))
         except LookupError:
             # No log to read (no pod any more): final for a finished trial, which then
             # counts as read; a running one is tried again.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ktui.cluster.model import Trial
 from ktui.logtext.history import Series, TrialMetrics
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,12 @@ class CachedResult:
     started: float | None
     finished: float | None
     metrics: TrialMetrics
+
+    @classmethod
+    def of(cls, t: Trial, metrics: TrialMetrics, phase: str | None = None) -> CachedResult:
+        """A finished trial's row (`phase`: the one it finished in, if newer than `t`'s)."""
+        return cls(t.uid, t.namespace, t.name, t.sweep, phase or t.phase, t.params, t.started, t.finished,
+                   metrics)
 
 
 def encode_metrics(m: TrialMetrics) -> str:

@@ -72,8 +72,7 @@ def read_trial(backend: Backend, t: Trial, cache: ResultCache | None) -> TrialMe
     finally:
         stream.close()
     if finished and cache is not None:
-        cache.put(CachedResult(t.uid, t.namespace, t.name, t.sweep, t.phase, t.params, t.started,
-                               t.finished, m))
+        cache.put(CachedResult.of(t, m))
     return m
 
 

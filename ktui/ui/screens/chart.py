@@ -40,6 +40,7 @@ class ChartScreen(Screen[None]):
         lines: list[Text]
         title: Text
         legend: Text
+        view: tuple[object, ...] = ()
 
     def __init__(self, log_metrics: LogMetrics, sweep: tuple[str, str], members: Sequence[TrialKey],
                  selected: TrialKey | None, declared: dict[str, str] | None) -> None:
@@ -50,6 +51,7 @@ class ChartScreen(Screen[None]):
         self.selected = selected if selected in members else (self.members[0] if self.members else None)
         self.declared = declared
         self.metric = declared.get("name") if declared else None
+        self._shown: tuple[object, ...] | None = None  # what the plot shows (see _draw)
 
     def compose(self) -> ComposeResult:
         yield Line(id="chart-title")
@@ -95,7 +97,12 @@ class ChartScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="chart")
     def _draw(self, metric: str | None, selected: TrialKey | None, width: int, height: int, color: bool) -> None:
-        # In a worker: a thousand curves take ~0.2 s to draw (ui/chart.py).
+        # In a worker: a thousand curves take ~0.2 s to draw (ui/chart.py). Not again when
+        # nothing new was read and nothing about the view changed (a finished sweep).
+        read = sum(s.count for k in self.members if metric and (s := self.log_metrics.series(k, metric)))
+        view = (metric, selected, width, height, color, read)
+        if view == self._shown:
+            return
         others, best_style, sel_style = STYLES[color]
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(f" {self.sweep[1]} ", style="bold reverse")
@@ -129,10 +136,11 @@ class ChartScreen(Screen[None]):
             legend.append(f" ━ selected {selected[1]} {last} ", style=sel_style)
         legend.append("   ━ the other trials", style=others)
         lines = render_chart(list(keyed.values()), width, height, x_label="step")
-        self.post_message(self.Drawn(lines, title, legend))
+        self.post_message(self.Drawn(lines, title, legend, view))
 
     @on(Drawn)
     def _drawn(self, message: Drawn) -> None:
+        self._shown = message.view
         self.query_one("#chart-title", Line).show(message.title)
         self.query_one("#chart-legend", Line).show(message.legend)
         self.query_one("#chart-plot", Static).update(Text("\n").join(message.lines))
