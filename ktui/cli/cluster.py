@@ -18,8 +18,11 @@ from ktui.cli.clusterargs import add_cluster_args
 from ktui.cli.local import add_local_arg
 from ktui.cluster.earlystop import SweepSupervisor
 from ktui.cluster.format import (
+    GPU_COLUMNS,
     NODE_COLUMNS,
     TRIAL_COLUMNS,
+    gpu_json,
+    gpu_rows,
     node_row,
     render_table,
     trial_row,
@@ -206,6 +209,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             return args.sweep is None or t.sweep == args.sweep
 
         trials = sorted((t for t in store.snapshot_trials().values() if wanted(t)), key=trial_sort_key)
+        gpu_nodes = {t.node for t in trials if t.gpu and t.node and t.phase == "Running"}
+        if gpu_nodes:  # their GPUs' use: the trials are joined again with it
+            backend.refresh_gpus(sorted(gpu_nodes))
+            trials = sorted(store.get_trials([t.key for t in trials]).values(), key=trial_sort_key)
+            backend.set_gpu_focus(gpu_nodes)
         version = store.version
         cache = None if args.no_metrics else ResultCache()
         found = read_metrics(backend, trials, cache) if cache is not None else {}
@@ -242,6 +250,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         supervisor.start()
         while True:
             supervisor.tick()
+            backend.set_gpu_focus({t.node for t in last.values() if t.gpu and t.node and t.phase == "Running"})
             store.wait(version, timeout=1.0)
             time.sleep(0.2)  # let a burst land, then print it as one batch
             ch = store.changes_since(version)
@@ -290,15 +299,28 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         metrics = getattr(backend, "metrics", None)
         if metrics is not None:
             metrics.poll_once()
-        nodes = sorted(backend.store.snapshot_nodes().values(), key=lambda n: n.name)
+        store = backend.store
+        backend.refresh_gpus([n.name for n in store.snapshot_nodes().values()])
+        nodes = sorted(store.snapshot_nodes().values(), key=lambda n: n.name)
+        idle_under = store.gpu_rule.util
         if args.output == "json":
-            sys.stdout.write(msgspec.json.format(msgspec.json.encode(nodes), indent=2).decode() + "\n")
+            out = []
+            for n in nodes:
+                d = msgspec.to_builtins(n)
+                del d["devices"]
+                d["gpus"] = [gpu_json(g) for g in n.devices]
+                out.append(d)
+            sys.stdout.write(msgspec.json.format(msgspec.json.encode(out), indent=2).decode() + "\n")
         else:
-            lines, _ = render_table(NODE_COLUMNS, [node_row(n) for n in nodes])
+            lines, _ = render_table(NODE_COLUMNS, [node_row(n, idle_under) for n in nodes])
             sys.stdout.write("\n".join(lines) + "\n")
-            for p in backend.store.problems():
-                if p.resource == "metrics":
-                    print(f"ktui: note: {p.message}", file=sys.stderr)
+            gpus = [row for n in nodes for row in gpu_rows(n)]
+            if gpus:
+                lines, _ = render_table(GPU_COLUMNS, gpus)
+                sys.stdout.write("\n" + "\n".join(lines) + "\n")
+        for p in store.problems():
+            if p.resource == "metrics" or p.resource.startswith("gpu"):
+                print(f"ktui: note: {p.message}", file=sys.stderr)
         return 0
     finally:
         backend.stop(timeout=2.0)

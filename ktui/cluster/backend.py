@@ -138,6 +138,17 @@ class Backend(Protocol):
         a trial already stopped or finished is a failure in the result, not stopped again."""
         ...
 
+    def set_gpu_focus(self, nodes: Iterable[str]) -> None:
+        """The nodes whose per-GPU readings the screen shows (the nodes on screen and the
+        nodes of the trials on screen): a backend that reads GPUs remotely reads only these,
+        in the background, into the store. Returns at once."""
+        ...
+
+    def refresh_gpus(self, nodes: Iterable[str]) -> None:
+        """Read these nodes' GPUs into the store now (a command that prints them once);
+        blocks for at most one bounded round of requests."""
+        ...
+
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
     ) -> LogStream:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,38 +59,83 @@ class DcgmError(ValueError):
 
 
 def parse_dcgm(text: str) -> list[GpuReading]:
-    """One reading per GPU or MIG instance the exporter reports, in its order."""
-    gpus: dict[tuple[str, str | None], GpuReading] = {}
+    """One reading per GPU or MIG instance the exporter reports, by node, index, instance."""
     try:
         families = list(text_string_to_metric_families(text))
     except ValueError as exc:  # prometheus_client says what it could not read
         raise DcgmError(f"not Prometheus text: {exc}") from None
+    acc = Readings()
     for fam in families:
         for sample in fam.samples:
-            what = _FIELDS.get(sample.name)
-            if what is None or not math.isfinite(sample.value):
-                continue
-            labels = sample.labels
-            uuid = labels.get("UUID") or labels.get("uuid")
-            if not uuid:
-                continue
-            mig = None
-            if labels.get("GPU_I_ID"):
-                mig = f"{labels.get('GPU_I_PROFILE', '')}/{labels['GPU_I_ID']}"
-            g = gpus.get((uuid, mig))
-            if g is None:
-                try:
-                    index = int(labels.get("gpu", "0"))
-                except ValueError:
-                    index = 0
-                g = gpus[(uuid, mig)] = GpuReading(
-                    node=labels.get("hostname") or labels.get("Hostname") or None, index=index, uuid=uuid,
-                    model=labels.get("modelName", ""), mig=mig)
-            pod, ns = labels.get("pod") or labels.get("pod_name"), labels.get("namespace") or labels.get("pod_namespace")
-            if pod and ns:
-                g.pod = (ns, pod)
-            _set(g, what, sample.value)
-    return list(gpus.values())
+            acc.add(sample.name, sample.labels, sample.value)
+    return acc.result()
+
+
+# The exporter's own container: a series scraped by Prometheus with honor_labels on and no
+# pod of its own carries the exporter's pod in `pod`, not a workload's.
+EXPORTER_CONTAINERS = frozenset(("nvidia-dcgm-exporter", "dcgm-exporter", "exporter"))
+
+
+def parse_prometheus_vector(data: Any) -> list[GpuReading]:
+    """The readings in an instant query's answer (Prometheus' JSON envelope, decoded) over
+    dcgm-exporter's series. Scraped through a ServiceMonitor (kube-prometheus-stack), the
+    workload's labels are `exported_pod`/`exported_namespace` and `pod`/`namespace` name the
+    exporter's own pod, which holds no GPU."""
+    if not isinstance(data, dict) or data.get("status") != "success":
+        what = data.get("error") if isinstance(data, dict) else None
+        raise DcgmError(f"Prometheus query failed: {what or 'not a Prometheus answer'}")
+    body = data.get("data") or {}
+    if body.get("resultType") != "vector":
+        raise DcgmError(f"Prometheus answered a {body.get('resultType')!r}, not a vector")
+    acc = Readings()
+    for item in body.get("result") or ():
+        try:
+            labels = dict(item["metric"])
+            value = float(item["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        name = labels.pop("__name__", "")
+        if "exported_pod" in labels:
+            labels["pod"] = labels["exported_pod"]
+            labels["namespace"] = labels.get("exported_namespace", "")
+        elif labels.get("container") in EXPORTER_CONTAINERS or "endpoint" in labels:
+            labels.pop("pod", None)  # the scrape target's: the exporter itself
+        acc.add(name, labels, value)
+    return acc.result()
+
+
+class Readings:
+    """Samples folded into one reading per GPU or MIG instance (by UUID and instance)."""
+
+    def __init__(self) -> None:
+        self._gpus: dict[tuple[str, str | None], GpuReading] = {}
+
+    def add(self, name: str, labels: dict[str, str], value: float) -> None:
+        what = _FIELDS.get(name)
+        if what is None or not math.isfinite(value):
+            return
+        uuid = labels.get("UUID") or labels.get("uuid")
+        if not uuid:
+            return
+        mig = None
+        if labels.get("GPU_I_ID"):
+            mig = f"{labels.get('GPU_I_PROFILE', '')}/{labels['GPU_I_ID']}"
+        g = self._gpus.get((uuid, mig))
+        if g is None:
+            try:
+                index = int(labels.get("gpu", "0"))
+            except ValueError:
+                index = 0
+            g = self._gpus[(uuid, mig)] = GpuReading(
+                node=labels.get("hostname") or labels.get("Hostname") or None, index=index, uuid=uuid,
+                model=labels.get("modelName", ""), mig=mig)
+        pod, ns = labels.get("pod") or labels.get("pod_name"), labels.get("namespace") or labels.get("pod_namespace")
+        if pod and ns:
+            g.pod = (ns, pod)
+        _set(g, what, value)
+
+    def result(self) -> list[GpuReading]:
+        return sorted(self._gpus.values(), key=lambda g: (g.node or "", g.index, g.mig or ""))
 
 
 def _set(g: GpuReading, what: str, v: float) -> None:
@@ -118,3 +164,7 @@ def by_pod(readings: Iterable[GpuReading]) -> dict[tuple[str, str], list[GpuRead
         if g.pod is not None:
             out.setdefault(g.pod, []).append(g)
     return out
+
+
+# The series a reading is made of: what a Prometheus query asks for.
+SERIES: tuple[str, ...] = tuple(_FIELDS)

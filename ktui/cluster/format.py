@@ -6,14 +6,15 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from ktui.cluster.model import NodeView, Trial
+from ktui.cluster.model import GpuDevice, NodeView, Trial
 from ktui.wire.duration import human_duration as kube_duration
 from ktui.wire.quantity import format_bytes, format_cpu
 
-TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "REASON", "METRIC",
-                 "PARAMS")
+TRIAL_COLUMNS = ("NAME", "SWEEP", "TRIAL", "PHASE", "NODE", "DURATION", "AGE", "RETRIES", "GPU", "REASON",
+                 "METRIC", "PARAMS")
 NODE_COLUMNS = ("NAME", "STATUS", "CPU REQ/ALLOC", "CPU USED", "MEM REQ/ALLOC", "MEM USED",
-                "GPU REQ/ALLOC", "PODS", "TAINTS")
+                "GPU REQ/ALLOC", "GPU USED", "PODS", "TAINTS")
+GPU_COLUMNS = ("NODE", "GPU", "MODEL", "UTIL", "MEM USED/TOTAL", "TEMP", "POWER", "USED BY")
 
 
 def human_duration(seconds: float | None) -> str:
@@ -101,11 +102,21 @@ def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: in
         human_duration(t.duration(now)),
         human_duration(now - t.created) if t.created else "-",
         str(t.retries),
-        truncate(t.reason, reason_width) or "-",
+        trial_gpu(t),
+        truncate(t.reason or (f"GPU idle since {human_duration(now - t.gpu_idle_since)}"
+                              if t.gpu_idle and t.gpu_idle_since is not None else None), reason_width) or "-",
         metric_summary(metrics, (t.metric or {}).get("name"))[0] if metrics else "-",
         short_params(t.params) or "-",
     ]
     return [t.namespace, *row] if namespace else row
+
+
+def trial_gpu(t: Trial) -> str:
+    """Mean use of the trial's GPUs and their memory ("-" while unknown)."""
+    if t.gpu_util is None:
+        return "-"
+    mem = f" {format_bytes(t.gpu_mem)}" if t.gpu_mem is not None else ""
+    return f"{t.gpu_util:.0f}%{mem}" + (" idle" if t.gpu_idle else "")
 
 
 def trial_sort_key(t: Trial) -> tuple[Any, ...]:
@@ -125,7 +136,39 @@ def node_status(n: NodeView) -> str:
     return ",".join(parts)
 
 
-def node_row(n: NodeView) -> list[str]:
+def node_gpu_used(n: NodeView, idle_under: float) -> str:
+    """Mean use of the node's GPUs that have readings, and how many are held but idle."""
+    utils = [d.util for d in n.devices if d.util is not None]
+    if not utils:
+        return "-"
+    idle = sum(1 for d in n.devices if (d.pod or d.processes) and d.util is not None and d.util < idle_under)
+    return f"{sum(utils) / len(utils):.0f}%" + (f" ({idle} allocated idle)" if idle else "")
+
+
+def gpu_rows(n: NodeView) -> list[list[str]]:
+    """One row per GPU (or MIG instance) with readings, for the CLI's GPU table."""
+    rows = []
+    for d in n.devices:
+        mem = (f"{format_bytes(d.mem_used)}/{format_bytes(d.mem_total)}" if d.mem_used is not None and d.mem_total
+               else format_bytes(d.mem_used) if d.mem_used is not None else "-")
+        rows.append([
+            n.name, str(d.index) + (f" {d.mig}" if d.mig else ""), d.name or "-",
+            f"{d.util}%" if d.util is not None else "-", mem,
+            f"{d.temperature}C" if d.temperature is not None else "-",
+            f"{d.power:.0f}W" if d.power is not None else "-",
+            ", ".join(d.processes) or "-",
+        ])
+    return rows
+
+
+def gpu_json(d: GpuDevice) -> dict[str, Any]:
+    """A device as `ktui nodes -o json` gives it (the same keys whatever the source)."""
+    return {"index": d.index, "uuid": d.uuid or None, "model": d.name, "mig": d.mig, "util": d.util,
+            "mem_used": d.mem_used, "mem_total": d.mem_total, "temp": d.temperature, "power": d.power,
+            "pod": d.pod, "trials": list(d.processes)}
+
+
+def node_row(n: NodeView, idle_under: float = 5.0) -> list[str]:
     used_cpu = used_mem = "-"
     if n.used is not None:
         used_cpu = format_cpu(n.used.cpu_m)
@@ -143,6 +186,7 @@ def node_row(n: NodeView) -> list[str]:
         _ratio(n.requested.memory, n.allocatable.memory, format_bytes),
         used_mem,
         _ratio(n.requested.gpu, n.allocatable.gpu, str) if n.allocatable.gpu or n.requested.gpu else "-",
+        node_gpu_used(n, idle_under),
         f"{n.pods}/{n.max_pods}" if n.max_pods else str(n.pods),
         truncate(taints, 40),
     ]

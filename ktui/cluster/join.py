@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ktui.cluster.earlystop import describe
-from ktui.cluster.model import JobPhase, NodeView, Resources, Trial
-from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage
+from ktui.cluster.model import GpuDevice, JobPhase, NodeView, Resources, Trial
+from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodGpu, PodRec, PodUsage
 from ktui.wire.names import parse_object
 
 _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
@@ -70,6 +70,7 @@ def build_trial(
     pods_known: bool = True,
     last_failure: tuple[str, str | None, str | None] | None = None,
     usage: PodUsage | None = None,
+    gpu: PodGpu | None = None,
 ) -> Trial:
     """Join a Job with its pods (already filtered by owned_pods) and warning events.
 
@@ -119,6 +120,8 @@ def build_trial(
             if warning is not None:
                 reason, message = f"{warning.reason}: {warning.message}", warning.message
 
+    if gpu is not None and phase != "Running":
+        gpu = None  # (the last reading of a pod that has finished)
     started = job.started
     if started is None and pod is not None:
         started = pod.started
@@ -146,6 +149,10 @@ def build_trial(
         cpu_used=usage.cpu_m if usage is not None and phase == "Running" else None,
         mem_used=usage.memory if usage is not None and phase == "Running" else None,
         early_stopping=job.early_stopping,
+        gpu_util=gpu.util if gpu is not None else None,
+        gpu_mem=gpu.mem if gpu is not None else None,
+        gpu_idle_since=gpu.idle_since if gpu is not None else None,
+        gpu_idle=gpu.idle if gpu is not None else False,
     )
 
 
@@ -155,8 +162,10 @@ def _note_time(job: JobRec, field: str) -> float | None:
     return float(at) if isinstance(at, (int, float)) else None
 
 
-def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage | None) -> NodeView:
-    """``requested``: [cpu_m, memory, gpu, pods] of the node's non-terminated pods."""
+def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage | None,
+               devices: tuple[GpuDevice, ...] | None = None) -> NodeView:
+    """``requested``: [cpu_m, memory, gpu, pods] of the node's non-terminated pods;
+    ``devices``: its GPUs' readings from a GPU source, else the usage's (NVML)."""
     cpu, mem, gpu, npods = requested if requested is not None else (0, 0, 0, 0)
     ready: bool | None = None
     pressures = []
@@ -180,5 +189,5 @@ def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage 
         created=node.created,
         cores=usage.cores if usage is not None else (),
         load=usage.load if usage is not None else None,
-        devices=usage.devices if usage is not None else (),
+        devices=devices or (usage.devices if usage is not None else ()),
     )

@@ -60,7 +60,8 @@ class Taint(msgspec.Struct, frozen=True, gc=False):
 
 
 class GpuDevice(msgspec.Struct, frozen=True, gc=False):
-    """One GPU as NVML reports it. Readings a driver does not support are None."""
+    """One GPU (or MIG instance), as NVML reports it on this machine or dcgm-exporter on a
+    cluster node. Readings a driver or exporter does not give are None."""
 
     index: int
     name: str
@@ -70,8 +71,12 @@ class GpuDevice(msgspec.Struct, frozen=True, gc=False):
     temperature: int | None = None  # degrees C
     power: float | None = None  # watts
     power_limit: float | None = None
-    # Who uses it: trial names where the process belongs to one, else "pid N".
+    # Who uses it: trial names where the process (or pod) belongs to one, else "pid N" (this
+    # machine) or the pod's name (a cluster).
     processes: tuple[str, ...] = ()
+    uuid: str = ""
+    mig: str | None = None  # "<profile>/<instance id>" for a MIG instance
+    pod: str | None = None  # "namespace/name" of the pod holding it (a cluster)
 
 
 class NodeView(msgspec.Struct, frozen=True, gc=False):
@@ -89,7 +94,9 @@ class NodeView(msgspec.Struct, frozen=True, gc=False):
     created: float | None
     cores: tuple[int, ...] = ()  # per-core busy percent, where the backend measures it
     load: float | None = None  # 1-minute load average, where known
-    devices: tuple[GpuDevice, ...] = ()  # per-GPU readings (the local backend, with NVML)
+    # Per-GPU readings: NVML on this machine, dcgm-exporter or Prometheus on a cluster (only
+    # for the nodes on screen: they are read on demand).
+    devices: tuple[GpuDevice, ...] = ()
 
 
 class Trial(msgspec.Struct, frozen=True, gc=False):
@@ -124,6 +131,14 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
     mem_used: int | None = None  # bytes
     # The sweep's early-stopping rule (ktui.dev/early-stopping), if it has one.
     early_stopping: dict[str, Any] | None = None
+    # Measured use of the GPUs the newest pod holds (ktui.cluster.gpuuse): mean busy
+    # percent and memory used over them; None while unknown or when it does not run.
+    gpu_util: float | None = None
+    gpu_mem: int | None = None
+    # Since when (epoch seconds) its GPUs have been under the idle threshold, and whether
+    # that has lasted long enough to call the trial idle (GpuIdleRule).
+    gpu_idle_since: float | None = None
+    gpu_idle: bool = False
 
     @property
     def key(self) -> TrialKey:

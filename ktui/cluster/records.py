@@ -163,3 +163,20 @@ class PodUsage(msgspec.Struct, frozen=True, gc=False):
     @property
     def key(self) -> ObjKey:
         return (self.namespace, self.name)
+
+
+class PodGpu(msgspec.Struct, frozen=True, gc=False):
+    """The GPUs a running pod holds, as last read (see ktui.cluster.gpuuse)."""
+
+    namespace: str
+    name: str
+    node: str
+    gpus: int  # devices (or MIG instances) read as held by it
+    util: float | None  # mean busy percent over them
+    mem: int | None  # bytes used, summed
+    idle_since: float | None  # epoch seconds: since when util has stayed under the idle threshold
+    idle: bool  # ... for at least the rule's duration
+
+    @property
+    def key(self) -> ObjKey:
+        return (self.namespace, self.name)

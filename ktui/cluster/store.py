@@ -16,10 +16,10 @@ after ``v`` and repeated changes of one key coalesce. Keys of removed objects st
 tombstones until they are pruned; a consumer older than the pruned horizon gets
 ``reset=True`` and re-reads the snapshots.
 
-One object with one lock, written in four modules: this one (the write path and the
+One object with one lock, written in five modules: this one (the write path and the
 readers' entry points), trialjoin.py (the lazy joins, sweep counts, the feed's walk),
-eventindex.py (warning events per object) and health.py (connection, problems, list
-progress), its base classes.
+eventindex.py (warning events per object), gpufeed.py (GPU readings) and health.py
+(connection, problems, list progress), its base classes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 
 from ktui.cluster.eventindex import EventIndex
+from ktui.cluster.gpufeed import GpuFeed
 from ktui.cluster.health import Health
 from ktui.cluster.join import owned_pods
 from ktui.cluster.model import (
@@ -55,7 +56,7 @@ def _same_but_rv(old: Any, new: Any) -> bool:
     return msgspec.structs.replace(new, rv=old.rv) == old
 
 
-class Store(Health, EventIndex, TrialJoin):
+class Store(Health, EventIndex, GpuFeed, TrialJoin):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -68,6 +69,7 @@ class Store(Health, EventIndex, TrialJoin):
         self._events: dict[ObjKey, EventRec] = {}
         self._usage: dict[str, NodeUsage] | None = None
         self._pod_usage: dict[ObjKey, PodUsage] = {}
+        self._init_gpu()
 
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
         # (ns, name) tuple in each would cost memory per dict per trial: NOTES.md M22).

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ktui.cluster.join import build_node, build_trial, owned_pods
-from ktui.cluster.model import JOB_PHASES, NodeView, Trial, TrialKey
-from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
+from ktui.cluster.model import JOB_PHASES, GpuDevice, NodeView, Trial, TrialKey
+from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodGpu, PodRec, PodUsage
 
 _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
 # Tombstones kept beyond the live keys before the oldest are pruned.
@@ -32,6 +32,8 @@ class TrialJoin:
     _nodes: dict[str, NodeRec]
     _usage: dict[str, NodeUsage] | None
     _pod_usage: dict[ObjKey, PodUsage]
+    _gpu_devices: dict[str, tuple[GpuDevice, ...]]
+    _pod_gpu: dict[ObjKey, PodGpu]
     _tkeys: dict[TrialKey, TrialKey]
     _job_pods: dict[TrialKey, tuple[str, ...]]
     _last_failure: dict[TrialKey, tuple[str | None, tuple[str, str | None, str | None]]]
@@ -102,7 +104,8 @@ class TrialJoin:
                     self._views.pop(name, None)
                     continue
                 usage = self._usage.get(name) if self._usage is not None else None
-                self._views[name] = build_node(node, self._node_req.get(name), usage)
+                self._views[name] = build_node(node, self._node_req.get(name), usage,
+                                               self._gpu_devices.get(name))
             self._dirty_nodes.clear()
             self._prune(self._node_ver, self._views)
 
@@ -115,14 +118,16 @@ class TrialJoin:
             pods = owned_pods(job, [self._pods[(ns, n)] for n in self._job_pods.get(key, ())])
             pod_events: list[EventRec] = []
             usage: PodUsage | None = None
+            gpu: PodGpu | None = None
             if pods:
                 top = pods[0] if len(pods) == 1 else max(pods, key=lambda p: (p.created or 0.0, p.name))
                 pod_events = self._events_of(ns, "Pod", top.name)
                 usage = self._pod_usage.get((ns, top.name))
+                gpu = self._pod_gpu.get((ns, top.name))
             memo = self._last_failure.get(key)
             last_failure = memo[1] if memo is not None and memo[0] in (None, job.uid) else None
             new = build_trial(job, pods, self._events_of(ns, "Job", job.name), pod_events, pods_known,
-                              last_failure, usage)
+                              last_failure, usage, gpu)
             self._trials[key] = new
         else:
             if old is not None:

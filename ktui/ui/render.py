@@ -165,9 +165,10 @@ def core_strip(cores: Sequence[int]) -> Text:
     return t
 
 
-def device_cells(d: GpuDevice, bar_width: int) -> tuple[Text | str, ...]:
-    """A GPU's row under its node, in the node columns: utilisation where CPU is, memory
-    under memory, temperature under GPU, power under PODS, then who uses it."""
+def device_cells(d: GpuDevice, bar_width: int, idle_under: float = 5.0) -> tuple[Text | str, ...]:
+    """A GPU's (or MIG instance's) row under its node, in the node columns: utilisation
+    where CPU is, memory under memory, temperature under GPU, power under PODS, then who
+    uses it; a GPU held by a trial but under ``idle_under`` percent is flagged."""
     util = Text.assemble(
         usage_bar(d.util, d.util or 0, 100, bar_width) if d.util is not None else Text("?".center(bar_width), style="dim"),
         " ",
@@ -182,9 +183,14 @@ def device_cells(d: GpuDevice, bar_width: int) -> tuple[Text | str, ...]:
     temp = Text(f"{d.temperature}°C" if d.temperature is not None else "-", style="bold red" if hot else "")
     power = f"{d.power:.0f}W" if d.power is not None else "-"
     # Who uses it comes first: the device's model name is the same on every row.
-    who = Text(", ".join(d.processes) if d.processes else "idle", style="" if d.processes else "dim")
-    who.append("  " + d.name.removeprefix("NVIDIA "), style="dim")
-    return (Text(f" └ gpu{d.index}", style="dim"), util, mem, temp, power, "", who)
+    who = Text(", ".join(d.processes) if d.processes else "free", style="" if d.processes else "dim")
+    if d.processes and d.util is not None and d.util < idle_under:
+        who.append("  allocated, idle", style="bold yellow")
+    # A MIG instance is named by its profile and instance id (the label column is narrow);
+    # its GPU goes with the model.
+    who.append(f"  {'gpu' + str(d.index) + ' ' if d.mig else ''}{d.name.removeprefix('NVIDIA ')}", style="dim")
+    label = f" └ {d.mig}" if d.mig else f" └ gpu{d.index}"
+    return (Text(label, style="dim"), util, mem, temp, power, "", who)
 
 
 def _triple(used: int | None, req: int, alloc: int, fmt) -> Text:  # type: ignore[no-untyped-def]
@@ -213,7 +219,22 @@ def phase_text(t: Trial) -> Text:
 
 
 # The order of trial_cells' cells; the job table picks the columns its width allows.
-TRIAL_CELLS = ("name", "sweep", "params", "phase", "node", "age", "retries", "reason", "metric", "cpu", "mem")
+TRIAL_CELLS = ("name", "sweep", "params", "phase", "node", "age", "retries", "reason", "metric", "cpu", "mem",
+               "gpu")
+
+
+def gpu_cell(t: Trial) -> Text | str:
+    """The mean use of the trial's GPUs and their memory; flagged when idle."""
+    if t.gpu_util is None:
+        return ""
+    text = f"{t.gpu_util:.0f}%" + (f" {fmt_mem(t.gpu_mem)}" if t.gpu_mem is not None else "")
+    return Text(text, style="bold yellow" if t.gpu_idle else "green" if t.gpu_util >= 50 else "")
+
+
+def reason_cell(t: Trial, now: float) -> Text:
+    if not t.reason and t.gpu_idle and t.gpu_idle_since is not None:
+        return Text(f"GPU idle {fmt_age(now - t.gpu_idle_since)}", style="bold yellow")
+    return Text(t.reason or "", style="red" if t.phase == "Failed" else "yellow")
 
 
 def trial_cells(
@@ -229,7 +250,7 @@ def trial_cells(
         text, kind = metric_summary(metrics, metric_name)
         # The sweep's own metric: the value alone, bold (the sweep line names the metric).
         metric_cell = Text(text, style={"value": "bold", "missing": "dim"}.get(kind, ""))
-    reason = Text(t.reason or "", style="red" if t.phase == "Failed" else "yellow")
+    reason = reason_cell(t, now)
     return (
         t.name,
         t.sweep or "-",
@@ -242,6 +263,7 @@ def trial_cells(
         metric_cell,
         fmt_cpu(t.cpu_used) if t.cpu_used is not None else "",
         fmt_mem(t.mem_used) if t.mem_used is not None else "",
+        gpu_cell(t),
     )
 
 

@@ -19,7 +19,7 @@ from ktui.ui.sortedview import Narrowing, SortedView
 def search_text(t: Trial) -> str:
     return " ".join(
         x for x in (t.namespace, t.name, t.sweep or "", short_params(t.params, 400), t.phase,
-                    t.node or "", t.reason or "") if x
+                    t.node or "", t.reason or "", "gpu-idle" if t.gpu_idle else "") if x
     ).lower()
 
 

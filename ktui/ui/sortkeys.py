@@ -25,6 +25,7 @@ TRIAL_SORTS: dict[str, str] = {
     "node": "node",
     "retries": "retries",
     "reason": "failure reason",
+    "gpu": "GPU use, idle first",
 }
 NODE_SORTS: dict[str, str] = {
     "name": "name",
@@ -83,6 +84,8 @@ def trial_sort_key(column: str, metric_of: MetricOf) -> Callable[[Trial], str]:
         return lambda t: f"{int_key(-t.retries)}{t.name}"
     if column == "reason":  # (reason or NONE_LAST, name)
         return lambda t: f"{t.reason or NONE_LAST}\0{t.name}"
+    if column == "gpu":  # (0, util, name) for trials with GPU readings, else (1, name)
+        return lambda t: f"0{float_key(t.gpu_util)}{t.name}" if t.gpu_util is not None else f"1{t.name}"
     if column == "metric":  # (0, -value if maximize else value, name), or (1, 0.0, name)
         def metric_key(t: Trial) -> str:
             m = metric_of(t)

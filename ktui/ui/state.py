@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.model import JOB_PHASES, NodeView, Problem, SweepSummary, Trial, TrialKey
 from ktui.cluster.store import Store
 from ktui.ui.prebuilt import PrebuiltSort
@@ -107,6 +108,15 @@ class UiState:
         # and go, not per row: the job table renders 150,000 rows through it.
         self.node_prefix = ""
         self.node_name_width = 0  # the longest node name: where it fits, names show whole
+
+    @property
+    def gpu_rule(self) -> GpuIdleRule:
+        return self.store.gpu_rule
+
+    @property
+    def gpu_source(self) -> str | None:
+        """Where GPU readings come from, for the node pane's summary line."""
+        return self.store.gpu_source
 
     # -- tick ---------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ def test_trial_row_and_table():
     t = build_trial(job("sw-003", sweep="sw", trial=3, params='{"lr": 0.1}', created=100.0,
                         started=110.0, completed=170.0, outcome="Complete"), [])
     row = trial_row(t, now=400.0, namespace=True)
-    assert row == ["default", "sw-003", "sw", "3", "Succeeded", "-", "60s", "5m", "0", "-", "-", "lr=0.1"]
-    assert trial_row(t, now=400.0, metrics={"epoch": 3.0, "loss": 0.25})[9] == "loss=0.25 epoch=3"
+    assert row == ["default", "sw-003", "sw", "3", "Succeeded", "-", "60s", "5m", "0", "-", "-", "-", "lr=0.1"]
+    assert trial_row(t, now=400.0, metrics={"epoch": 3.0, "loss": 0.25})[10] == "loss=0.25 epoch=3"
     lines, widths = render_table(["A", "BB"], [["xxx", "y"]])
     assert lines == ["A     BB", "xxx   y"] and widths == [3, 2]

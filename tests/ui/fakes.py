@@ -217,6 +217,12 @@ class FakeBackend:
             done.append(f"{key[0]}/{key[1]}")
         return ActionResult(tuple(done), tuple(failed))
 
+    def set_gpu_focus(self, nodes) -> None:  # type: ignore[no-untyped-def]
+        self.gpu_focus = set(nodes)
+
+    def refresh_gpus(self, nodes) -> None:  # type: ignore[no-untyped-def]
+        pass
+
     def stop_early(self, trial, note) -> ActionResult:  # type: ignore[no-untyped-def]
         label = f"{trial[0]}/{trial[1]}"
         job = self.store.job(trial)

@@ -71,7 +71,7 @@ def trial(rng: random.Random, i: int) -> Trial:
         rng.choice(PHASES), f"p{i}", "Running", rng.choice([None, "", "node-a", "node-b", "node-b2"]),
         rng.choice([None, 0.0, 1.7e9, 1.7e9 + 0.5, 1.7e9 + 86400.25, 1.6e9]), None, None,
         rng.choice([0, 0, 1, 2, 10, 4100]), rng.choice([None, "", "OOMKilled", "exit code 1", "exit code 137", "Évicted"]),
-        None, metric=metric)
+        None, metric=metric, gpu_util=rng.choice([None, None, 0.0, 2.5, 50.0, 99.75, 100.0]))
 
 
 def legacy_key(state: UiState, column: str):  # type: ignore[no-untyped-def]
@@ -88,6 +88,8 @@ def legacy_key(state: UiState, column: str):  # type: ignore[no-untyped-def]
         return lambda t: (-t.retries, t.name)
     if column == "reason":
         return lambda t: (t.reason or _NONE_LAST, t.name)
+    if column == "gpu":
+        return lambda t: (0, t.gpu_util, t.name) if t.gpu_util is not None else (1, 0.0, t.name)
     if column == "metric":
         def metric_key(t):  # type: ignore[no-untyped-def]
             m, goal = state.metric_of(t), state.goal_of(t)

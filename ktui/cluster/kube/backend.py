@@ -11,11 +11,13 @@ from typing import Any
 import msgspec
 
 from ktui.cluster.backend import ProgressFn
+from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.kube import config as kconfig
 from ktui.cluster.kube.actions import JOBS, Actions
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.connection import ConnectionMonitor
 from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
+from ktui.cluster.kube.gpu import GpuPoller
 from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
 from ktui.cluster.kube.metrics import MIN_INTERVAL, MetricsPoller
 from ktui.cluster.kube.reflector import Reflector
@@ -67,7 +69,14 @@ class KubeBackend:
         submit_concurrency: int = 8,
         probe_capabilities: bool = True,
         connect_timeout: tuple[float, float] = (5.0, 15.0),
+        gpu: bool = True,
+        gpu_interval: float = 15.0,
+        prometheus: str | None = None,
+        gpu_idle: GpuIdleRule | None = None,
     ) -> None:
+        """``gpu``: read GPU telemetry (dcgm-exporter, Prometheus; see kube/gpu.py) for the
+        nodes ``set_gpu_focus`` names, every ``gpu_interval`` seconds; ``prometheus``: a URL
+        or "namespace/service[:port]" to query instead of finding one."""
         self.cluster = cluster
         self.namespace: str | None = None if all_namespaces else cluster.namespace
         self.transport = Transport(cluster.api_client)
@@ -94,6 +103,12 @@ class KubeBackend:
             MetricsPoller(self.transport, self._store, interval=metrics_interval,
                           min_interval=metrics_min_interval, namespace=self.namespace)
             if metrics else None
+        )
+        if gpu_idle is not None:
+            self._store.gpu_rule = gpu_idle
+        self.gpu: GpuPoller | None = (
+            GpuPoller(self.transport, self._store, interval=gpu_interval, prometheus=prometheus,
+                      rule=self._store.gpu_rule) if gpu else None
         )
         # Nothing starts before the server answers (see ktui.cluster.kube.connection).
         self.connection = ConnectionMonitor(
@@ -171,6 +186,8 @@ class KubeBackend:
                     r.start()
                 if self.metrics is not None:
                     self.metrics.start()
+                if self.gpu is not None:
+                    self.gpu.start()
                 if self._probe:
                     threading.Thread(target=self._probe_capabilities, name="ktui-rbac", daemon=True).start()
                 return
@@ -191,10 +208,14 @@ class KubeBackend:
             r.stop()
         if self.metrics is not None:
             self.metrics.stop()
+        if self.gpu is not None:
+            self.gpu.stop()
         for r in self.reflectors.values():
             r.join(max(0.0, deadline - time.monotonic()))
         if self.metrics is not None:
             self.metrics.join(max(0.0, deadline - time.monotonic()))
+        if self.gpu is not None:
+            self.gpu.join(max(0.0, deadline - time.monotonic()))
         self.transport.close()
 
     def __enter__(self) -> KubeBackend:
@@ -251,6 +272,14 @@ class KubeBackend:
             res = ActionResult(res.done + more.done, res.failed + more.failed)
         self._learn(res.failed, "rerun")
         return res
+
+    def set_gpu_focus(self, nodes: Iterable[str]) -> None:
+        if self.gpu is not None:
+            self.gpu.set_focus(nodes)
+
+    def refresh_gpus(self, nodes: Iterable[str]) -> None:
+        if self.gpu is not None:
+            self.gpu.refresh(list(nodes))
 
     def stop_early(self, trial: TrialKey, note: str) -> ActionResult:
         return self.actions.stop_early(trial, note)

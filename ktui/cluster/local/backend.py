@@ -382,6 +382,12 @@ class LocalBackend:
             self._keep_queue_running()
         return ActionResult(tuple(done), tuple(failed))
 
+    def set_gpu_focus(self, nodes: Iterable[str]) -> None:
+        """(NVML reads this machine's GPUs with every usage sample: nothing to choose.)"""
+
+    def refresh_gpus(self, nodes: Iterable[str]) -> None:
+        """(Read with every usage sample, on the backend's own thread.)"""
+
     def stop_early(self, trial: TrialKey, note: str) -> ActionResult:
         """The trial's processes are stopped (SIGTERM, then SIGKILL after the grace period);
         its row stays, marked stopped with the figures, its log kept."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from ktui.cluster.gpuuse import pod_use
 from ktui.cluster.local import machine
 from ktui.cluster.local.gpu import GpuProbe
 from ktui.cluster.local.spec import TrialSpec
@@ -200,3 +201,8 @@ class Projection:
         m = self._machine.sample()
         devices = self._gpu_probe.read(owner) if self._gpu_probe is not None else ()
         self.store.set_usage({self.node: NodeUsage(self.node, m.cpu_m, m.memory, m.cores, m.load, devices)})
+        # Each trial's use of the GPUs its processes run on, as a cluster's exporter gives it.
+        pod_of = {r["name"]: (r["namespace"], pod_name(r["name"], r["uid"], r["n"])) for r in running}
+        held = [(pod_of[p], self.node, d) for d in devices for p in d.processes if p in pod_of]
+        previous = {k: g for k in {h[0] for h in held} if (g := self.store.pod_gpu(k)) is not None}
+        self.store.set_gpu({}, pod_use(held, previous, self.store.gpu_rule, time.time()), replace=True)

@@ -90,6 +90,7 @@ class MainScreen(TrialActions):
         self.pacer = Pacer()
         self._shown_problems: list[str] = []
         self._shown_connection: tuple[str, str] | None = None
+        self._gpu_nodes: set[str] = set()
         self.logs_open = False
 
     def compose(self) -> ComposeResult:
@@ -164,6 +165,7 @@ class MainScreen(TrialActions):
             self._rebuild(reset=True)
             return
         self._feed_metrics(tick)
+        self._gpu_focus()
         self._update_problems()  # capabilities can change without a store change
         self._repaint(tick, immediate=False)
         if self.pacer.polled(self.backend.store.listing()):
@@ -381,6 +383,18 @@ class MainScreen(TrialActions):
             self.query_one("#jobs-table", VirtualTable).forget_rows()
         if fed.summary_changed:
             self.pacer.summary_dirty = True
+
+    def _gpu_focus(self) -> None:
+        """Tell the backend whose GPUs are on screen: the nodes shown and the nodes of the
+        trials shown (a remote backend reads only those)."""
+        nodes = self.query_one(NodesPane).visible_nodes()
+        for key in self.query_one(JobsPane).visible_keys():
+            t = self.state.trials.record(key)
+            if t is not None and t.node and t.phase == "Running":
+                nodes.add(t.node)
+        if nodes != self._gpu_nodes:
+            self._gpu_nodes = nodes
+            self.backend.set_gpu_focus(nodes)
 
     def _update_title(self) -> None:
         self.query_one("#title", Line).show(banner.title(

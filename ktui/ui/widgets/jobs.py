@@ -18,10 +18,19 @@ MAX_SWEEP_LINES = 4
 _CELL_INDEX = {k: i for i, k in enumerate(TRIAL_CELLS)}
 
 
-def job_columns(width: int, one_node: bool = False) -> list[Column]:
+def job_columns(width: int, one_node: bool = False, gpu: bool = False) -> list[Column]:
     """Columns that fit `width` (minus a scrollbar) without horizontal scrolling. With one
     node (this machine, a kind cluster) the NODE column says nothing: at 80 columns its
-    room goes to the measured CPU and memory instead."""
+    room goes to the measured CPU and memory instead. `gpu`: some trial's GPU use is known
+    (the column takes no room from the others until then)."""
+    cols = _job_columns(width, one_node)
+    if gpu and width >= 100:
+        at = next(i for i, c in enumerate(cols) if c.key == "retries")
+        cols.insert(at, Column("gpu", "GPU", 9 if width >= 140 else 4, align="right"))
+    return cols
+
+
+def _job_columns(width: int, one_node: bool) -> list[Column]:
     if width >= 140:
         return [
             Column("name", "JOB", 16, flex=2),
@@ -77,11 +86,12 @@ class JobsPane(Vertical):
         self.state = state
         self._column_keys = [c.key for c in job_columns(140)]
         self._one_node = False
+        self._gpu = False
         self._node_prefix = ""
 
     def compose(self) -> ComposeResult:
         yield Line(id="sweeps")
-        yield Input(placeholder="filter: words that must all appear (name, sweep, params, phase, node, reason)", id="job-filter")
+        yield Input(placeholder="filter: words that must all appear (name, sweep, params, phase, node, reason, gpu-idle)", id="job-filter")
         yield VirtualTable(job_columns(140), self._render_row, id="jobs-table")
 
     @property
@@ -103,7 +113,7 @@ class JobsPane(Vertical):
             self.table.forget_rows()
 
     def _fit_columns(self) -> None:
-        cols = job_columns(self.size.width, self._one_node)
+        cols = job_columns(self.size.width, self._one_node, self._gpu)
         keys = [c.key for c in cols]
         if keys != self._column_keys or cols[0].width != self.table.columns[0].width:
             self._column_keys = keys
@@ -120,8 +130,9 @@ class JobsPane(Vertical):
 
     def refresh_from(self, changed: set, moved: bool, sweeps: bool) -> None:  # type: ignore[type-arg]
         one_node = len(self.state.nodes.keys) == 1
-        if one_node != self._one_node:
-            self._one_node = one_node
+        gpu = self.state.store.has_gpu_use
+        if one_node != self._one_node or gpu != self._gpu:
+            self._one_node, self._gpu = one_node, gpu
             self._fit_columns()
         self._fit_node_names()
         self.table.locate = self.state.trials.index

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from ktui.cluster.gpuuse import GpuCounts, count
 from ktui.ui.render import device_cells, fmt_cpu, fmt_mem, node_cells
 from ktui.ui.state import UiState
 from ktui.ui.widgets.line import Line
@@ -43,7 +44,7 @@ class NodesPane(Vertical):
         self.state = state
         self._bar = 6
         self._hist = False
-        self._devices: dict[str, tuple[int, ...]] = {}  # node -> GPU indices it reports
+        self._devices: dict[str, range] = {}  # node -> its devices' places in NodeView.devices
         self._height = 0
 
     def compose(self) -> ComposeResult:
@@ -63,10 +64,10 @@ class NodesPane(Vertical):
             self.table.set_columns(cols)
 
     def _render_row(self, key: Hashable) -> Sequence[Text | str]:
-        if isinstance(key, tuple):  # (node, GPU index): a device row under its node
+        if isinstance(key, tuple):  # (node, n): its n-th GPU (or MIG instance), a row under it
             node = self.state.nodes.record(key[0])
-            dev = next((d for d in node.devices if d.index == key[1]), None) if node is not None else None
-            cells = device_cells(dev, self._bar) if dev is not None else (str(key),)
+            dev = node.devices[key[1]] if node is not None and key[1] < len(node.devices) else None
+            cells = device_cells(dev, self._bar, self.state.gpu_rule.util) if dev is not None else (str(key),)
         else:
             n = self.state.nodes.record(key)  # type: ignore[arg-type]
             if n is None:
@@ -78,8 +79,8 @@ class NodesPane(Vertical):
 
     def refresh_from(self, changed: set[str], moved: bool) -> None:
         keys: Sequence[Hashable] = self.state.nodes.keys
-        # Nodes whose backend reads their GPUs (this machine, through NVML) get a row per
-        # device; a cluster's thousands of nodes get none, so the list is not copied.
+        # Nodes whose GPUs have readings (this machine's through NVML; a cluster's nodes on
+        # screen, from its exporters) get a row per device; with none, the list is not copied.
         self._track_devices(keys if len(keys) <= 200 else changed)
         if self._devices:
             rows: list[Hashable] = []
@@ -100,13 +101,18 @@ class NodesPane(Vertical):
     def refresh_summary(self) -> None:
         self.query_one("#nodes-summary", Line).show(self.summary())
 
+    def visible_nodes(self) -> set[str]:
+        """The nodes whose rows (or device rows) are on screen."""
+        t = self.table
+        top, keys = int(t.scroll_y), t.keys
+        return {str(k[0] if isinstance(k, tuple) else k) for k in keys[top:top + max(t.size.height, 1)]}
+
     def _track_devices(self, names: Iterable[Hashable]) -> None:
-        """Learn which of ``names`` report GPU readings, and their indices."""
+        """Learn which of ``names`` report GPU readings, and how many."""
         for name in names:
             n = self.state.nodes.record(name)  # type: ignore[arg-type]
-            idx = tuple(d.index for d in n.devices) if n is not None else ()
-            if idx:
-                self._devices[name] = idx  # type: ignore[index]
+            if n is not None and n.devices:
+                self._devices[name] = range(len(n.devices))  # type: ignore[index]
             else:
                 self._devices.pop(name, None)  # type: ignore[call-overload]
         for name in [k for k in self._devices if self.state.nodes.record(k) is None]:
@@ -143,6 +149,14 @@ class NodesPane(Vertical):
         t.append(f"/{fmt_mem(all_mem)}", style="dim")
         if gpus:
             t.append(f"  gpu {req_gpu}/{gpus}", style="bold yellow" if req_gpu >= gpus else "")
+            c = sum((count(n.requested.gpu, n.devices, self.state.gpu_rule) for n in alive if n.devices), GpuCounts())
+            if c.read:
+                t.append(f" ({c.busy} busy", style="green")
+                t.append(f", {c.idle} allocated idle" if c.idle else "", style="bold yellow")
+                t.append(")", style="green")
+        source = self.state.gpu_source
+        if source and gpus:
+            t.append(f"  gpu from {source}", style="dim")
         if len(alive) == 1 and alive[0].load is not None:
             t.append(f"  load {alive[0].load:.1f}")
         if not used:
