@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from ktui.cli.clusterargs import add_cluster_args
+from ktui.cli.clusterargs import add_cluster_args, add_gpu_args, gpu_options
 from ktui.cli.local import add_local_arg
 from ktui.cluster.earlystop import SweepSupervisor
 from ktui.cluster.format import (
@@ -76,12 +76,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="do not read the trials' logs for their metrics (finished trials' are cached)")
     add_cluster_args(p)
     add_local_arg(p)
+    add_gpu_args(p)
     p.set_defaults(func=cli_command(cmd_jobs))
 
     p = sub.add_parser("nodes", help="nodes: requested vs allocatable vs used cpu, memory, GPUs")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     add_cluster_args(p)
     add_local_arg(p)
+    add_gpu_args(p)
     p.set_defaults(func=cli_command(cmd_nodes))
 
     p = sub.add_parser("logs", help="print the log of a job's newest pod")
@@ -115,12 +117,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def connect_backend(args: argparse.Namespace, resources: Iterable[str], **kw: Any):  # type: ignore[no-untyped-def]
+    gpu = gpu_options(args)
     if getattr(args, "local", False):
         from ktui.cli.local import make_local_backend
 
-        return make_local_backend()
+        local = make_local_backend()
+        local.store.gpu_rule = gpu["gpu_idle"]
+        return local
     from ktui.cluster.kube.backend import KubeBackend
 
+    kw = {**gpu, **kw}
     backend = KubeBackend.connect(
         getattr(args, "kubeconfig", None),
         getattr(args, "context", None),

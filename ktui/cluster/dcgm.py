@@ -135,7 +135,15 @@ class Readings:
         _set(g, what, value)
 
     def result(self) -> list[GpuReading]:
-        return sorted(self._gpus.values(), key=lambda g: (g.node or "", g.index, g.mig or ""))
+        return sorted(self._gpus.values(), key=_order)
+
+
+def _order(g: GpuReading) -> tuple[str, int, int, str]:
+    """By node, GPU, then the whole GPU before its MIG instances, by instance id."""
+    if g.mig is None:
+        return (g.node or "", g.index, -1, "")
+    profile, _, gi = g.mig.rpartition("/")
+    return (g.node or "", g.index, int(gi) if gi.isdigit() else 0, profile)
 
 
 def _set(g: GpuReading, what: str, v: float) -> None:

@@ -51,7 +51,7 @@ async def test_gpu_rows_per_trial_use_and_the_idle_trial(tmp_path):
         assert "free" in nodes[4] and "allocated, idle" not in nodes[4]
         assert "1g.5gb/7" in nodes[6]
         summary = app.screen.query_one("#nodes-summary").render().plain  # type: ignore[attr-defined]
-        assert "2 busy, 1 allocated idle" in summary and "gpu from dcgm-exporter" in summary
+        assert "2 busy, 1 allocated but idle" in summary and "gpu from dcgm-exporter" in summary
         jobs = {r.split()[0]: r for r in rows(app, "jobs-table")}
         assert "89% 118Gi" in jobs["sweep-000"]  # mean of 91 and 87, memory summed
         assert "GPU idle 10m" in jobs["sweep-001"]

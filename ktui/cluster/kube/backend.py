@@ -108,7 +108,7 @@ class KubeBackend:
             self._store.gpu_rule = gpu_idle
         self.gpu: GpuPoller | None = (
             GpuPoller(self.transport, self._store, interval=gpu_interval, prometheus=prometheus,
-                      rule=self._store.gpu_rule) if gpu else None
+                      rule=self._store.gpu_rule, namespace=self.namespace) if gpu else None
         )
         # Nothing starts before the server answers (see ktui.cluster.kube.connection).
         self.connection = ConnectionMonitor(

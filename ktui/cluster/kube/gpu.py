@@ -133,8 +133,11 @@ def prometheus_query(nodes: Iterable[str]) -> str:
 class GpuPoller:
     def __init__(self, transport: Transport, store: Store, *, interval: float = 15.0,
                  prometheus: str | None = None, rule: GpuIdleRule | None = None,
-                 concurrency: int = 8, rediscover: float = 300.0, timeout: float = 10.0) -> None:
+                 concurrency: int = 8, rediscover: float = 300.0, timeout: float = 10.0,
+                 namespace: str | None = None) -> None:
+        """``namespace``: the one whose pods the store watches (None: every namespace)."""
         self.transport = transport
+        self.namespace = namespace
         self.store = store
         self.interval = interval
         self.rule = rule or GpuIdleRule()
@@ -146,6 +149,7 @@ class GpuPoller:
         self.discovered_at: float | None = None
         self.pods_proxy_denied = False
         self.requests = 0  # sent to read readings (a benchmark's figure)
+        self.refreshes = 0
         self._focus: set[str] = set()
         self._read_once: set[str] = set()
         self._lock = threading.Lock()
@@ -179,6 +183,12 @@ class GpuPoller:
             self._wake.set()
 
     def _run(self) -> None:
+        # Which GPUs a finished pod still holds in the exporter's last collection is told
+        # by the pods' phases: read once they are listed (or 10 s have gone by).
+        deadline = time.monotonic() + 10.0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if self.store.wait_synced(["pods"], timeout=0.25):
+                break
         while not self._stop.is_set():
             with self._lock:
                 focus = set(self._focus)
@@ -197,6 +207,7 @@ class GpuPoller:
     def refresh(self, nodes: Collection[str]) -> bool:
         """Read ``nodes``' GPUs from the first source that answers and store them; True if
         any source answered."""
+        self.refreshes += 1
         due = self.discovered_at is None or time.monotonic() - self.discovered_at > self.rediscover
         if due or (not self.exporters and self.prometheus is None
                    and time.monotonic() - (self.discovered_at or 0) > 60.0):
@@ -217,12 +228,20 @@ class GpuPoller:
 
     def _store(self, nodes: Collection[str], readings: dict[str, list[GpuReading]]) -> None:
         trial_of: dict[ObjKey, str] = {}
+        pods_known = self.store.is_synced("pods")
         for rs in readings.values():
             for r in rs:
-                if r.pod is not None:
-                    rec = self.store.record("pods", r.pod)
-                    if rec is not None and rec.job:
-                        trial_of[r.pod] = rec.job
+                if r.pod is None:
+                    continue
+                rec = self.store.record("pods", r.pod)
+                if rec is not None and rec.job:
+                    trial_of[r.pod] = rec.job
+                watched = self.namespace is None or r.pod[0] == self.namespace
+                if pods_known and watched and (rec is None or rec.phase in ("Succeeded", "Failed")):
+                    # The exporter's last collection (every 30 s) predates the pod's end:
+                    # the GPU is free, and counting it as held would say more are held
+                    # than the pods request.
+                    r.pod = None
         devices: dict[str, tuple[GpuDevice, ...]] = {
             n: tuple(device_of(r, trial_of) for r in readings.get(n, ())) for n in nodes}
         held = [h for n, devs in devices.items() for h in held_devices(n, devs)]

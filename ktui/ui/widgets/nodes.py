@@ -151,9 +151,12 @@ class NodesPane(Vertical):
             t.append(f"  gpu {req_gpu}/{gpus}", style="bold yellow" if req_gpu >= gpus else "")
             c = sum((count(n.requested.gpu, n.devices, self.state.gpu_rule) for n in alive if n.devices), GpuCounts())
             if c.read:
-                t.append(f" ({c.busy} busy", style="green")
-                t.append(f", {c.idle} allocated idle" if c.idle else "", style="bold yellow")
-                t.append(")", style="green")
+                wide = self.size.width >= 120
+                t.append(f" ({c.busy} busy" if wide else f" {c.busy} busy", style="green")
+                if c.idle:
+                    t.append(f", {c.idle} allocated but idle" if wide else f" {c.idle} idle", style="bold yellow")
+                if wide:
+                    t.append(")", style="green")
         source = self.state.gpu_source
         if source and gpus:
             t.append(f"  gpu from {source}", style="dim")
