@@ -218,7 +218,7 @@ class DcgmExporter:
         device_util: list[tuple[float, bool]] = [self._util(gpus.holders[i], rng, at, cache)
                                                  for i in range(len(gpus.devices))]
         physical: dict[int, list[float]] = {}
-        for d, (u, _) in zip(gpus.devices, device_util):
+        for d, (u, _) in zip(gpus.devices, device_util, strict=True):
             physical.setdefault(d.index, []).append(u)
         readings: list[Reading] = []
         seen: set[int] = set()

@@ -170,7 +170,7 @@ class _Parser:
                              "string")
         quote = self.text[self.pos]
         self.pos += 1
-        out = []
+        out: list[str] = []
         while self.pos < len(self.text):
             ch = self.text[self.pos]
             if ch == quote:

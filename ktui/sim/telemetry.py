@@ -78,7 +78,10 @@ class GpuTelemetry:
         self.prometheus_on = self.mode in ("dcgm+prometheus", "prometheus")
         store = server.cluster.store
         mig = None
-        if cfg.mig_node is not None and 0 <= cfg.mig_node < cfg.nodes and cfg.gpus_per_node:
+        if cfg.mig_node is not None:
+            if not 0 <= cfg.mig_node < cfg.nodes or not cfg.gpus_per_node:
+                raise ValueError(f"mig_node {cfg.mig_node} is not the index of a GPU node "
+                                 f"(0-{cfg.nodes - 1}, with gpus_per_node > 0)")
             mig = node_name(cfg.mig_node, cfg.nodes)
         self.allocator = GpuAllocator(store, cfg.seed, mig)
         self.exporter = DcgmExporter(store, self.allocator, cfg.speed, cfg.seed,

@@ -10,12 +10,12 @@ from typing import Any
 
 from ktui.sim import clock, errors
 from ktui.sim.defaults import (
-    default_service_spec,
     EXTENDED_NO_OVERCOMMIT,
     JOB_SPEC_ORDER,
     admit_pod_spec,
     default_job,
     default_pod_spec,
+    default_service_spec,
     new_uid,
     ordered,
     qos_class,
