@@ -3,7 +3,11 @@
 A grid sweep that mostly succeeds (a couple of trials OOMKilled or crashing), and a GPU
 sweep where one trial asks for more GPUs than any node has (Unschedulable) and one names
 an image that does not exist (ImagePullBackOff). Failures are scripted through the
-simulator's pod annotations, so they are the same on every run."""
+simulator's pod annotations, so they are the same on every run.
+
+The cluster has the simulator's GPU telemetry (dcgm-exporter pods and a Prometheus): two GPU
+trials train long enough to be seen across several 30 s collections, and one of them holds
+its GPUs without using them (`sim.ktui.dev/gpu-util: "0"`), the idle trial to spot."""
 
 from __future__ import annotations
 
@@ -53,11 +57,14 @@ def demo_jobs(namespace: str = "default") -> list[dict[str, Any]]:
     res = gpu[5]["spec"]["template"]["spec"]["containers"][0]["resources"]
     res["requests"]["nvidia.com/gpu"] = res["limits"]["nvidia.com/gpu"] = "16"
     gpu[3]["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/does-not-exist:1"
+    _script(gpu[0], duration="1200")
+    _script(gpu[1], duration="1200", **{"gpu-util": "0"})  # the idle trial
     return grid + gpu
 
 
 def start_demo_cluster(nodes: int = 8, gpus_per_node: int = 8, speed: float = 4.0) -> Sim:
-    sim = Sim(SimConfig(nodes=nodes, gpus_per_node=gpus_per_node, speed=speed))
+    sim = Sim(SimConfig(nodes=nodes, gpus_per_node=gpus_per_node, speed=speed,
+                        gpu_telemetry="dcgm+prometheus"))
     sim.start()
     for job in demo_jobs():
         sim.create(job)

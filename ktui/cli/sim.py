@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ktui.cli.clusterargs import speed
 from ktui.sim.config import SimConfig
+from ktui.sim.telemetry import MODES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="microseconds a list spends per object, like a real apiserver (~100)")
     p.add_argument("--bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events on watches that allow them")
+    p.add_argument("--gpu-telemetry", choices=MODES, default="dcgm+prometheus",
+                   help="GPU metrics: dcgm-exporter pods in gpu-operator and a Prometheus in "
+                        "monitoring (default), only one of them, or none")
+    p.add_argument("--mig-node", type=int, default=None, metavar="N",
+                   help="partition the GPUs of node N (0-based) with MIG (mixed strategy)")
+    p.add_argument("--dcgm-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="dcgm-exporter collection interval in wall seconds (default 30)")
     p.add_argument("-v", "--verbose", action="store_true", help="log server errors to stderr")
     p.set_defaults(func=run)
 
@@ -56,10 +64,16 @@ async def _serve(args: argparse.Namespace) -> int:
 
     config = SimConfig(nodes=args.nodes, gpus_per_node=args.gpus_per_node, speed=args.speed,
                        history=args.history, pods=args.pods, seed=args.seed, host=args.host,
-                       port=args.port, bookmark_interval=args.bookmark_interval)
+                       port=args.port, bookmark_interval=args.bookmark_interval,
+                       gpu_telemetry=args.gpu_telemetry, mig_node=args.mig_node,
+                       dcgm_interval=args.dcgm_interval)
     server = SimServer(config)
     t0 = time.monotonic()
-    await server.start()
+    try:
+        await server.start()
+    except ValueError as exc:
+        print(f"ktui sim: {exc}", file=sys.stderr)
+        return 2
     if args.error_rate:
         server.faults.set_error_rate(args.error_rate, args.error_status)
     if args.latency:
@@ -76,6 +90,15 @@ async def _serve(args: argparse.Namespace) -> int:
           f"started in {time.monotonic() - t0:.1f}s, speed x{config.speed:g})", flush=True)
     print(f"  export KUBECONFIG={path.resolve()}", flush=True)
     print("  kubectl get nodes; kubectl get jobs -A; ktui ...", flush=True)
+    if server.telemetry.dcgm_on:
+        exporters = [v.name for v in store["pods"].objects.values()
+                     if v.namespace == "gpu-operator"]
+        if exporters:
+            print(f"  kubectl get --raw /api/v1/namespaces/gpu-operator/pods/{exporters[0]}"
+                  ":9400/proxy/metrics", flush=True)
+    if server.telemetry.prometheus_on:
+        print("  kubectl get --raw '/api/v1/namespaces/monitoring/services/prometheus-operated:"
+              "web/proxy/api/v1/query?query=DCGM_FI_DEV_GPU_UTIL'", flush=True)
     print("  Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

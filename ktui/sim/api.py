@@ -11,7 +11,7 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from ktui.sim import clock, errors, httpio, lists, logs, tables
+from ktui.sim import clock, errors, httpio, lists, logs, proxy, tables
 from ktui.sim.patch import APPLY_PATCH, PATCH_TYPES
 from ktui.sim.resources import BY_GVR, JOBS, NAMESPACES, PODS, ResourceInfo
 from ktui.sim.store import ObjVersion
@@ -116,6 +116,9 @@ class Api:
             disc = self.server.discovery.handle(request, parts)
             if disc is not None:
                 return disc
+        proxied = proxy.parse_proxy_path(request.path)
+        if proxied is not None:
+            return await self._proxy(request, *proxied)
         target = parse_target(parts)
         if target is None:
             raise _NOT_FOUND_PAGE
@@ -374,6 +377,26 @@ class Api:
             if method == "PATCH":
                 return await self._patch(request, info, target.namespace, name, "status")
         raise _NOT_FOUND_PAGE
+
+    # ------------------------------------------------------------------ proxy
+
+    async def _proxy(self, request: web.Request, namespace: str, kind: str, ident: str,
+                     rest: str | None) -> web.StreamResponse:
+        faults = self.server.faults
+        if faults.latency:
+            await asyncio.sleep(faults.latency)
+        user = self.server.auth.user_for(request.headers.get("Authorization"))
+        fault = faults.maybe_error()
+        if fault is not None:
+            raise fault
+        try:
+            return await proxy.Proxy(self.server).handle(request, user, namespace, kind, ident,
+                                                          rest)
+        except proxy.DropConnection:
+            # kube-apiserver panics here; net/http recovers and closes without a response.
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPInternalServerError() from None
 
     # ------------------------------------------------------------------ metrics.k8s.io
 

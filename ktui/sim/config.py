@@ -24,3 +24,9 @@ class SimConfig:
     bookmark_interval: float = 60.0
     # Default watch duration when the client gives no timeoutSeconds (None: until it leaves).
     watch_timeout: float | None = None
+    # GPU telemetry: "dcgm+prometheus" | "dcgm" | "prometheus" | "none" (ktui/sim/telemetry.py).
+    gpu_telemetry: str = "dcgm+prometheus"
+    # Index of the node whose GPUs are MIG-partitioned (None: no MIG).
+    mig_node: int | None = None
+    # Wall seconds between dcgm-exporter collections (the exporter's default, 30 s).
+    dcgm_interval: float = 30.0

@@ -224,3 +224,28 @@ def admit_pod_spec(spec: dict[str, Any]) -> dict[str, Any]:
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     return ordered(spec, POD_SPEC_ORDER)
+
+
+def default_service_spec(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """ClusterIP defaulting as in service-fake-dcgm-created.json; the address is derived from
+    the name (stable across runs) in 10.96.0.0/16, as a real allocator's would be random."""
+    ports = []
+    for p in spec.get("ports") or ():
+        port = dict(p)
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+        ports.append(ordered(port, ("name", "protocol", "port", "targetPort", "nodePort")))
+    out = dict(spec)
+    out["ports"] = ports
+    if "clusterIP" not in out:
+        h = uuid.uuid5(uuid.NAMESPACE_DNS, name).int
+        out["clusterIP"] = f"10.96.{(h >> 8) % 256}.{h % 254 + 1}"
+    out["clusterIPs"] = [out["clusterIP"]]
+    out.setdefault("type", "ClusterIP")
+    out.setdefault("sessionAffinity", "None")
+    out.setdefault("ipFamilies", ["IPv4"])
+    out.setdefault("ipFamilyPolicy", "SingleStack")
+    out.setdefault("internalTrafficPolicy", "Cluster")
+    return ordered(out, ("ports", "selector", "clusterIP", "clusterIPs", "type",
+                         "sessionAffinity", "ipFamilies", "ipFamilyPolicy",
+                         "internalTrafficPolicy"))

@@ -66,7 +66,11 @@ NODES = ResourceInfo("nodes", "Node", "", "v1", False, ("no",), ("spec.unschedul
 NAMESPACES = ResourceInfo("namespaces", "Namespace", "", "v1", False, ("ns",), ("status.phase",))
 EVENTS = ResourceInfo("events", "Event", "", "v1", True, ("ev",), EVENT_FIELDS)
 
-ALL = (PODS, JOBS, NODES, NAMESPACES, EVENTS)
+# Served so the service proxy has what kube-apiserver reads (a Service, its Endpoints).
+SERVICES = ResourceInfo("services", "Service", "", "v1", True, ("svc",))
+ENDPOINTS = ResourceInfo("endpoints", "Endpoints", "", "v1", True, ("ep",))
+
+ALL = (PODS, JOBS, NODES, NAMESPACES, EVENTS, SERVICES, ENDPOINTS)
 BY_PLURAL = {r.plural: r for r in ALL}
 # (group, version, plural) -> info, for routing.
 BY_GVR = {(r.group, r.version, r.plural): r for r in ALL}

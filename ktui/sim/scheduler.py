@@ -20,7 +20,9 @@ from ktui.sim.resources import NODES, PODS, ResourceInfo
 from ktui.sim.store import WatchEvent
 from ktui.wire import quantity
 
-RESOURCES = ("cpu", "memory", "nvidia.com/gpu")
+# MIG devices (the MIG node's `mixed` strategy resources) are extended resources like GPUs.
+RESOURCES = ("cpu", "memory", "nvidia.com/gpu", "nvidia.com/mig-1g.10gb",
+             "nvidia.com/mig-2g.20gb", "nvidia.com/mig-3g.40gb")
 
 
 @dataclass
@@ -103,9 +105,8 @@ class Scheduler:
         spec = obj.get("spec") or {}
         return NodeState(
             obj["metadata"]["name"],
-            {"cpu": quantity.milli(alloc.get("cpu", 0)),
-             "memory": quantity.whole(alloc.get("memory", 0)),
-             "nvidia.com/gpu": quantity.whole(alloc.get("nvidia.com/gpu", 0))},
+            {r: quantity.milli(alloc.get(r, 0)) if r == "cpu" else quantity.whole(alloc.get(r, 0))
+             for r in RESOURCES},
             quantity.whole(alloc.get("pods", 110)),
             obj["metadata"].get("labels") or {},
             list(spec.get("taints") or ()),

@@ -26,6 +26,7 @@ from ktui.sim.metrics import Metrics
 from ktui.sim.resources import NAMESPACES, NODES
 from ktui.sim.scheduler import Scheduler
 from ktui.sim.store import Watcher
+from ktui.sim.telemetry import GpuTelemetry
 
 log = logging.getLogger("ktui.sim")
 
@@ -60,11 +61,13 @@ class SimServer:
         self.gc = GarbageCollector(self.cluster)
         self.namespaces = NamespaceController(self.cluster)
         self.metrics = Metrics(self.cluster.store, self.kubelet, cfg.speed)
+        self.telemetry = GpuTelemetry(self)
         self._bootstrap()
         if cfg.pods:
             from ktui.sim.populate import populate
 
             populate(self, cfg.pods)
+            self.telemetry.allocator.rebuild()
         self.admin_token = self.auth.token_for("admin")
         await self.start_http()
         self._tasks.append(loop.create_task(self._housekeeping()))
@@ -75,9 +78,11 @@ class SimServer:
         for name in node_objects.SYSTEM_NAMESPACES:
             store.add(NAMESPACES, node_objects.make_namespace(name, created))
         for i in range(self.config.nodes):
-            store.add(NODES, node_objects.make_node(i, self.config.nodes,
-                                                    self.config.gpus_per_node, created,
-                                                    self.config.seed))
+            node = node_objects.make_node(i, self.config.nodes, self.config.gpus_per_node,
+                                          created, self.config.seed)
+            self.telemetry.decorate_node(i, node)
+            store.add(NODES, node)
+        self.telemetry.bootstrap()
 
     async def start_http(self) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)

@@ -224,7 +224,34 @@ def event_cells(ev: dict[str, Any], now: float) -> list[Any]:
             source, (ev.get("message") or "").strip(), first, count, ev["metadata"]["name"]]
 
 
+def service_cells(svc: dict[str, Any], now: float) -> list[Any]:
+    meta, spec = svc["metadata"], svc.get("spec") or {}
+    ports = []
+    for p in spec.get("ports") or ():
+        text = f"{p.get('port')}/{p.get('protocol', 'TCP')}"
+        if p.get("nodePort"):
+            text = f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}"
+        ports.append(text)
+    external = ",".join(spec.get("externalIPs") or ()) or "<none>"
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return [meta["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP") or "<none>",
+            external, ",".join(ports) or "<none>",
+            clock.since(meta.get("creationTimestamp"), now), selector or "<none>"]
+
+
+def endpoints_cells(ep: dict[str, Any], now: float) -> list[Any]:
+    meta = ep["metadata"]
+    pairs = [f"{a.get('ip')}:{p.get('port')}"
+             for ss in ep.get("subsets") or () for p in ss.get("ports") or ()
+             for a in ss.get("addresses") or ()]
+    # kube's printer shows three and counts the rest.
+    text = ",".join(pairs[:3]) + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")
+    return [meta["name"], text or "<none>", clock.since(meta.get("creationTimestamp"), now)]
+
+
 _CELLS = {
+    "services": service_cells,
+    "endpoints": endpoints_cells,
     "jobs": job_cells,
     "pods": pod_cells,
     "nodes": node_cells,

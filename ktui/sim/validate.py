@@ -15,13 +15,14 @@ from ktui.sim.defaults import (
     admit_pod_spec,
     default_job,
     default_pod_spec,
+    default_service_spec,
     new_uid,
     ordered,
     qos_class,
     random_suffix,
 )
 from ktui.sim.errors import Cause
-from ktui.sim.resources import EVENTS, JOBS, NAMESPACES, NODES, PODS, ResourceInfo
+from ktui.sim.resources import EVENTS, JOBS, NAMESPACES, NODES, PODS, SERVICES, ResourceInfo
 from ktui.wire import quantity
 
 DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # noqa: E501
@@ -309,6 +310,10 @@ def prepare_create(info: ResourceInfo, body: dict[str, Any], namespace: str | No
     elif info is NODES:
         obj.setdefault("spec", {})
         obj.setdefault("status", {})
+    elif info is SERVICES:
+        obj.pop("status", None)
+        obj["spec"] = default_service_spec(obj.get("spec") or {}, name)
+        obj["status"] = {"loadBalancer": {}}
     elif info is EVENTS:
         if not (obj.get("involvedObject") or {}).get("name") and not obj.get("regarding"):
             errs.required("involvedObject.name")

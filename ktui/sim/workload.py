@@ -63,6 +63,8 @@ class Script:
     seed: int
     quality: float  # final accuracy the learning curve approaches
     log_text: bytes | None = None
+    # False: every log line is written at start (a server's start-up lines), not spread.
+    spread: bool = True
     _lines: list[tuple[float, bytes]] | None = field(default=None, repr=False)
 
     def lines(self) -> list[tuple[float, bytes]]:
@@ -80,7 +82,8 @@ class Script:
             parts.pop()
         n = len(parts)
         # Spread over the run so `logs -f` shows progress; bytes are emitted unchanged.
-        return [(self.duration * i / n if n else 0.0, p) for i, p in enumerate(parts)]
+        return [(self.duration * i / n if n and self.spread else 0.0, p)
+                for i, p in enumerate(parts)]
 
     def _training(self) -> list[tuple[float, bytes]]:
         rng = random.Random(self.seed)
@@ -137,8 +140,27 @@ def plan_from_status(pod: dict[str, Any], container_name: str, attempt: int,
     return script
 
 
+# Controllers whose pods are servers: their containers run until stopped.
+SERVER_OWNERS = ("DaemonSet", "StatefulSet", "ReplicaSet")
+SERVER_SECONDS = 1e12
+
+
+def server_log(container_name: str) -> bytes:
+    if "dcgm-exporter" in container_name:
+        return (b'time=2026-01-01T00:00:00.000Z level=INFO msg="Starting dcgm-exporter" '
+                b'Version=4.5.3-4.8.2\n'
+                b'time=2026-01-01T00:00:00.000Z level=INFO msg="Kubernetes metrics collection '
+                b'enabled!"\n'
+                b'time=2026-01-01T00:00:00.000Z level=INFO msg="Starting webserver"\n')
+    return f"{container_name}: listening\n".encode()
+
+
 def plan(pod: dict[str, Any], container_name: str, attempt: int) -> Script:
     meta = pod.get("metadata") or {}
+    if any(ref.get("controller") and ref.get("kind") in SERVER_OWNERS
+           for ref in meta.get("ownerReferences") or ()):
+        return Script(SERVER_SECONDS, 0, "Completed", None, 0, 0.0, server_log(container_name),
+                      spread=False)
     ann: dict[str, str] = meta.get("annotations") or {}
     params = _params(ann)
     basis = json.dumps(params, sort_keys=True) if params else (

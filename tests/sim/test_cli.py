@@ -65,3 +65,25 @@ def test_ktui_sim_serves_until_interrupted(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+def test_gpu_telemetry_flags(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    parser = argparse.ArgumentParser()
+    sim_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["sim"])
+    assert (args.gpu_telemetry, args.mig_node, args.dcgm_interval) == ("dcgm+prometheus", None, 30.0)
+    args = parser.parse_args(["sim", "--gpu-telemetry", "prometheus", "--mig-node", "1"])
+    assert (args.gpu_telemetry, args.mig_node) == ("prometheus", 1)
+    try:
+        parser.parse_args(["sim", "--gpu-telemetry", "both"])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("--gpu-telemetry both was accepted")
+    assert "invalid choice: 'both'" in capsys.readouterr().err
+    # A MIG node that does not exist: the reason, and nothing started.
+    args = parser.parse_args(["sim", "--nodes", "2", "--mig-node", "2",
+                              "--kubeconfig-out", str(tmp_path / "kc")])
+    assert sim_cli.run(args) == 2
+    assert "mig_node 2 is not the index of a GPU node (0-1" in capsys.readouterr().err
+    assert not (tmp_path / "kc").exists()

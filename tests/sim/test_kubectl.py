@@ -53,8 +53,11 @@ def test_get_nodes_pods_jobs(sim: Sim, kubectl) -> None:
     assert pods[1].split()[3] == "Completed" and "sim-node-000" in pods[1]
     as_json = json.loads(kubectl("get", "pods", "-o", "json").stdout)
     assert as_json["kind"] == "List" and as_json["items"][0]["kind"] == "Pod"
-    names = kubectl("get", "pods", "-A", "-o", "name").stdout.split()
+    names = kubectl("get", "pods", "-n", "default", "-o", "name").stdout.split()
     assert names == [f"pod/{pods_of(sim, 'a')[0]['metadata']['name']}"]
+    # All namespaces include the GPU telemetry's pods (one exporter per node, Prometheus).
+    everywhere = kubectl("get", "pods", "-A", "-o", "name").stdout.split()
+    assert len(everywhere) == 1 + 3 + 1
     missing = kubectl("get", "job", "nope", check=False)
     assert missing.returncode == 1
     assert 'Error from server (NotFound): jobs.batch "nope" not found' in missing.stderr

@@ -105,10 +105,11 @@ def test_field_selectors(sim: Sim, core: kubernetes.client.CoreV1Api) -> None:
     sim.create(job("fs", annotations={"sim.ktui.dev/duration": "600"}))
     make_pods(sim, 2)
     sim.wait_for(lambda s: any(p["status"]["phase"] == "Running" for p in s.objects("pods")))
-    running = core.list_pod_for_all_namespaces(field_selector="status.phase=Running").items
+    # In "default": the GPU telemetry's pods run in their own namespaces.
+    running = core.list_namespaced_pod("default", field_selector="status.phase=Running").items
     assert [p.metadata.labels["job-name"] for p in running] == ["fs"]
     node = running[0].spec.node_name
-    on_node = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    on_node = core.list_namespaced_pod("default", field_selector=f"spec.nodeName={node}").items
     assert [p.metadata.name for p in on_node] == [running[0].metadata.name]
     pending = core.list_namespaced_pod("default",
                                        field_selector="status.phase!=Running,metadata.name!=p00")

@@ -44,7 +44,9 @@ def test_prepopulated_sweeps_are_consistent() -> None:
             token = page["metadata"].get("continue", "")
             if not token:
                 break
-        assert len(names) == 2000 == len(set(names))
+        # The API also lists the GPU telemetry: 20 exporter pods and a Prometheus.
+        assert len(names) == 2021 == len(set(names))
+        assert sum(n.startswith("nvidia-dcgm-exporter-") for n in names) == 20
 
 
 def test_new_jobs_run_on_a_prepopulated_cluster() -> None:

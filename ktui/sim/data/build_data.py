@@ -22,9 +22,11 @@ HERE = Path(__file__).parent
 # Resources the simulator implements; discovery must not advertise others or kubectl
 # would happily send requests we answer with 404.
 CORE = {"events", "namespaces", "nodes", "pods", "pods/log", "pods/status", "nodes/status",
-        "namespaces/status"}
+        "namespaces/status", "pods/proxy", "services", "services/status", "services/proxy",
+        "endpoints"}
 BATCH = {"jobs", "jobs/status"}
-AGG_CORE_SUB = {"pods": {"log", "status"}, "nodes": {"status"}, "namespaces": {"status"}}
+AGG_CORE_SUB = {"pods": {"log", "status", "proxy"}, "nodes": {"status"},
+                "namespaces": {"status"}, "services": {"status", "proxy"}, "endpoints": set()}
 
 
 def _load(ref: Path, name: str) -> Any:
@@ -105,6 +107,22 @@ def main(ref: Path) -> None:
     def col(title: str, desc: str, priority: int = 0, fmt: str = "") -> dict[str, Any]:
         return {"name": title, "type": "string", "format": fmt, "description": desc,
                 "priority": priority}
+    svc = schemas["io.k8s.api.core.v1.ServiceSpec"]["properties"]
+    columns["services"] = [
+        name_col,
+        col("Type", svc["type"]["description"]),
+        col("Cluster-IP", svc["clusterIP"]["description"]),
+        col("External-IP", "List of IP addresses for which nodes in the cluster will also "
+            "accept traffic for this service."),
+        col("Port(s)", "The port(s) on which this service is exposed."),
+        age_col,
+        col("Selector", svc["selector"]["description"], 1),
+    ]
+    columns["endpoints"] = [
+        name_col,
+        col("Endpoints", "Endpoints of the service."),
+        age_col,
+    ]
     columns["events"] = [
         col("Last Seen", ev["lastTimestamp"]["description"]),
         col("Type", ev["type"]["description"]),
