@@ -31,6 +31,7 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench_submit.py", ()),
     ("bench_list_decode.py", ()),
     ("bench_sweep_load.py", ()),
+    ("bench_gpu_telemetry.py", ()),
 )
 NOTES = HERE / "NOTES.md"  # targets, status and before/after: kept by hand, copied in
 

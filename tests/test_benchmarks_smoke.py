@@ -25,6 +25,10 @@ CASES = {
     "bench_submit.py": (["--pods", "300", "--trials", "50"], ["ktui KubeBackend.submit", "kubectl"]),
     "bench_sweep_load.py": (["--trials", "200", "--params", "5", "--mb", "0.1"],
                             ["sweep file load", "list sweep YAML", "params.json", "peak RSS"]),
+    "bench_gpu_telemetry.py": (["--pods", "300", "--nodes", "20", "--repeat", "1"],
+                               ["dcgm-exporter via pods/proxy", "Prometheus via services/proxy", "every node"]),
+    "bench_gpu_telemetry_sim.py": (["--nodes", "20", "--pods", "100", "--repeat", "1"],
+                                   ["one node's /metrics", "Prometheus GPU_UTIL over", "over all 20 nodes"]),
     "bench_watch_ui.py": (["--pods", "300", "--events", "3000"],
                           ["watch storm of 3,000", "store only", "with the UI", "frames/s", "276 jobs shown after"]),
 }

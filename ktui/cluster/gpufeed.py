@@ -12,7 +12,7 @@ reaches readers through the same change feed, marking only the nodes and trials 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.model import GpuDevice
@@ -37,10 +37,11 @@ class GpuFeed:
         self.gpu_rule = GpuIdleRule()
 
     def set_gpu(self, nodes: Mapping[str, tuple[GpuDevice, ...]], pods: Mapping[ObjKey, PodGpu],
-                *, replace: bool = False) -> None:
-        """The readings of ``nodes`` (an empty tuple: read, no GPUs) and of the pods on them;
-        pods of those nodes missing from ``pods`` hold none any more. ``replace``: this is
-        every node's and pod's reading."""
+                *, replace: bool = False, census_but: Collection[str] | None = None) -> None:
+        """The readings of ``nodes`` (an empty tuple: read, no GPUs, or forgotten) and of the
+        pods on them; pods of those nodes missing from ``pods`` hold none any more.
+        ``replace``: this is every node's and pod's reading. ``census_but``: ``pods`` is the
+        use of every pod holding GPUs, except those on these nodes (read apart)."""
         with self._lock:
             v = self._version + 1
             changed = False
@@ -55,7 +56,8 @@ class GpuFeed:
                 else:
                     self._gpu_devices.pop(name, None)
             old = self._pod_gpu
-            stale = [k for k, p in old.items() if k not in pods and (replace or p.node in nodes)]
+            stale = [k for k, p in old.items() if k not in pods and (
+                replace or p.node in nodes or (census_but is not None and p.node not in census_but))]
             for key in stale:
                 del old[key]
                 changed |= self._mark_pod(key, v)

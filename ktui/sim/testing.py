@@ -169,10 +169,11 @@ class Sim:
                 return info
         raise KeyError(kind_or_plural)
 
-    def objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def objects(self, plural: str, namespace: str | None = None, *, addons: bool = False) -> list[dict[str, Any]]:
         """Stored objects of one kind. Without a namespace, the simulator's own add-ons
         (namespaces gpu-operator and monitoring: the GPU telemetry) are left out, so a test
-        sees its workload; name the namespace to see them. The API always shows them."""
+        sees its workload, unless ``addons``; name the namespace to see them. The API
+        always shows them."""
         info = self._info(plural)
 
         def snapshot() -> list[dict[str, Any]]:
@@ -180,7 +181,7 @@ class Sim:
             lo, hi = rs.range_bounds(namespace)
             return [{"kind": info.kind, "apiVersion": info.api_version, **v.obj()}
                     for v in rs.iter_range(lo, hi, None)
-                    if namespace is not None or v.namespace not in ADDON_NAMESPACES]
+                    if addons or namespace is not None or v.namespace not in ADDON_NAMESPACES]
         return self.call(snapshot)
 
     def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:

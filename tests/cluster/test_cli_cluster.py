@@ -73,10 +73,15 @@ def test_nodes_table(sim, capsys):
     eventually(lambda: any(p.get("spec", {}).get("nodeName") for p in sim.objects("pods")), timeout=10)
     rc, out, err = _run(capsys, "nodes", "--kubeconfig", str(sim.kubeconfig))
     assert rc == 0, err
-    lines = out.splitlines()
-    assert lines[0].startswith("NAME") and "GPU REQ/ALLOC" in lines[0]
+    nodes, _, gpus = out.partition("\n\n")
+    lines = nodes.splitlines()
+    assert lines[0].startswith("NAME") and "GPU REQ/ALLOC" in lines[0] and "GPU USED" in lines[0]
     assert len(lines) == 4
     assert any("3/8" in ln for ln in lines[1:])
+    # Then one row per GPU, from the simulator's dcgm-exporter: the trial's three are its.
+    gpu_lines = gpus.splitlines()
+    assert gpu_lines[0].split()[:3] == ["NODE", "GPU", "MODEL"] and len(gpu_lines) == 1 + 3 * 8
+    assert sum(1 for ln in gpu_lines if ln.endswith(" g")) == 3
     rc, out, _ = _run(capsys, "nodes", "--kubeconfig", str(sim.kubeconfig), "-o", "json")
     nodes = json.loads(out)
     assert sum(n["requested"]["gpu"] for n in nodes) == 3

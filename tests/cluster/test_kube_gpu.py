@@ -214,3 +214,39 @@ def test_cli_nodes_and_jobs_json_carry_the_readings(gpu_sim, capsys):
     assert main(["nodes", "--kubeconfig", str(gpu_sim.kubeconfig)]) == 0
     table = capsys.readouterr().out
     assert "GPU USED" in table and "USED BY" in table and "busy-0" in table
+
+
+def test_the_idle_census_finds_idle_trials_off_screen_through_prometheus(gpu_sim):
+    gpu_sim.create(gpu_job("shown-0", 4))
+    gpu_sim.create(gpu_job("hidden-1", 4, util=0))  # 4 GPUs a node: another node than shown-0
+    b = backend_for(gpu_sim)
+    assert b.gpu is not None
+    b.gpu.census_interval = 0.2
+    try:
+        shown, hidden = running_on(b, "shown-0"), running_on(b, "hidden-1")
+        assert shown != hidden
+        b.set_gpu_focus([shown])
+        t = eventually(lambda: (t := b.store.get_trial(("default", "hidden-1"))) and t.gpu_idle and t,
+                       message="the idle trial off screen was never flagged")
+        assert t.gpu_util == 0
+        assert not b.store.get_nodes([hidden])[hidden].devices  # its node was not read in full
+    finally:
+        b.stop()
+
+
+@pytest.mark.parametrize("gpu_sim", [{"gpu_telemetry": "dcgm"}], indirect=True)  # no census
+def test_readings_of_a_node_off_screen_are_forgotten(gpu_sim):
+    gpu_sim.create(gpu_job("a-0", 4))
+    gpu_sim.create(gpu_job("b-1", 4))
+    b = backend_for(gpu_sim)
+    try:
+        first, second = running_on(b, "a-0"), running_on(b, "b-1")
+        b.set_gpu_focus([first])
+        eventually(lambda: b.store.get_nodes([first])[first].devices)
+        b.set_gpu_focus([second])
+        eventually(lambda: b.store.get_nodes([second])[second].devices)
+        eventually(lambda: not b.store.get_nodes([first])[first].devices, message="stale readings kept")
+        assert b.store.get_trial(("default", "a-0")).gpu_util is None
+        assert b.store.get_trial(("default", "b-1")).gpu_util is not None
+    finally:
+        b.stop()

@@ -122,6 +122,7 @@ async def test_a_slow_first_list_shows_its_progress_then_every_trial(tmp_path):
     # shown together at the list's end.
     with running_sim(nodes=4, gpus_per_node=8, speed=1.0, pods=240, seed=3) as sim:
         n_jobs = len(sim.objects("jobs"))
+        n_pods = len(sim.objects("pods", addons=True))  # 240 trials' and the GPU telemetry's
         sim.faults.set_list_cost(0.01)  # 10 ms per object: ~2.4 s for the pods
         backend = KubeBackend.connect(str(sim.kubeconfig), all_namespaces=True, page_limit=20)
         app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
@@ -137,8 +138,8 @@ async def test_a_slow_first_list_shows_its_progress_then_every_trial(tmp_path):
                 return "listing" in seen[-1] and "pods" in seen[-1]
 
             await wait_until(pilot, progress, timeout=10)
-            # "listing pods 40/240": the server's remainingItemCount gives the whole.
-            assert re.search(r"pods \d+/240\b", seen[-1]), seen[-1]
+            # "listing pods 40/245": the server's remainingItemCount gives the whole.
+            assert re.search(rf"pods \d+/{n_pods}\b", seen[-1]), seen[-1]
             assert app.state.trials.total < n_jobs  # held until the list is in
             await pilot.press("s")  # a sort while it is held lands, and is kept
             await wait_until(pilot, lambda: app.state.trial_sort == "phase")

@@ -51,6 +51,9 @@ PROMETHEUS_SERVICES = (("prometheus-operated", "web"), ("kube-prometheus-stack-p
                        ("prometheus-k8s", "web"), ("prometheus-server", "http"))
 INSTALL_HINT = ("install NVIDIA's GPU Operator (or the dcgm-exporter chart), or pass --prometheus URL")
 QUERY_NODES = 100
+# What the census asks for: the busy share of the GPUs pods hold (what idle is judged by;
+# memory is read with the rest once the trial's node is on screen).
+CENSUS_SERIES = ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_PROF_GR_ENGINE_ACTIVE")
 MAX_FOCUS = 400  # more nodes than any screen shows: a runaway caller costs bounded requests
 
 
@@ -150,8 +153,13 @@ class GpuPoller:
         self.pods_proxy_denied = False
         self.requests = 0  # sent to read readings (a benchmark's figure)
         self.refreshes = 0
+        self.census_requests = 0
         self._focus: set[str] = set()
         self._read_once: set[str] = set()
+        self._left: dict[str, float] = {}  # node -> when it left the screen
+        # The idle census: every held GPU's use, off screen too, where one query can tell.
+        self.census_interval = max(60.0, 4 * interval)
+        self._census_at = float("-inf")
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ktui-gpu")
         self._wake = threading.Event()
@@ -174,13 +182,30 @@ class GpuPoller:
             self._thread.join(timeout)
 
     def set_focus(self, nodes: Iterable[str]) -> None:
-        """The nodes whose GPUs the screen shows; a node not read yet is read at once."""
+        """The nodes whose GPUs the screen shows; a node not read yet is read at once. The
+        readings of a node off screen for two intervals are forgotten: kept, they would go
+        stale (a finished trial still holding its GPUs) and be counted as if current."""
         focus = set(list(nodes)[:MAX_FOCUS])
+        now = time.monotonic()
         with self._lock:
             new = focus - self._focus - self._read_once
+            for n in self._focus - focus:
+                self._left[n] = now
+            for n in focus:
+                self._left.pop(n, None)
             self._focus = focus
         if new:
             self._wake.set()
+
+    def _forget(self) -> None:
+        cutoff = time.monotonic() - 2 * self.interval
+        with self._lock:
+            gone = [n for n, t in self._left.items() if t < cutoff]
+            for n in gone:
+                del self._left[n]
+                self._read_once.discard(n)
+        if gone:
+            self.store.set_gpu({n: () for n in gone}, {})
 
     def _run(self) -> None:
         # Which GPUs a finished pod still holds in the exporter's last collection is told
@@ -192,10 +217,13 @@ class GpuPoller:
         while not self._stop.is_set():
             with self._lock:
                 focus = set(self._focus)
+            self._forget()
             if focus:
                 self.refresh(focus)
                 with self._lock:
                     self._read_once |= focus
+                if self.prometheus is not None and time.monotonic() - self._census_at > self.census_interval:
+                    self.census(focus)
             self._wake.wait(self.interval)
             if self._wake.is_set() and not self._stop.is_set():
                 self._stop.wait(0.3)  # a burst of focus changes (scrolling) reads once
@@ -228,7 +256,6 @@ class GpuPoller:
 
     def _store(self, nodes: Collection[str], readings: dict[str, list[GpuReading]]) -> None:
         trial_of: dict[ObjKey, str] = {}
-        pods_known = self.store.is_synced("pods")
         for rs in readings.values():
             for r in rs:
                 if r.pod is None:
@@ -236,8 +263,7 @@ class GpuPoller:
                 rec = self.store.record("pods", r.pod)
                 if rec is not None and rec.job:
                     trial_of[r.pod] = rec.job
-                watched = self.namespace is None or r.pod[0] == self.namespace
-                if pods_known and watched and (rec is None or rec.phase in ("Succeeded", "Failed")):
+                if not self._live(r.pod):
                     # The exporter's last collection (every 30 s) predates the pod's end:
                     # the GPU is free, and counting it as held would say more are held
                     # than the pods request.
@@ -247,6 +273,41 @@ class GpuPoller:
         held = [h for n, devs in devices.items() for h in held_devices(n, devs)]
         previous = {k: p for k in {h[0] for h in held} if (p := self.store.pod_gpu(k)) is not None}
         self.store.set_gpu(devices, pod_use(held, previous, self.rule, time.time()))
+
+    def census(self, focus: Collection[str]) -> bool:
+        """Every trial's GPU use cluster-wide, nodes on screen apart (read in full), in one
+        Prometheus query for the GPUs that pods hold, so the `gpu-idle` filter and the GPU
+        sort see every idle trial, not only those on screen. Only with Prometheus: from the
+        exporters it would cost one request per GPU node."""
+        self._census_at = time.monotonic()
+        if self.prometheus is None:
+            return False
+        series = "|".join(CENSUS_SERIES)
+        try:
+            readings = parse_prometheus_vector(self._query(f'{{__name__=~"{series}",exported_pod!=""}}', census=True))
+        except (ApiError, Unreachable, OSError, ValueError, DcgmError) as exc:
+            log.info("GPU census: %s", exc)
+            return False
+        by_pod = {e.pod: n for n, e in self.exporters.items()}
+        held = []
+        for r in readings:
+            node = r.node if r.node in self._known_nodes() else by_pod.get(r.node or "", r.node)
+            if node in focus or r.pod is None or not self._live(r.pod):
+                continue
+            held.append((r.pod, node or "", device_of(r)))
+        previous = {k: p for k in {h[0] for h in held} if (p := self.store.pod_gpu(k)) is not None}
+        self.store.set_gpu({}, pod_use(held, previous, self.rule, time.time()), census_but=focus)
+        return True
+
+    def _known_nodes(self) -> set[str]:
+        return self.store.keys("nodes")  # type: ignore[no-any-return]
+
+    def _live(self, pod: ObjKey) -> bool:
+        """Whether a pod may still hold GPUs (see _store)."""
+        if not self.store.is_synced("pods") or (self.namespace is not None and pod[0] != self.namespace):
+            return True
+        rec = self.store.record("pods", pod)
+        return rec is not None and rec.phase not in ("Succeeded", "Failed")
 
     def _read_exporters(self, nodes: Collection[str]) -> dict[str, list[GpuReading]] | None:
         """Each node's exporter through the pod proxy; None if the proxy is refused."""
@@ -313,9 +374,12 @@ class GpuPoller:
                 out.setdefault(node, []).append(r)  # type: ignore[arg-type]
         return out
 
-    def _query(self, query: str) -> object:
+    def _query(self, query: str, census: bool = False) -> object:
         assert self.prometheus is not None
-        self.requests += 1
+        if census:
+            self.census_requests += 1
+        else:
+            self.requests += 1
         if self.prometheus.startswith(("http://", "https://")):
             url = self.prometheus.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
             with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 (a URL the user gave)
