@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 MODES = ("dcgm+prometheus", "dcgm", "prometheus", "none")
 GPU_OPERATOR_NS = "gpu-operator"
 MONITORING_NS = "monitoring"
-ADDON_NAMESPACES = frozenset({GPU_OPERATOR_NS, MONITORING_NS})
 EXPORTER = "nvidia-dcgm-exporter"
 EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-ubuntu22.04"
 EXPORTER_PORT = 9400

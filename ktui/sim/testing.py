@@ -29,7 +29,6 @@ from ktui.sim.config import SimConfig
 from ktui.sim.resources import BY_PLURAL, ResourceInfo
 from ktui.sim.server import SimServer
 from ktui.sim.store import key_of
-from ktui.sim.telemetry import ADDON_NAMESPACES
 
 T = TypeVar("T")
 
@@ -169,19 +168,16 @@ class Sim:
                 return info
         raise KeyError(kind_or_plural)
 
-    def objects(self, plural: str, namespace: str | None = None, *, addons: bool = False) -> list[dict[str, Any]]:
-        """Stored objects of one kind. Without a namespace, the simulator's own add-ons
-        (namespaces gpu-operator and monitoring: the GPU telemetry) are left out, so a test
-        sees its workload, unless ``addons``; name the namespace to see them. The API
-        always shows them."""
+    def objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Stored objects of one kind, in one namespace or all (the GPU telemetry's pods in
+        gpu-operator and monitoring included, as the API lists them)."""
         info = self._info(plural)
 
         def snapshot() -> list[dict[str, Any]]:
             rs = self.server.cluster.store[info.plural]
             lo, hi = rs.range_bounds(namespace)
             return [{"kind": info.kind, "apiVersion": info.api_version, **v.obj()}
-                    for v in rs.iter_range(lo, hi, None)
-                    if addons or namespace is not None or v.namespace not in ADDON_NAMESPACES]
+                    for v in rs.iter_range(lo, hi, None)]
         return self.call(snapshot)
 
     def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:

@@ -77,7 +77,7 @@ def _key(kind: str, obj: dict[str, Any]) -> Any:
 
 
 def server_state(sim: Any, kind: str) -> dict[Any, str]:
-    objs = sim.objects(kind, addons=True)  # (what the API serves, the GPU telemetry's pods too)
+    objs = sim.objects(kind)
     if kind == "events":
         objs = [o for o in objs if o.get("type") == "Warning"]
     return {_key(kind, o): o["metadata"]["resourceVersion"] for o in objs}

@@ -70,7 +70,7 @@ def test_jobs_watch_prints_changes(sim):
 
 def test_nodes_table(sim, capsys):
     sim.create(job_manifest("g", gpu=3, duration=30))
-    eventually(lambda: any(p.get("spec", {}).get("nodeName") for p in sim.objects("pods")), timeout=10)
+    eventually(lambda: any(p.get("spec", {}).get("nodeName") for p in sim.objects("pods", "default")), timeout=10)
     rc, out, err = _run(capsys, "nodes", "--kubeconfig", str(sim.kubeconfig))
     assert rc == 0, err
     nodes, _, gpus = out.partition("\n\n")

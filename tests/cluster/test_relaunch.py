@@ -97,7 +97,7 @@ def test_replace_recreates_only_the_differing_trials(sim, tmp_path, capsys):
     f = write_sweep(tmp_path / "g.yaml")
     kc = str(sim.kubeconfig)
     _launch(capsys, str(f), "--kubeconfig", kc)
-    eventually(lambda: len(sim.objects("pods")) == 6, timeout=15)
+    eventually(lambda: len(sim.objects("pods", "default")) == 6, timeout=15)
     old = {n: j["metadata"]["uid"] for n, j in _jobs(sim).items()}
     write_sweep(f, depths="[5, 3, 4]")
     rc, out, err = _launch(capsys, str(f), "--kubeconfig", kc, "--replace")

@@ -94,7 +94,7 @@ def test_delete_background_foreground_and_orphan(sim: Sim, batch: kubernetes.cli
     long = {"sim.ktui.dev/duration": "600"}
     for name in ("bg", "fg", "orphan"):
         sim.create(job(name, annotations=long))
-    sim.wait_for(lambda s: all(len([p for p in s.objects("pods") if p["metadata"]["labels"]
+    sim.wait_for(lambda s: all(len([p for p in s.objects("pods", "default") if p["metadata"]["labels"]
                                     ["job-name"] == n]) == 1 for n in ("bg", "fg", "orphan")))
     r = request(sim, "DELETE", "/apis/batch/v1/namespaces/default/jobs/bg",
                 {"propagationPolicy": "Background"})
@@ -111,9 +111,9 @@ def test_delete_background_foreground_and_orphan(sim: Sim, batch: kubernetes.cli
     orphan = request(sim, "DELETE", "/apis/batch/v1/namespaces/default/jobs/orphan")
     assert "child pods are preserved by default" in orphan.headers["Warning"]
     sim.wait_for(lambda s: all(s.get("jobs", "default", n) is None for n in ("fg", "orphan")))
-    sim.wait_for(lambda s: [p["metadata"]["labels"]["job-name"] for p in s.objects("pods")]
+    sim.wait_for(lambda s: [p["metadata"]["labels"]["job-name"] for p in s.objects("pods", "default")]
                  == ["orphan"], timeout=10)
-    left = sim.objects("pods")[0]
+    left = sim.objects("pods", "default")[0]
     assert "ownerReferences" not in left["metadata"]
     assert left["status"]["phase"] == "Running"
 
@@ -164,7 +164,7 @@ def test_patch_merge_json_strategic_and_put_conflict(sim: Sim,
         except kubernetes.client.exceptions.ApiException as exc:
             assert exc.status == 409
     assert updated.spec.parallelism == 3
-    sim.wait_for(lambda s: len([p for p in s.objects("pods") if not p["metadata"].get(
+    sim.wait_for(lambda s: len([p for p in s.objects("pods", "default") if not p["metadata"].get(
         "deletionTimestamp")]) == 3)
 
 

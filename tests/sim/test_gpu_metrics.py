@@ -64,8 +64,8 @@ def test_exporter_pods_service_and_endpoints(sim: Sim) -> None:
     ep = sim.get("endpoints", GPU_OPERATOR, "nvidia-dcgm-exporter")
     assert ep is not None
     assert sorted(a["ip"] for a in ep["subsets"][0]["addresses"]) == sorted(p["status"]["podIP"] for p in pods)
-    # Not ktui's: the harness's default view and the default namespace leave them out.
-    assert sim.objects("pods") == []
+    # Not in the default namespace, where trials go.
+    assert sim.objects("pods", "default") == []
     assert request(sim, "GET", "/api/v1/namespaces/default/pods").json()["items"] == []
 
 

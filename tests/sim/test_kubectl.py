@@ -100,7 +100,7 @@ def test_describe_logs_and_delete(sim: Sim, kubectl, tmp_path) -> None:
     assert kubectl("logs", pod, "--limit-bytes=10").stdout == "\n".join(logs)[:10]
     out = kubectl("delete", "job", "ok-job").stdout.strip()
     assert out == 'job.batch "ok-job" deleted'
-    sim.wait_for(lambda s: s.objects("pods") == [])
+    sim.wait_for(lambda s: s.objects("pods", "default") == [])
 
 
 def test_logs_follow_ends_when_the_pod_finishes(sim: Sim, kubectl, tmp_path) -> None:

@@ -104,7 +104,7 @@ def test_label_selectors(sim: Sim, core: kubernetes.client.CoreV1Api, selector: 
 def test_field_selectors(sim: Sim, core: kubernetes.client.CoreV1Api) -> None:
     sim.create(job("fs", annotations={"sim.ktui.dev/duration": "600"}))
     make_pods(sim, 2)
-    sim.wait_for(lambda s: any(p["status"]["phase"] == "Running" for p in s.objects("pods")))
+    sim.wait_for(lambda s: any(p["status"]["phase"] == "Running" for p in s.objects("pods", "default")))
     # In "default": the GPU telemetry's pods run in their own namespaces.
     running = core.list_namespaced_pod("default", field_selector="status.phase=Running").items
     assert [p.metadata.labels["job-name"] for p in running] == ["fs"]

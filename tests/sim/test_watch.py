@@ -85,7 +85,7 @@ def test_watch_from_list_rv_sees_lifecycle_in_order(sim: Sim) -> None:
 
 def test_watch_without_rv_sends_initial_events_then_live(sim: Sim) -> None:
     sim.create(job("a", annotations={"sim.ktui.dev/duration": "600"}))
-    sim.wait_for(lambda s: len(s.objects("pods")) == 1)
+    sim.wait_for(lambda s: len(s.objects("pods", "default")) == 1)
     s = Stream(sim, "/apis/batch/v1/namespaces/default/jobs?watch=true&timeoutSeconds=5")
     s.wait(lambda ev: len(ev) >= 1)
     assert s.events[0]["type"] == "ADDED" and s.events[0]["object"]["metadata"]["name"] == "a"

@@ -122,7 +122,7 @@ async def test_a_slow_first_list_shows_its_progress_then_every_trial(tmp_path):
     # shown together at the list's end.
     with running_sim(nodes=4, gpus_per_node=8, speed=1.0, pods=240, seed=3) as sim:
         n_jobs = len(sim.objects("jobs"))
-        n_pods = len(sim.objects("pods", addons=True))  # 240 trials' and the GPU telemetry's
+        n_pods = len(sim.objects("pods"))  # 240 trials' and the GPU telemetry's (4 exporters, a Prometheus)
         sim.faults.set_list_cost(0.01)  # 10 ms per object: ~2.4 s for the pods
         backend = KubeBackend.connect(str(sim.kubeconfig), all_namespaces=True, page_limit=20)
         app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
