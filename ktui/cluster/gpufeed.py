@@ -81,6 +81,13 @@ class GpuFeed:
         """Whether any running pod's GPU use is known (a job table shows its GPU column)."""
         return bool(self._pod_gpu)
 
+    @property
+    def gpu_idle_pods(self) -> int:
+        """Running pods flagged idle on their GPUs, wherever they were read (with a
+        Prometheus, the census covers the whole cluster)."""
+        with self._lock:
+            return sum(1 for p in self._pod_gpu.values() if p.idle)
+
     def pod_gpu(self, key: ObjKey) -> PodGpu | None:
         return self._pod_gpu.get(key)
 

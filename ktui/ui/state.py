@@ -61,7 +61,8 @@ class Rebuilt:
 
 # What any trial sort key or search text reads (see _trial_sort_key, _search_text): a
 # change elsewhere (usage, times, messages) moves no row and changes no tag.
-_SORTED_BY = attrgetter("phase", "node", "reason", "sweep", "retries", "created", "index", "raw_params", "metric")
+_SORTED_BY = attrgetter("phase", "node", "reason", "sweep", "retries", "created", "index", "raw_params", "metric",
+                        "gpu_util", "gpu_idle")
 
 
 class UiState:
@@ -143,7 +144,8 @@ class UiState:
                 # Most changes (phase aside) leave the searched words alone: formatting the
                 # params again was the biggest cost of a watch storm on this thread.
                 if (old is None or k not in search or old.raw_params != t.raw_params
-                        or (old.phase, old.node, old.reason, old.sweep) != (t.phase, t.node, t.reason, t.sweep)):
+                        or (old.phase, old.node, old.reason, old.sweep, old.gpu_idle)
+                        != (t.phase, t.node, t.reason, t.sweep, t.gpu_idle)):
                     search[k] = self._search_text(t)
                     retagged.add(k)
                     if old is None or old.sweep != t.sweep:

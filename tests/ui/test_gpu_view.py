@@ -52,6 +52,7 @@ async def test_gpu_rows_per_trial_use_and_the_idle_trial(tmp_path):
         assert "1g.5gb/7" in nodes[6]
         summary = app.screen.query_one("#nodes-summary").render().plain  # type: ignore[attr-defined]
         assert "2 busy, 1 allocated but idle" in summary and "gpu from dcgm-exporter" in summary
+        assert "1 trial GPU idle (filter gpu-idle)" in summary
         jobs = {r.split()[0]: r for r in rows(app, "jobs-table")}
         assert "89% 118Gi" in jobs["sweep-000"]  # mean of 91 and 87, memory summed
         assert "GPU idle 10m" in jobs["sweep-001"]
@@ -71,3 +72,25 @@ async def test_sorting_by_gpu_puts_the_idle_first(tmp_path):
         app.screen.sort_trials("gpu")  # type: ignore[attr-defined]
         await pilot.pause(0.5)
         assert [r.split()[0] for r in rows(app, "jobs-table")] == ["sweep-001", "sweep-000", "sweep-002"]
+
+
+async def test_a_trial_that_becomes_idle_is_found_by_the_filter(tmp_path):
+    b = FakeBackend()
+    b.add_node("node-a", gpu=1)
+    b.add_trial("sweep", 0, "Running", node="node-a", gpu=1)
+    b.add_trial("sweep", 1, "Running", node="node-a", gpu=0)
+    dev = GpuDevice(0, "NVIDIA H100", 90, GiB, 80 * GiB, pod="default/sweep-000-abcde", processes=("sweep-000",))
+    rule = GpuIdleRule()
+    b.store.set_gpu({"node-a": (dev,)}, pod_use(held_devices("node-a", (dev,)), {}, rule, NOW))
+    app = KtuiApp(b, keymap_file=tmp_path / "none.yaml", clock=lambda: NOW)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("slash", *"gpu-idle", "enter")
+        await pilot.pause(0.3)
+        assert rows(app, "jobs-table") == []
+        idle = GpuDevice(0, "NVIDIA H100", 0, GiB, 80 * GiB, pod="default/sweep-000-abcde", processes=("sweep-000",))
+        held = held_devices("node-a", (idle,))
+        first = pod_use(held, {}, rule, NOW - 400)
+        b.store.set_gpu({"node-a": (idle,)}, pod_use(held, first, rule, NOW))
+        await pilot.pause(0.6)
+        assert [r.split()[0] for r in rows(app, "jobs-table")] == ["sweep-000"]

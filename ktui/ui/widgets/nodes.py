@@ -157,6 +157,10 @@ class NodesPane(Vertical):
                     t.append(f", {c.idle} allocated but idle" if wide else f" {c.idle} idle", style="bold yellow")
                 if wide:
                     t.append(")", style="green")
+            idle_trials = self.state.store.gpu_idle_pods
+            if idle_trials:
+                t.append(f"  {idle_trials} trial{'s' if idle_trials > 1 else ''} GPU idle (filter gpu-idle)"
+                         if self.size.width >= 120 else f" {idle_trials} gpu-idle", style="bold yellow")
         source = self.state.gpu_source
         if source and gpus:
             t.append(f"  gpu from {source}", style="dim")
