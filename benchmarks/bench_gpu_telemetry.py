@@ -42,9 +42,14 @@ def measure(kubeconfig: str, focus: int, repeat: int, prometheus: str | None, ev
             gpu.refresh(shown)
             times.append(time.perf_counter() - t0)
             reqs.append(gpu.requests - before)
-        out = {"discover_s": discover, "refresh_ms": statistics.median(times) * 1000,
+        out = {"discover_s": discover, "shown": len(shown), "refresh_ms": statistics.median(times) * 1000,
                "refresh_max_ms": max(times) * 1000, "requests": statistics.median(reqs),
                "devices": sum(len(b.store.get_nodes([n])[n].devices) for n in shown)}
+        if gpu.prometheus is not None and prometheus is not None:
+            t0 = time.perf_counter()
+            gpu.census(shown)
+            out["census_s"] = time.perf_counter() - t0
+            out["census_pods"] = sum(1 for k in b.store._pod_gpu)
         if every:
             before = gpu.requests
             t0 = time.perf_counter()
@@ -68,9 +73,12 @@ def main() -> None:
         for label, prom in (("dcgm-exporter via pods/proxy", None),
                             ("Prometheus via services/proxy", "monitoring/prometheus-operated:web")):
             r = measure(sim.kubeconfig, a.focus, a.repeat, prom, not a.no_all)
-            print(f"{label}: discovery {r['discover_s']:.2f} s; one refresh of {a.focus} nodes on screen "
+            print(f"{label}: discovery {r['discover_s']:.2f} s; one refresh of {r['shown']:.0f} nodes on screen "
                   f"({r['devices']:.0f} GPUs): {r['requests']:.0f} requests, median {r['refresh_ms']:.0f} ms, "
                   f"max {r['refresh_max_ms']:.0f} ms", flush=True)
+            if "census_s" in r:
+                print(f"  idle census (every GPU pods hold, one query a minute): {r['census_s']:.2f} s, "
+                      f"{r['census_pods']:,} pods with GPU use", flush=True)
             if "all_s" in r:
                 print(f"  every node ({sim.n_nodes:,}, as `ktui nodes`): {r['all_requests']:.0f} requests, "
                       f"{r['all_s']:.2f} s", flush=True)

@@ -71,7 +71,11 @@ class Prometheus:
         return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
 
     def _select(self, sel: promql.Selector, now: float) -> list[dict[str, Any]]:
+        # (Exporters before 4.6 say `Hostname`, later ones `hostname`: a selector naming
+        # nodes by either reads only those, as Prometheus' index would.)
         hosts = sel.literals("Hostname")
+        if hosts is None:
+            hosts = sel.literals("hostname")
         nodes = self.exporter.nodes() if hosts is None else [
             h for h in dict.fromkeys(hosts) if h in self.exporter.allocator.nodes]
         on_name = [m for m in sel.matchers if m.label == "__name__"]

@@ -91,3 +91,11 @@ def test_one_query_names_every_node_under_both_spellings_of_hostname():
     assert q.count('=~"n1|n2"') == 2
     assert 'Hostname=~"n1|n2"' in q and 'hostname=~"n1|n2"' in q and " or " in q
     assert "DCGM_FI_DEV_GPU_UTIL" in q and "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in q
+
+
+def test_dots_in_node_names_are_escaped_for_the_regex_and_the_string():
+    from ktui.sim import promql  # the simulator's PromQL reader: Go string escapes, as Prometheus
+
+    q = prometheus_query(["ip-10-0-0-1.ec2.internal"])
+    assert r'Hostname=~"ip-10-0-0-1\\.ec2\\.internal"' in q
+    assert [s.literals("Hostname") for s in promql.parse(q)][0] == ["ip-10-0-0-1.ec2.internal"]

@@ -200,6 +200,8 @@ def test_cli_nodes_and_jobs_json_carry_the_readings(gpu_sim, capsys):
     b = backend_for(gpu_sim)
     try:
         node = running_on(b, "busy-0")
+        b.set_gpu_focus([node])  # (until the exporter has collected since the pod started)
+        eventually(lambda: (t := b.store.get_trial(("default", "busy-0"))) and t.gpu_util)
     finally:
         b.stop()
     assert main(["nodes", "--kubeconfig", str(gpu_sim.kubeconfig), "-o", "json"]) == 0

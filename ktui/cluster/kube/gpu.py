@@ -126,9 +126,9 @@ class Exporter:
 
 def prometheus_query(nodes: Iterable[str]) -> str:
     """One instant query for the reading series of every GPU on ``nodes``: exporters before
-    4.6 label the node `Hostname`, later ones `hostname` (node names are [a-z0-9.-]: a `.`
-    left unescaped matches itself among others, and results are matched to nodes exactly)."""
-    names = "|".join(sorted(set(nodes)))
+    4.6 label the node `Hostname`, later ones `hostname`. (Node names are [a-z0-9.-]; a `.`
+    is escaped for the regex, and the backslash again for the PromQL string.)"""
+    names = "|".join(n.replace(".", "\\\\.") for n in sorted(set(nodes)))
     series = "|".join(SERIES)
     return " or ".join(f'{{__name__=~"{series}",{label}=~"{names}"}}' for label in ("Hostname", "hostname"))
 
