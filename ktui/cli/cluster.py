@@ -327,6 +327,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         for p in store.problems():
             if p.resource == "metrics" or p.resource.startswith("gpu"):
                 print(f"ktui: note: {p.message}", file=sys.stderr)
+            if p.resource == "gpu" and p.code == "gpu-unavailable" and "found" in p.message:
+                print("ktui: note: GPU use is read from NVIDIA's dcgm-exporter (the GPU Operator deploys it) "
+                      "or a Prometheus that scrapes it (--prometheus URL)", file=sys.stderr)
         return 0
     finally:
         backend.stop(timeout=2.0)

@@ -84,9 +84,13 @@ class GpuFeed:
     @property
     def gpu_idle_pods(self) -> int:
         """Running pods flagged idle on their GPUs, wherever they were read (with a
-        Prometheus, the census covers the whole cluster)."""
+        Prometheus, the census covers the whole cluster): the trials the gpu-idle filter
+        finds. (A pod bound but not started holds its GPUs idle too; its trial's reason,
+        ImagePullBackOff say, tells why.)"""
         with self._lock:
-            return sum(1 for p in self._pod_gpu.values() if p.idle)
+            pods = self._pods
+            return sum(1 for k, p in self._pod_gpu.items()
+                       if p.idle and (rec := pods.get(k)) is not None and rec.phase == "Running")
 
     def pod_gpu(self, key: ObjKey) -> PodGpu | None:
         return self._pod_gpu.get(key)

@@ -112,7 +112,8 @@ def test_no_source_is_one_problem_line_saying_what_to_install(gpu_sim):
         eventually(lambda: b.store.is_synced("nodes"))
         b.set_gpu_focus(b.store.keys("nodes"))
         p = eventually(lambda: next((p for p in b.store.problems() if p.resource == "gpu"), None))
-        assert "no GPU telemetry" in p.message and "GPU Operator" in p.message
+        assert "no dcgm-exporter or Prometheus found" in p.message and "GPU Operator" in p.message
+        assert len("! " + p.message) <= 80  # one line in the header at 80 columns
         assert b.store.gpu_source is None
     finally:
         b.stop()

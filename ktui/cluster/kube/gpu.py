@@ -49,7 +49,6 @@ EXPORTER_NAMESPACES = ("gpu-operator", "nvidia-gpu-operator", "dcgm-exporter", "
 # the community chart name them.
 PROMETHEUS_SERVICES = (("prometheus-operated", "web"), ("kube-prometheus-stack-prometheus", "http-web"),
                        ("prometheus-k8s", "web"), ("prometheus-server", "http"))
-INSTALL_HINT = ("install NVIDIA's GPU Operator (or the dcgm-exporter chart), or pass --prometheus URL")
 QUERY_NODES = 100
 # What the census asks for: the busy share of the GPUs pods hold (what idle is judged by;
 # memory is read with the rest once the trial's node is on screen).
@@ -122,6 +121,10 @@ class Exporter:
     @property
     def path(self) -> str:
         return f"/api/v1/namespaces/{self.namespace}/pods/{self.pod}:{self.port}/proxy/metrics"
+
+
+def _for(exc: ApiError) -> str:
+    return f" for user {exc.user}" if exc.user else ""
 
 
 def prometheus_query(nodes: Iterable[str]) -> str:
@@ -318,8 +321,7 @@ class GpuPoller:
                 self.pods_proxy_denied = True
                 self.store.report_problem(Problem(
                     "forbidden", "gpu.pods/proxy",
-                    f"cannot read GPU metrics from dcgm-exporter: Forbidden: get pods/proxy in "
-                    f"{self.exporters[node].namespace} ({got.message})"))
+                    f"GPU metrics: Forbidden: get pods/proxy in {self.exporters[node].namespace}{_for(got)}"))
                 return None
             if isinstance(got, list):
                 out[node] = got
@@ -353,7 +355,7 @@ class GpuPoller:
             if exc.status in (401, 403):
                 self.store.report_problem(Problem(
                     "forbidden", "gpu.services/proxy",
-                    f"cannot query Prometheus for GPU metrics: Forbidden: get services/proxy ({exc.message})"))
+                    f"GPU metrics: Forbidden: get services/proxy in {self._where().partition('/')[0]}{_for(exc)}"))
             else:
                 self.store.report_problem(Problem(
                     "gpu-unavailable", "gpu", f"Prometheus at {self.prometheus} did not answer: {exc}"))
@@ -400,10 +402,9 @@ class GpuPoller:
             return  # no GPUs here: nothing to say
         if self.pods_proxy_denied and self.prometheus is None:
             return  # (the forbidden line says it)
+        # (One line at 80 columns; the README and `ktui nodes` say more.)
         self.store.report_problem(Problem(
-            "gpu-unavailable", "gpu",
-            f"no GPU telemetry: no dcgm-exporter pods or Prometheus found; GPUs show allocation "
-            f"only ({INSTALL_HINT})"))
+            "gpu-unavailable", "gpu", "no GPU use: no dcgm-exporter or Prometheus found (install the GPU Operator)"))
 
     # ---------------------------------------------------------------------------------------
     # Discovery
