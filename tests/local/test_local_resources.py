@@ -187,6 +187,10 @@ def test_gpu_inventory_and_readings_come_from_nvml(make_backend, work, monkeypat
     assert d0.processes == ("gp-000", "pid 1")  # ours by name, a stranger by pid
     assert d1.power is None and d1.util == 0  # unsupported reading: unknown, not an error
     assert n.allocatable.gpu == 2 and n.requested.gpu == 1
+    # The trial's GPU use, as a cluster's exporter gives it: the same fields, the same rule.
+    t = wait_for(lambda: (t := b.store.get_trial((NS, "gp-000"))) and t.gpu_util is not None and t,
+                 what="the trial's GPU use")
+    assert (t.gpu_util, t.gpu_mem, t.gpu_idle) == (87, 30 * 2**30, False)
     lines = [ln.text for ln in b.stream_logs((NS, "gp-000"), follow=False)]
     assert lines[0] in ("0 PCI_BUS_ID", "1 PCI_BUS_ID")
     b.cancel([(NS, "gp-000")])
