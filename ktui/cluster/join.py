@@ -190,4 +190,6 @@ def build_node(node: NodeRec, requested: Sequence[int] | None, usage: NodeUsage 
         cores=usage.cores if usage is not None else (),
         load=usage.load if usage is not None else None,
         devices=devices or (usage.devices if usage is not None else ()),
+        gpu_product=node.gpu_product,
+        gpu_memory=node.gpu_memory,
     )

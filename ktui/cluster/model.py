@@ -97,6 +97,8 @@ class NodeView(msgspec.Struct, frozen=True, gc=False):
     # Per-GPU readings: NVML on this machine, dcgm-exporter or Prometheus on a cluster (only
     # for the nodes on screen: they are read on demand).
     devices: tuple[GpuDevice, ...] = ()
+    gpu_product: str = ""  # from GPU feature discovery's node labels, where it runs
+    gpu_memory: int = 0  # bytes per GPU, likewise
 
 
 class Trial(msgspec.Struct, frozen=True, gc=False):

@@ -116,6 +116,10 @@ class NodeRec(msgspec.Struct, frozen=True, gc=False):
     unschedulable: bool
     taints: tuple[Taint, ...]
     conditions: tuple[NodeCondition, ...]
+    # GPU feature discovery's labels (nvidia.com/gpu.product, nvidia.com/gpu.memory): what
+    # the node's GPUs are, known without an exporter.
+    gpu_product: str = ""
+    gpu_memory: int = 0  # bytes per GPU
 
     @property
     def key(self) -> str:

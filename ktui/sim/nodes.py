@@ -52,6 +52,9 @@ def make_node(i: int, total: int, gpus: int, created: float, seed: int) -> dict[
         labels["nvidia.com/gpu.count"] = str(gpus)
         labels["nvidia.com/gpu.present"] = "true"
         labels["nvidia.com/gpu.product"] = product
+        # GPU feature discovery's memory label, in MiB (an H100 80GB reports 81559).
+        labels["nvidia.com/gpu.memory"] = "81559" if "H100" in product else "81920"
+        labels["nvidia.com/gpu.family"] = "hopper" if "H100" in product else "ampere"
         capacity["nvidia.com/gpu"] = str(gpus)
         allocatable["nvidia.com/gpu"] = str(gpus)
     else:

@@ -144,6 +144,10 @@ def node_cells(n: NodeView, cpu_history: Sequence[float], bar_width: int) -> tup
     if n.cores and str(status) == "Ready":
         # A node that measures its cores (this machine) is always Ready: the meters say more.
         status = node_load(n)
+    elif n.gpu_product and not n.devices:
+        # No readings (no exporter, or not read yet): what the GPUs are, from GFD's labels.
+        each = f" {fmt_mem(n.gpu_memory)}" if n.gpu_memory else ""
+        status = Text.assemble(status, Text(f"  {n.gpu_product.removeprefix('NVIDIA-')}{each}", style="dim"))
     # The history holds shares of allocatable: scaled to 1.0, an idle node looks idle.
     return (n.name, cpu, mem, gpu, f"{n.pods}", sparkline(cpu_history, 8, top=1.0), status)
 

@@ -115,6 +115,11 @@ def test_no_source_is_one_problem_line_saying_what_to_install(gpu_sim):
         assert "no dcgm-exporter or Prometheus found" in p.message and "GPU Operator" in p.message
         assert len("! " + p.message) <= 80  # one line in the header at 80 columns
         assert b.store.gpu_source is None
+        # What the GPUs are still shows, from GPU feature discovery's node labels.
+        views = b.store.snapshot_nodes().values()
+        gpu_nodes = [v for v in views if v.allocatable.gpu]
+        assert gpu_nodes and all(v.gpu_product.startswith("NVIDIA-") and v.gpu_memory >= 80_000 * 2**20
+                                 for v in gpu_nodes)
     finally:
         b.stop()
 

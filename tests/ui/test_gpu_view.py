@@ -94,3 +94,16 @@ async def test_a_trial_that_becomes_idle_is_found_by_the_filter(tmp_path):
         b.store.set_gpu({"node-a": (idle,)}, pod_use(held, first, rule, NOW))
         await pilot.pause(0.6)
         assert [r.split()[0] for r in rows(app, "jobs-table")] == ["sweep-000"]
+
+
+def test_without_readings_a_gpu_node_says_what_its_gpus_are():
+    import msgspec
+
+    from ktui.cluster.model import NodeView, Resources
+    from ktui.ui.render import node_cells
+
+    n = NodeView("n1", Resources(64000, 2**40, 8), Resources(0, 0, 2), None, 1, 110, True, (), False, (), (), None,
+                 gpu_product="NVIDIA-H100-80GB-HBM3", gpu_memory=81559 * 2**20)
+    assert str(node_cells(n, [], 6)[-1]) == "Ready  H100-80GB-HBM3 80Gi"
+    read = msgspec.structs.replace(n, devices=(GpuDevice(0, "NVIDIA H100 80GB HBM3", 50),))
+    assert str(node_cells(read, [], 6)[-1]) == "Ready"  # its rows say it

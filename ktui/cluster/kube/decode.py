@@ -340,7 +340,19 @@ def node_record(w: api.NodeWire) -> NodeRec | None:
             NodeCondition(_intern(c.type), _intern(c.status), c.reason or "", c.message or "")
             for c in st.conditions or ()
         ),
+        gpu_product=(meta.labels or {}).get(GFD_PRODUCT, ""),
+        gpu_memory=_mib((meta.labels or {}).get(GFD_MEMORY)),
     )
+
+
+# GPU feature discovery's node labels (NVIDIA/k8s-device-plugin): the model, with spaces as
+# dashes, and each GPU's memory in MiB.
+GFD_PRODUCT = "nvidia.com/gpu.product"
+GFD_MEMORY = "nvidia.com/gpu.memory"
+
+
+def _mib(text: str | None) -> int:
+    return int(text) * 2**20 if text and text.isdigit() else 0
 
 
 def event_record(w: api.EventWire) -> EventRec | None:

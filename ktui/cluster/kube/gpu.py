@@ -164,6 +164,7 @@ class GpuPoller:
         self.census_interval = max(60.0, 4 * interval)
         self._census_at = float("-inf")
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ktui-gpu")
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -220,13 +221,18 @@ class GpuPoller:
         while not self._stop.is_set():
             with self._lock:
                 focus = set(self._focus)
-            self._forget()
-            if focus:
-                self.refresh(focus)
-                with self._lock:
-                    self._read_once |= focus
-                if self.prometheus is not None and time.monotonic() - self._census_at > self.census_interval:
-                    self.census(focus)
+            try:
+                self._forget()
+                if focus:
+                    self.refresh(focus)
+                    with self._lock:
+                        self._read_once |= focus
+                    if self.prometheus is not None and time.monotonic() - self._census_at > self.census_interval:
+                        self.census(focus)
+            except Exception:  # a reading nobody foresaw must not end GPU readings for good
+                if self._stop.is_set():
+                    return
+                log.exception("GPU readings")
             self._wake.wait(self.interval)
             if self._wake.is_set() and not self._stop.is_set():
                 self._stop.wait(0.3)  # a burst of focus changes (scrolling) reads once
@@ -237,7 +243,11 @@ class GpuPoller:
 
     def refresh(self, nodes: Collection[str]) -> bool:
         """Read ``nodes``' GPUs from the first source that answers and store them; True if
-        any source answered."""
+        any source answered. (The poller's thread and a command may both call it.)"""
+        with self._refresh_lock:
+            return self._refresh(nodes)
+
+    def _refresh(self, nodes: Collection[str]) -> bool:
         self.refreshes += 1
         due = self.discovered_at is None or time.monotonic() - self.discovered_at > self.rediscover
         if due or (not self.exporters and self.prometheus is None
@@ -327,7 +337,11 @@ class GpuPoller:
                 out[node] = got
             # (Anything else, an exporter restarting, is that node's readings missing this time.)
         self.store.clear_problem("forbidden", "gpu.pods/proxy")
-        self.store.clear_problem("gpu-unavailable", "gpu")
+        failed = [r for r in results if not isinstance(r, list)]
+        if nodes and len(failed) == len(nodes):
+            self.store.report_problem(Problem("gpu-unavailable", "gpu", f"GPU metrics: dcgm-exporter: {failed[0]}"))
+        else:
+            self.store.clear_problem("gpu-unavailable", "gpu")
         self.store.set_gpu_source(f"dcgm-exporter ({len(self.exporters)} via pods/proxy)")
         return out
 
@@ -411,6 +425,7 @@ class GpuPoller:
 
     def discover(self) -> None:
         self.discovered_at = time.monotonic()
+        self.pods_proxy_denied = False  # (RBAC may have changed: asked again)
         self.exporters = self._find_exporters()
         if self.prometheus_given is not None:
             given = self.prometheus_given

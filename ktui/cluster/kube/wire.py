@@ -209,6 +209,7 @@ class NodeMeta(msgspec.Struct, gc=False):
     name: str = ""
     resourceVersion: str = ""
     creationTimestamp: datetime | None = None
+    labels: dict[str, str] | None = None  # (thousands of nodes at most: a dict is fine)
 
 
 class Taint(msgspec.Struct, gc=False):
