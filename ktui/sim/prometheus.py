@@ -9,6 +9,7 @@ alternation) reads only those nodes' samples; the cost is per node, never per po
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,9 +47,11 @@ class Prometheus:
         self.exporter = exporter
         self.target_of = target_of
 
-    def handle(self, method: str, path: str, query: str, body: bytes,
-               content_type: str) -> tuple[int, str, bytes]:
-        """(status, content type, body) for one request reaching Prometheus's web port."""
+    async def handle(self, method: str, path: str, query: str, body: bytes,
+                     content_type: str) -> tuple[int, str, bytes]:
+        """(status, content type, body) for one request reaching Prometheus's web port.
+        A query over thousands of nodes yields to the event loop between nodes: Prometheus
+        is another server, and the API server goes on answering while it evaluates."""
         if path != "/api/v1/query":
             return 404, "text/plain; charset=utf-8", b"404 page not found\n"
         if method not in ("GET", "POST"):
@@ -57,8 +60,23 @@ class Prometheus:
         if method == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
             for k, v in parse_qs(body.decode(errors="replace"), keep_blank_values=True).items():
                 params.setdefault(k, []).extend(v)
-        status, doc = self.query((params.get("query") or [""])[0])
-        return status, "application/json", msgspec.json.encode(doc)
+        text = (params.get("query") or [""])[0]
+        try:
+            selectors = promql.parse(text)
+        except promql.QueryError as exc:
+            status, doc = error(f'invalid parameter "query": {exc}')
+            return status, "application/json", msgspec.json.encode(doc)
+        now = time.time()
+        sides = []
+        for sel in selectors:
+            side: list[dict[str, Any]] = []
+            for i, node in enumerate(self._nodes(sel)):
+                side.extend(self._select_node(sel, node, now))
+                if i % 50 == 49:
+                    await asyncio.sleep(0)
+            sides.append(side)
+        doc = self._vector(sides)
+        return 200, "application/json", msgspec.json.encode(doc)
 
     def query(self, text: str, now: float | None = None) -> tuple[int, dict[str, Any]]:
         try:
@@ -66,27 +84,36 @@ class Prometheus:
         except promql.QueryError as exc:
             return error(f'invalid parameter "query": {exc}')
         now = time.time() if now is None else now
-        sides = [self._select(sel, now) for sel in selectors]
-        result = sides[0] if len(sides) == 1 else promql.union(sides)
-        return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
+        return 200, self._vector([self._select(sel, now) for sel in selectors])
 
-    def _select(self, sel: promql.Selector, now: float) -> list[dict[str, Any]]:
+    @staticmethod
+    def _vector(sides: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        result = sides[0] if len(sides) == 1 else promql.union(sides)
+        return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+    def _nodes(self, sel: promql.Selector) -> list[str]:
         # (Exporters before 4.6 say `Hostname`, later ones `hostname`: a selector naming
         # nodes by either reads only those, as Prometheus' index would.)
         hosts = sel.literals("Hostname")
         if hosts is None:
             hosts = sel.literals("hostname")
-        nodes = self.exporter.nodes() if hosts is None else [
+        return self.exporter.nodes() if hosts is None else [
             h for h in dict.fromkeys(hosts) if h in self.exporter.allocator.nodes]
+
+    def _select(self, sel: promql.Selector, now: float) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for node in self._nodes(sel):
+            out.extend(self._select_node(sel, node, now))
+        return out
+
+    def _select_node(self, sel: promql.Selector, node: str, now: float) -> list[dict[str, Any]]:
         on_name = [m for m in sel.matchers if m.label == "__name__"]
         names = [n for n in NAMES if all(m.matches(n) for m in on_name)]
         # An instant query's samples carry the evaluation time, not the scrape's.
         at = round(now, 3)
         out: list[dict[str, Any]] = []
-        for node in nodes:
-            sample = self.exporter.sample(node, now)
-            if sample is None:
-                continue
+        sample = self.exporter.sample(node, now)
+        if sample is not None:
             pod_name, pod_ip = self.target_of(node)
             target = {**_TARGET, "pod": pod_name, "instance": f"{pod_ip}:9400"}
             for r in sample.readings:

@@ -173,7 +173,7 @@ class Proxy:
                 return _passthrough(200, "text/plain; charset=utf-8", b"OK")
             return _passthrough(404, "text/plain; charset=utf-8", b"404 page not found\n")
         body = await request.read()
-        status, ctype, out = telemetry.prometheus.handle(
+        status, ctype, out = await telemetry.prometheus.handle(
             request.method, path, request.query_string, body,
             request.headers.get("Content-Type", ""))
         return _passthrough(status, ctype, out)
