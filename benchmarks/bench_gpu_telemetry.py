@@ -77,7 +77,7 @@ def main() -> None:
                   f"({r['devices']:.0f} GPUs): {r['requests']:.0f} requests, median {r['refresh_ms']:.0f} ms, "
                   f"max {r['refresh_max_ms']:.0f} ms", flush=True)
             if "census_s" in r:
-                print(f"  idle census (every GPU pods hold, one query a minute): {r['census_s']:.2f} s, "
+                print(f"  idle census (every GPU pods hold, one query per half idle duration): {r['census_s']:.2f} s, "
                       f"{r['census_pods']:,} pods with GPU use", flush=True)
             if "all_s" in r:
                 print(f"  every node ({sim.n_nodes:,}, as `ktui nodes`): {r['all_requests']:.0f} requests, "

@@ -37,11 +37,13 @@ class GpuFeed:
         self.gpu_rule = GpuIdleRule()
 
     def set_gpu(self, nodes: Mapping[str, tuple[GpuDevice, ...]], pods: Mapping[ObjKey, PodGpu],
-                *, replace: bool = False, census_but: Collection[str] | None = None) -> None:
+                *, replace: bool = False, census_but: Collection[str] | None = None,
+                devices_only: bool = False) -> None:
         """The readings of ``nodes`` (an empty tuple: read, no GPUs, or forgotten) and of the
         pods on them; pods of those nodes missing from ``pods`` hold none any more.
         ``replace``: this is every node's and pod's reading. ``census_but``: ``pods`` is the
-        use of every pod holding GPUs, except those on these nodes (read apart)."""
+        use of every pod holding GPUs, except those on these nodes (read apart).
+        ``devices_only``: the pods' use stands (a census keeps it current)."""
         with self._lock:
             v = self._version + 1
             changed = False
@@ -56,7 +58,7 @@ class GpuFeed:
                 else:
                     self._gpu_devices.pop(name, None)
             old = self._pod_gpu
-            stale = [k for k, p in old.items() if k not in pods and (
+            stale = [] if devices_only else [k for k, p in old.items() if k not in pods and (
                 replace or p.node in nodes or (census_but is not None and p.node not in census_but))]
             for key in stale:
                 del old[key]

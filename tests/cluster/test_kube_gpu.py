@@ -258,3 +258,24 @@ def test_readings_of_a_node_off_screen_are_forgotten(gpu_sim):
         assert b.store.get_trial(("default", "b-1")).gpu_util is not None
     finally:
         b.stop()
+
+
+def test_an_idle_clock_runs_on_when_its_node_leaves_the_screen(gpu_sim):
+    gpu_sim.create(gpu_job("idle-0", 4, util=0))
+    gpu_sim.create(gpu_job("other-1", 4))
+    b = make_backend(gpu_sim.kubeconfig, gpu_interval=0.2, gpu_idle=GpuIdleRule(5.0, 60.0))
+    b.start()
+    assert b.gpu is not None
+    b.gpu.census_interval = 0.2
+    try:
+        idle_node, other = running_on(b, "idle-0"), running_on(b, "other-1")
+        b.set_gpu_focus([idle_node])
+        since = eventually(lambda: (t := b.store.get_trial(("default", "idle-0"))) and t.gpu_idle_since)
+        b.set_gpu_focus([other])  # scrolled away: its node's rows are forgotten...
+        eventually(lambda: not b.store.get_nodes([idle_node])[idle_node].devices)
+        census = b.gpu.census_requests
+        eventually(lambda: b.gpu.census_requests > census + 1)
+        # ... but the census keeps the trial's use, and its idle clock did not restart.
+        assert b.store.get_trial(("default", "idle-0")).gpu_idle_since == since
+    finally:
+        b.stop()

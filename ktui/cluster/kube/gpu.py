@@ -233,7 +233,9 @@ class GpuPoller:
                 del self._left[n]
                 self._read_once.discard(n)
         if gone:
-            self.store.set_gpu({n: () for n in gone}, {})
+            # With a census, its pods' use stays (and their idle clocks run on); without
+            # one it would go stale, and goes.
+            self.store.set_gpu({n: () for n in gone}, {}, devices_only=self.prometheus is not None)
 
     def _run(self) -> None:
         # Which GPUs a finished pod still holds in the exporter's last collection is told
