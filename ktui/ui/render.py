@@ -224,14 +224,14 @@ def phase_text(t: Trial) -> Text:
 
 # The order of trial_cells' cells; the job table picks the columns its width allows.
 TRIAL_CELLS = ("name", "sweep", "params", "phase", "node", "age", "retries", "reason", "metric", "cpu", "mem",
-               "gpu")
+               "gpu", "gpu_util")
 
 
-def gpu_cell(t: Trial) -> Text | str:
-    """The mean use of the trial's GPUs and their memory; flagged when idle."""
+def gpu_cell(t: Trial, memory: bool = True) -> Text | str:
+    """The mean use of the trial's GPUs (and their memory); flagged when idle."""
     if t.gpu_util is None:
         return ""
-    text = f"{t.gpu_util:.0f}%" + (f" {fmt_mem(t.gpu_mem)}" if t.gpu_mem is not None else "")
+    text = f"{t.gpu_util:.0f}%" + (f" {fmt_mem(t.gpu_mem)}" if memory and t.gpu_mem is not None else "")
     return Text(text, style="bold yellow" if t.gpu_idle else "green" if t.gpu_util >= 50 else "")
 
 
@@ -268,6 +268,7 @@ def trial_cells(
         fmt_cpu(t.cpu_used) if t.cpu_used is not None else "",
         fmt_mem(t.mem_used) if t.mem_used is not None else "",
         gpu_cell(t),
+        gpu_cell(t, memory=False),
     )
 
 

@@ -71,7 +71,11 @@ async def test_sorting_by_gpu_puts_the_idle_first(tmp_path):
         await pilot.pause(0.5)
         app.screen.sort_trials("gpu")  # type: ignore[attr-defined]
         await pilot.pause(0.5)
-        assert [r.split()[0] for r in rows(app, "jobs-table")] == ["sweep-001", "sweep-000", "sweep-002"]
+        shown = rows(app, "jobs-table")
+        assert [r.split()[0] for r in shown] == ["sweep-001", "sweep-000", "sweep-002"]
+        assert " 0% " in shown[0] and shown[1].endswith(" 89%")  # the busy share alone where it is narrow
+        header = app.screen.query_one("#jobs-table").render_line(0).text  # type: ignore[attr-defined]
+        assert "GPU…" in header  # (its sort mark, cut by the narrow column)
 
 
 async def test_a_trial_that_becomes_idle_is_found_by_the_filter(tmp_path):

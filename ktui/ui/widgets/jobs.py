@@ -24,9 +24,10 @@ def job_columns(width: int, one_node: bool = False, gpu: bool = False) -> list[C
     room goes to the measured CPU and memory instead. `gpu`: some trial's GPU use is known
     (the column takes no room from the others until then)."""
     cols = _job_columns(width, one_node)
-    if gpu and width >= 100:
+    if gpu:  # (at 80 columns the busy share alone: "94%")
         at = next(i for i, c in enumerate(cols) if c.key == "retries")
-        cols.insert(at, Column("gpu", "GPU", 9 if width >= 140 else 4, align="right"))
+        cols.insert(at, Column("gpu", "GPU", 9, align="right") if width >= 140
+                    else Column("gpu_util", "GPU", 4, align="right"))
     return cols
 
 
@@ -137,7 +138,8 @@ class JobsPane(Vertical):
         self._fit_node_names()
         self.table.locate = self.state.trials.index
         self.table.update(self.state.trials.keys, changed, reordered=moved)
-        self.table.sort_column = self.state.trial_sort
+        sort = self.state.trial_sort
+        self.table.sort_column = "gpu_util" if sort == "gpu" and "gpu_util" in self._column_keys else sort
         self.table.sort_reverse = self.state.trials.reverse
 
     def refresh_summary(self) -> None:
