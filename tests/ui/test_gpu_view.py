@@ -111,3 +111,21 @@ def test_without_readings_a_gpu_node_says_what_its_gpus_are():
     assert str(node_cells(n, [], 6)[-1]) == "Ready  H100-80GB-HBM3 80Gi"
     read = msgspec.structs.replace(n, devices=(GpuDevice(0, "NVIDIA H100 80GB HBM3", 50),))
     assert str(node_cells(read, [], 6)[-1]) == "Ready"  # its rows say it
+
+
+async def test_describe_says_what_the_trials_gpus_do(tmp_path):
+    from textual.widgets import Static
+
+    from ktui.ui.screens.describe import DescribeScreen
+    from tests.ui.test_app_sim import wait_until
+    from tests.ui.test_view_fixes import _text
+
+    b = cluster_with_gpus()
+    app = KtuiApp(b, keymap_file=tmp_path / "none.yaml", clock=lambda: NOW)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: app.state.trials.total == 3)
+        app.push_screen(DescribeScreen(b, ("default", "sweep-001"), clock=lambda: NOW))
+        await wait_until(pilot, lambda: any("GPUs" in _text(w) for w in app.screen.query("#describe-body")))
+        body = _text(app.screen.query_one("#describe-body", Static))
+        line = next(ln for ln in body.splitlines() if ln.startswith("GPUs"))
+        assert line.split(None, 1)[1].rstrip() == "1 requested, 0% busy, 1Gi memory  idle for 10m", body

@@ -19,8 +19,8 @@ from textual.widgets import Static
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.format import reason_line, short_params
-from ktui.cluster.model import TrialDescription, TrialKey
-from ktui.ui.render import fmt_age, phase_text
+from ktui.cluster.model import Trial, TrialDescription, TrialKey
+from ktui.ui.render import fmt_age, fmt_mem, phase_text
 
 
 class DescribeScreen(ModalScreen[None]):
@@ -69,6 +69,8 @@ class DescribeScreen(ModalScreen[None]):
         head.add_row("Started", fmt_age(now - t.started) + " ago" if t.started else "-")
         head.add_row("Duration", fmt_age(t.duration(now)))
         head.add_row("Retries", str(t.retries))
+        if t.gpu or t.gpu_util is not None:
+            head.add_row("GPUs", gpu_words(t, now))
         pods = Table(title="pods", expand=True, title_justify="left")
         for col in ("name", "phase", "node", "age", "restarts", "reason"):
             pods.add_column(col)
@@ -87,3 +89,17 @@ class DescribeScreen(ModalScreen[None]):
             parts.append(Text("\npod spec", style="bold"))
             parts.append(Text(yaml.safe_dump(spec, sort_keys=False, width=200)))
         self.query_one("#describe-body", Static).update(Group(*parts))
+
+
+def gpu_words(t: Trial, now: float) -> Text:
+    """What the trial's GPUs do, as last read."""
+    text = Text(f"{t.gpu} requested" if t.gpu else "")
+    if t.gpu_util is None:
+        text.append("; use not read (its node's exporter, or none)" if t.phase == "Running" else "", style="dim")
+        return text
+    text.append(f"{', ' if t.gpu else ''}{t.gpu_util:.0f}% busy")
+    if t.gpu_mem is not None:
+        text.append(f", {fmt_mem(t.gpu_mem)} memory")
+    if t.gpu_idle and t.gpu_idle_since is not None:
+        text.append(f"  idle for {fmt_age(now - t.gpu_idle_since)}", style="bold yellow")
+    return text
