@@ -11,7 +11,7 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from ktui.sim import clock, errors, httpio, lists, logs, proxy, tables
+from ktui.sim import clock, crds, errors, httpio, lists, logs, proxy, tables
 from ktui.sim.patch import APPLY_PATCH, PATCH_TYPES
 from ktui.sim.resources import BY_GVR, JOBS, NAMESPACES, PODS, ResourceInfo
 from ktui.sim.store import ObjVersion
@@ -69,6 +69,19 @@ def parse_target(parts: list[str]) -> Target | None:
                   rest[2] if len(rest) > 2 else None, legacy_watch)
 
 
+@dataclass
+class _Full:
+    raw: bytes
+
+
+def _page_not_found() -> web.Response:
+    """What kube-apiserver's mux says for a group it does not serve (not a Status)."""
+    resp = web.Response(status=404, body=b"404 page not found\n",
+                        headers=httpio.base_headers() | {"X-Content-Type-Options": "nosniff"})
+    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
+    return resp
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "t", "true")
 
@@ -121,6 +134,8 @@ class Api:
             return await self._proxy(request, *proxied)
         target = parse_target(parts)
         if target is None:
+            if len(parts) >= 2 and parts[0] == "apis" and not crds.is_builtin_group(parts[1]):
+                return _page_not_found()
             raise _NOT_FOUND_PAGE
         faults = self.server.faults
         if faults.latency:
@@ -132,6 +147,10 @@ class Api:
         if target.group == "metrics.k8s.io":
             return await self._metrics(request, target, user)
         info = BY_GVR.get((target.group, target.version, target.plural))
+        if info is None:
+            info = self.server.crds.lookup(target.group, target.version, target.plural)
+        if info is None and not crds.is_builtin_group(target.group):
+            return _page_not_found()
         if info is None:
             raise _NOT_FOUND_PAGE
         if target.namespace is not None and not info.namespaced:
@@ -219,6 +238,8 @@ class Api:
         meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
             meta["continue"] = result.continue_token
+        elif info.plural in crds.CRDS:
+            meta["continue"] = ""  # unstructured lists always carry it
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
         pretty = httpio.is_pretty(request, by_user_agent=False)
@@ -239,6 +260,9 @@ class Api:
         resp.content_type = "application/json"
         resp.enable_chunked_encoding()
         await httpio.start(resp, request)
+        if info.plural in crds.CRDS:
+            # Unstructured lists: every item carries its kind and apiVersion.
+            items = [_Full(v.full(info)) for v in items]  # type: ignore[misc]
         if pretty:
             # Build the same document the compact path sends, then indent it like Go does.
             raw = head + b",".join(v.raw for v in items) + b"]}"

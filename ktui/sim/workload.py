@@ -11,7 +11,8 @@ deterministically from the parameters. Pod annotations script it instead:
   sim.ktui.dev/oom             "true": OOMKilled, exit 137, partway through
   sim.ktui.dev/log             the whole log, emitted byte for byte
   sim.ktui.dev/fail-indexes    "2,4" or "0-3": only pods of these Indexed Job completion
-                               indexes fail (with exit-code, default 1); the others succeed
+                               indexes (or PyTorchJob replica indexes) fail (with exit-code,
+                               default 1); the others succeed
 
 An image containing "does-not-exist" or ":badtag" never pulls (ErrImagePull/ImagePullBackOff).
 """
@@ -35,6 +36,7 @@ ANN_OOM = "sim.ktui.dev/oom"
 ANN_LOG = "sim.ktui.dev/log"
 ANN_FAIL_INDEXES = "sim.ktui.dev/fail-indexes"
 ANN_INDEX = "batch.kubernetes.io/job-completion-index"
+LABEL_REPLICA_INDEX = "training.kubeflow.org/replica-index"
 
 _NANO = 1_000_000_000
 
@@ -197,8 +199,10 @@ def plan(pod: dict[str, Any], container_name: str, attempt: int) -> Script:
     if ANN_FAIL_INDEXES in ann:
         from ktui.sim.controllers.indexed import parse_indexes  # local: workload stays leaf
 
+        # An Indexed Job's completion index, or a training-operator replica's index.
+        raw = ann.get(ANN_INDEX) or (meta.get("labels") or {}).get(LABEL_REPLICA_INDEX, "")
         try:
-            index = int(ann.get(ANN_INDEX, ""))
+            index = int(raw)
         except ValueError:
             index = -1
         listed = index in parse_indexes(ann[ANN_FAIL_INDEXES])
