@@ -11,7 +11,7 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from ktui.sim import clock, crds, errors, httpio, lists, logs, proxy, tables
+from ktui.sim import clock, crds, errors, httpio, kueue, lists, logs, proxy, tables
 from ktui.sim.patch import APPLY_PATCH, PATCH_TYPES
 from ktui.sim.resources import BY_GVR, JOBS, NAMESPACES, PODS, ResourceInfo
 from ktui.sim.store import ObjVersion
@@ -146,6 +146,8 @@ class Api:
             raise fault
         if target.group == "metrics.k8s.io":
             return await self._metrics(request, target, user)
+        if target.group == kueue.VISIBILITY and self.server.kueue is not None:
+            return self._pending_workloads(request, target, user)
         info = BY_GVR.get((target.group, target.version, target.plural))
         if info is None:
             info = self.server.crds.lookup(target.group, target.version, target.plural)
@@ -421,6 +423,32 @@ class Api:
             if request.transport is not None:
                 request.transport.close()
             raise web.HTTPInternalServerError() from None
+
+    # ------------------------------------------------------------------ Kueue visibility
+
+    def _pending_workloads(self, request: web.Request, target: Target,
+                           user: str) -> web.StreamResponse:
+        if target.version not in ("v1beta2", "v1beta1") or request.method != "GET" or \
+                target.subresource != "pendingworkloads" or target.name is None or \
+                target.plural not in ("clusterqueues", "localqueues") or \
+                (target.plural == "localqueues") != (target.namespace is not None):
+            raise _NOT_FOUND_PAGE
+        self.server.auth.check(user, "get", target.plural, kueue.VISIBILITY, target.namespace,
+                               target.name, "pendingworkloads")
+        assert self.server.kueue is not None
+        if target.plural == "clusterqueues":
+            items = self.server.kueue.pending(target.name, None, None)
+        else:
+            items = self.server.kueue.pending(None, target.namespace, target.name)
+        try:
+            offset = int(request.query.get("offset", "0"))
+            limit = int(request.query.get("limit", "1000"))
+        except ValueError as exc:
+            raise errors.bad_request("limit and offset must be integers") from exc
+        body = {"kind": "PendingWorkloadsSummary",
+                "apiVersion": f"{kueue.VISIBILITY}/{target.version}", "metadata": {},
+                "items": items[offset: offset + limit]}
+        return httpio.small(request, 200, body)
 
     # ------------------------------------------------------------------ metrics.k8s.io
 

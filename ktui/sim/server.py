@@ -24,6 +24,7 @@ from ktui.sim.events import EventRecorder
 from ktui.sim.faults import Faults
 from ktui.sim.kubeflow import TrainingOperator
 from ktui.sim.kubelet import Kubelet
+from ktui.sim.kueue import Kueue, default_quota
 from ktui.sim.metrics import Metrics
 from ktui.sim.resources import NAMESPACES, NODES
 from ktui.sim.scheduler import Scheduler
@@ -67,6 +68,11 @@ class SimServer:
         self.crds = CustomResources(cfg)
         self.kubeflow = TrainingOperator(self.cluster, self.events) if cfg.kubeflow else None
         self._bootstrap()
+        self.kueue = None
+        if cfg.kueue:
+            self.kueue = Kueue(self.cluster, self.events, cfg.kueue_quota or default_quota(
+                cfg.nodes, cfg.gpus_per_node))
+            self.kueue.bootstrap()
         if cfg.pods:
             from ktui.sim.populate import populate
 
