@@ -54,8 +54,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="partition the GPUs of node N (0-based) with MIG (mixed strategy)")
     p.add_argument("--dcgm-interval", type=float, default=30.0, metavar="SECONDS",
                    help="dcgm-exporter collection interval in wall seconds (default 30)")
+    p.add_argument("--kubeflow", action="store_true",
+                   help="serve kubeflow.org/v1 PyTorchJobs with a training-operator (off: the "
+                        "group is absent, as on a cluster without the CRD)")
+    p.add_argument("--kueue", action="store_true",
+                   help="serve Kueue (kueue.x-k8s.io v1beta2+v1beta1, visibility API) and admit "
+                        "Jobs labelled kueue.x-k8s.io/queue-name by ClusterQueue quota")
+    p.add_argument("--kueue-quota", default="", metavar="RES=QTY,...",
+                   help="quota of the ClusterQueue created at start (default "
+                        "cpu=64,memory=256Gi,nvidia.com/gpu=<all GPUs>)")
     p.add_argument("-v", "--verbose", action="store_true", help="log server errors to stderr")
     p.set_defaults(func=run)
+
+
+def _quota(text: str) -> dict[str, str] | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SystemExit(f"ktui sim: --kueue-quota: {part!r} is not RESOURCE=QUANTITY")
+        out[key.strip()] = value.strip()
+    return out
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -66,7 +87,8 @@ async def _serve(args: argparse.Namespace) -> int:
                        history=args.history, pods=args.pods, seed=args.seed, host=args.host,
                        port=args.port, bookmark_interval=args.bookmark_interval,
                        gpu_telemetry=args.gpu_telemetry, mig_node=args.mig_node,
-                       dcgm_interval=args.dcgm_interval)
+                       dcgm_interval=args.dcgm_interval, kubeflow=args.kubeflow,
+                       kueue=args.kueue, kueue_quota=_quota(args.kueue_quota))
     server = SimServer(config)
     t0 = time.monotonic()
     try:

@@ -11,7 +11,7 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from ktui.sim import clock, errors, httpio, lists, logs, proxy, tables
+from ktui.sim import clock, crds, errors, httpio, kueue, lists, logs, proxy, tables
 from ktui.sim.patch import APPLY_PATCH, PATCH_TYPES
 from ktui.sim.resources import BY_GVR, JOBS, NAMESPACES, PODS, ResourceInfo
 from ktui.sim.store import ObjVersion
@@ -69,6 +69,19 @@ def parse_target(parts: list[str]) -> Target | None:
                   rest[2] if len(rest) > 2 else None, legacy_watch)
 
 
+@dataclass
+class _Full:
+    raw: bytes
+
+
+def _page_not_found() -> web.Response:
+    """What kube-apiserver's mux says for a group it does not serve (not a Status)."""
+    resp = web.Response(status=404, body=b"404 page not found\n",
+                        headers=httpio.base_headers() | {"X-Content-Type-Options": "nosniff"})
+    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
+    return resp
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "t", "true")
 
@@ -121,6 +134,8 @@ class Api:
             return await self._proxy(request, *proxied)
         target = parse_target(parts)
         if target is None:
+            if len(parts) >= 2 and parts[0] == "apis" and not crds.is_builtin_group(parts[1]):
+                return _page_not_found()
             raise _NOT_FOUND_PAGE
         faults = self.server.faults
         if faults.latency:
@@ -131,7 +146,13 @@ class Api:
             raise fault
         if target.group == "metrics.k8s.io":
             return await self._metrics(request, target, user)
+        if target.group == kueue.VISIBILITY and self.server.kueue is not None:
+            return self._pending_workloads(request, target, user)
         info = BY_GVR.get((target.group, target.version, target.plural))
+        if info is None:
+            info = self.server.crds.lookup(target.group, target.version, target.plural)
+        if info is None and not crds.is_builtin_group(target.group):
+            return _page_not_found()
         if info is None:
             raise _NOT_FOUND_PAGE
         if target.namespace is not None and not info.namespaced:
@@ -219,6 +240,8 @@ class Api:
         meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
             meta["continue"] = result.continue_token
+        elif info.plural in crds.CRDS:
+            meta["continue"] = ""  # unstructured lists always carry it
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
         pretty = httpio.is_pretty(request, by_user_agent=False)
@@ -239,6 +262,9 @@ class Api:
         resp.content_type = "application/json"
         resp.enable_chunked_encoding()
         await httpio.start(resp, request)
+        if info.plural in crds.CRDS:
+            # Unstructured lists: every item carries its kind and apiVersion.
+            items = [_Full(v.full(info)) for v in items]  # type: ignore[misc]
         if pretty:
             # Build the same document the compact path sends, then indent it like Go does.
             raw = head + b",".join(v.raw for v in items) + b"]}"
@@ -397,6 +423,32 @@ class Api:
             if request.transport is not None:
                 request.transport.close()
             raise web.HTTPInternalServerError() from None
+
+    # ------------------------------------------------------------------ Kueue visibility
+
+    def _pending_workloads(self, request: web.Request, target: Target,
+                           user: str) -> web.StreamResponse:
+        if target.version not in ("v1beta2", "v1beta1") or request.method != "GET" or \
+                target.subresource != "pendingworkloads" or target.name is None or \
+                target.plural not in ("clusterqueues", "localqueues") or \
+                (target.plural == "localqueues") != (target.namespace is not None):
+            raise _NOT_FOUND_PAGE
+        self.server.auth.check(user, "get", target.plural, kueue.VISIBILITY, target.namespace,
+                               target.name, "pendingworkloads")
+        assert self.server.kueue is not None
+        if target.plural == "clusterqueues":
+            items = self.server.kueue.pending(target.name, None, None)
+        else:
+            items = self.server.kueue.pending(None, target.namespace, target.name)
+        try:
+            offset = int(request.query.get("offset", "0"))
+            limit = int(request.query.get("limit", "1000"))
+        except ValueError as exc:
+            raise errors.bad_request("limit and offset must be integers") from exc
+        body = {"kind": "PendingWorkloadsSummary",
+                "apiVersion": f"{kueue.VISIBILITY}/{target.version}", "metadata": {},
+                "items": items[offset: offset + limit]}
+        return httpio.small(request, 200, body)
 
     # ------------------------------------------------------------------ metrics.k8s.io
 

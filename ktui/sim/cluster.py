@@ -32,6 +32,8 @@ class Cluster:
         self.pods_by_owner: dict[str, set[str]] = {}
         self.store.listeners.append(self._index_owner)
         self.timers: set[asyncio.TimerHandle] = set()
+        # Mutating admission webhooks (Kueue's): called on each new object before it is stored.
+        self.mutators: list[Callable[[ResourceInfo, dict[str, Any]], None]] = []
 
     # ------------------------------------------------------------------ time
 
@@ -114,6 +116,8 @@ class Cluster:
     def create(self, info: ResourceInfo, body: dict[str, Any], namespace: str | None,
                dry_run: bool = False) -> ObjVersion | dict[str, Any]:
         obj = validate.prepare_create(info, body, namespace, clock.now())
+        for mutate in self.mutators:
+            mutate(info, obj)
         self._require_namespace(info, obj["metadata"].get("namespace"))
         key = key_of(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
         if key in self.store[info.plural].objects:

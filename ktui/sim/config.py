@@ -30,3 +30,9 @@ class SimConfig:
     mig_node: int | None = None
     # Wall seconds between dcgm-exporter collections (the exporter's default, 30 s).
     dcgm_interval: float = 30.0
+    # Serve kubeflow.org/v1 PyTorchJobs with a training-operator (ktui/sim/kubeflow.py).
+    kubeflow: bool = False
+    # Serve kueue.x-k8s.io (v1beta2 + v1beta1) and its visibility API, admitting queued Jobs
+    # (ktui/sim/kueue.py); quota of the ClusterQueue created at start.
+    kueue: bool = False
+    kueue_quota: dict[str, str] | None = None

@@ -128,10 +128,13 @@ def default_job(job: dict[str, Any]) -> dict[str, Any]:
         spec["completions"] = 1
         spec["parallelism"] = 1
     spec.setdefault("parallelism", 1)
-    spec.setdefault("backoffLimit", 6)
+    # With per-index limits the global one is effectively off (MaxInt32), as v1.32 defaults it.
+    spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None
+                    else 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
-    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    spec.setdefault("podReplacementPolicy",
+                    "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
     template = dict(spec.get("template") or {})
     tmeta = dict(template.get("metadata") or {})
     uid, name = meta["uid"], meta["name"]

@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 
 from ktui.sim import data, httpio
+from ktui.sim.crds import CustomResources
 
 AGG_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGG_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
@@ -39,9 +40,11 @@ def _etag(body: bytes) -> str:
 
 
 class Discovery:
-    def __init__(self, server_address: str) -> None:
+    def __init__(self, server_address: str, custom: CustomResources | None = None) -> None:
         self.server_address = server_address
         self.started = time.time()
+        # Served CRD groups (kubeflow.org, kueue.x-k8s.io) when their feature is on.
+        self.custom = custom
 
     @cached_property
     def openapi_hashes(self) -> dict[str, str]:
@@ -65,6 +68,8 @@ class Discovery:
             return None
         doc = data.load(name)
         doc["apiVersion"] = f"apidiscovery.k8s.io/{version}"
+        if name == "disc-apis-aggregated" and self.custom is not None:
+            doc["items"] = doc["items"] + self.custom.aggregated()
         body = msgspec.json.encode(doc)
         etag = _etag(body)
         headers = {"ETag": etag, "Vary": "Accept"}
@@ -101,8 +106,9 @@ class Discovery:
             batch = data.load("disc-apis-batch")
             batch.pop("kind", None)
             batch.pop("apiVersion", None)
+            custom = [self.custom.api_group(g) for g in self.custom.groups] if self.custom else []
             return httpio.small(request, 200, {"kind": "APIGroupList", "apiVersion": "v1",
-                                               "groups": [batch, METRICS_GROUP]})
+                                               "groups": [batch, METRICS_GROUP, *custom]})
         if parts == ["apis", "batch"]:
             return httpio.small(request, 200, data.load("disc-apis-batch"))
         if parts == ["apis", "batch", "v1"]:
@@ -112,6 +118,14 @@ class Discovery:
                                                **METRICS_GROUP})
         if parts == ["apis", "metrics.k8s.io", "v1beta1"]:
             return httpio.small(request, 200, METRICS_RESOURCES)
+        if self.custom is not None and len(parts) in (2, 3) and parts[0] == "apis" and \
+                self.custom.serves(parts[1]):
+            if len(parts) == 2:
+                return httpio.small(request, 200, {"kind": "APIGroup", "apiVersion": "v1",
+                                                   **self.custom.api_group(parts[1])})
+            doc = self.custom.resource_list(parts[1], parts[2])
+            if doc is not None:
+                return httpio.small(request, 200, doc)
         if parts and parts[0] in ("healthz", "livez", "readyz"):
             resp = web.Response(status=200, body=b"ok", headers=httpio.base_headers())
             resp.content_type = "text/plain"

@@ -71,6 +71,19 @@ SERVICES = ResourceInfo("services", "Service", "", "v1", True, ("svc",))
 ENDPOINTS = ResourceInfo("endpoints", "Endpoints", "", "v1", True, ("ep",))
 
 ALL = (PODS, JOBS, NODES, NAMESPACES, EVENTS, SERVICES, ENDPOINTS)
-BY_PLURAL = {r.plural: r for r in ALL}
+
+# Custom resources (ktui/sim/crds.py): always stored, served only when their feature is on.
+PYTORCHJOBS = ResourceInfo("pytorchjobs", "PyTorchJob", "kubeflow.org", "v1", True)
+KUEUE = "kueue.x-k8s.io"
+WORKLOADS = ResourceInfo("workloads", "Workload", KUEUE, "v1beta2", True, ("kwl",))
+CLUSTERQUEUES = ResourceInfo("clusterqueues", "ClusterQueue", KUEUE, "v1beta2", False, ("cq",))
+LOCALQUEUES = ResourceInfo("localqueues", "LocalQueue", KUEUE, "v1beta2", True,
+                           ("queue", "queues", "lq"))
+RESOURCEFLAVORS = ResourceInfo("resourceflavors", "ResourceFlavor", KUEUE, "v1beta2", False,
+                               ("flavor", "flavors", "rf"))
+CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS)
+STORED = ALL + CUSTOM
+
+BY_PLURAL = {r.plural: r for r in STORED}
 # (group, version, plural) -> info, for routing.
 BY_GVR = {(r.group, r.version, r.plural): r for r in ALL}

@@ -18,10 +18,13 @@ from ktui.sim.config import SimConfig
 from ktui.sim.controllers.gc import GarbageCollector
 from ktui.sim.controllers.job import JobController
 from ktui.sim.controllers.namespace import NamespaceController
+from ktui.sim.crds import CustomResources
 from ktui.sim.discovery import Discovery
 from ktui.sim.events import EventRecorder
 from ktui.sim.faults import Faults
+from ktui.sim.kubeflow import TrainingOperator
 from ktui.sim.kubelet import Kubelet
+from ktui.sim.kueue import Kueue, default_quota
 from ktui.sim.metrics import Metrics
 from ktui.sim.resources import NAMESPACES, NODES
 from ktui.sim.scheduler import Scheduler
@@ -62,7 +65,14 @@ class SimServer:
         self.namespaces = NamespaceController(self.cluster)
         self.metrics = Metrics(self.cluster.store, self.kubelet, cfg.speed)
         self.telemetry = GpuTelemetry(self)
+        self.crds = CustomResources(cfg)
+        self.kubeflow = TrainingOperator(self.cluster, self.events) if cfg.kubeflow else None
         self._bootstrap()
+        self.kueue = None
+        if cfg.kueue:
+            self.kueue = Kueue(self.cluster, self.events, cfg.kueue_quota or default_quota(
+                cfg.nodes, cfg.gpus_per_node))
+            self.kueue.bootstrap()
         if cfg.pods:
             from ktui.sim.populate import populate
 
@@ -97,7 +107,7 @@ class SimServer:
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
-        self.discovery = Discovery(f"{self.config.host}:{self.port}")
+        self.discovery = Discovery(f"{self.config.host}:{self.port}", self.crds)
         self._runner, self._site = runner, site
 
     async def _storm(self, request: web.Request) -> web.Response:

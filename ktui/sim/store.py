@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from ktui.sim.resources import ALL, EVENTS, JOBS, NAMESPACES, NODES, PODS, ResourceInfo
+from ktui.sim.resources import EVENTS, JOBS, NAMESPACES, NODES, PODS, STORED, ResourceInfo
 from ktui.sim.selectors import FieldSelector, LabelSelector
 
 _encode = msgspec.json.encode
@@ -321,7 +321,7 @@ class Store:
     def __init__(self, history_size: int = 10_000) -> None:
         self.rv = 1
         self.resources: dict[str, ResourceStore] = {
-            info.plural: ResourceStore(info, history_size, self.rv) for info in ALL
+            info.plural: ResourceStore(info, history_size, self.rv) for info in STORED
         }
         # Controllers subscribe here; a listener must only queue work, never write the store
         # from inside the callback (that would reorder watch events).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from ktui.sim import clock, data
+from ktui.sim import clock, crds, data
 from ktui.sim.resources import ResourceInfo
 
 TABLE_V1 = "meta.k8s.io/v1"
@@ -14,6 +14,8 @@ TABLE_V1BETA1 = "meta.k8s.io/v1beta1"
 
 @cache
 def column_definitions(plural: str) -> list[dict[str, Any]]:
+    if plural in crds.CRDS:
+        return crds.columns(plural)
     columns: list[dict[str, Any]] = data.load("table-columns")[plural]
     return columns
 
@@ -262,7 +264,10 @@ _CELLS = {
 
 def row(info: ResourceInfo, obj: dict[str, Any], now: float, include_object: str,
         full_object: bytes | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"cells": _CELLS[info.plural](obj, now)}
+    if info.plural in crds.CRDS:
+        out: dict[str, Any] = {"cells": crds.cells(info.plural, obj, now)}
+    else:
+        out = {"cells": _CELLS[info.plural](obj, now)}
     if info.plural == "pods":
         conds = pod_row_conditions(obj)
         if conds:

@@ -22,9 +22,20 @@ from ktui.sim.defaults import (
     random_suffix,
 )
 from ktui.sim.errors import Cause
-from ktui.sim.resources import EVENTS, JOBS, NAMESPACES, NODES, PODS, SERVICES, ResourceInfo
+from ktui.sim.resources import (
+    CUSTOM,
+    EVENTS,
+    JOBS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+    ResourceInfo,
+)
 from ktui.wire import quantity
 
+# Custom resources: generation 1 on create, bumped by spec changes (status subresource on).
+_CUSTOM_PLURALS = frozenset(r.plural for r in CUSTOM)
 DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # noqa: E501
 DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -263,7 +274,7 @@ def _meta_for_create(info: ResourceInfo, body: dict[str, Any], namespace: str | 
         meta.pop(k, None)
     meta["uid"] = new_uid()
     meta["creationTimestamp"] = clock.rfc3339(now)
-    if info is JOBS:
+    if info is JOBS or info.plural in _CUSTOM_PLURALS:
         meta["generation"] = 1
     else:
         meta.pop("generation", None)
@@ -314,6 +325,11 @@ def prepare_create(info: ResourceInfo, body: dict[str, Any], namespace: str | No
         obj.pop("status", None)
         obj["spec"] = default_service_spec(obj.get("spec") or {}, name)
         obj["status"] = {"loadBalancer": {}}
+    elif info.plural in _CUSTOM_PLURALS:
+        # Unstructured: stored with sorted keys and without status (status subresource on).
+        obj.pop("status", None)
+        for k in [k for k in obj if k != "metadata"]:
+            obj[k] = _deep_sorted(obj.pop(k))
     elif info is EVENTS:
         if not (obj.get("involvedObject") or {}).get("name") and not obj.get("regarding"):
             errs.required("involvedObject.name")
@@ -323,6 +339,14 @@ def prepare_create(info: ResourceInfo, body: dict[str, Any], namespace: str | No
 
 _JOB_MUTABLE_SPEC = ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
                      "suspend", "ttlSecondsAfterFinished", "maxFailedIndexes")
+
+
+def _deep_sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_deep_sorted(v) for v in value]
+    return value
 
 
 def strip_nulls(value: Any) -> Any:
@@ -384,7 +408,7 @@ def validate_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]
 
 def new_generation(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]) -> None:
     """Bump metadata.generation when the spec changes (or deletion starts), like the server."""
-    if info is not JOBS:
+    if info is not JOBS and info.plural not in _CUSTOM_PLURALS:
         return
     gen = old["metadata"].get("generation", 1)
     changed = old.get("spec") != new.get("spec") or (

@@ -10,6 +10,9 @@ deterministically from the parameters. Pod annotations script it instead:
   sim.ktui.dev/fail-attempts   only the first N attempts fail (restarts or new pods)
   sim.ktui.dev/oom             "true": OOMKilled, exit 137, partway through
   sim.ktui.dev/log             the whole log, emitted byte for byte
+  sim.ktui.dev/fail-indexes    "2,4" or "0-3": only pods of these Indexed Job completion
+                               indexes (or PyTorchJob replica indexes) fail (with exit-code,
+                               default 1); the others succeed
 
 An image containing "does-not-exist" or ":badtag" never pulls (ErrImagePull/ImagePullBackOff).
 """
@@ -31,6 +34,9 @@ ANN_EXIT = "sim.ktui.dev/exit-code"
 ANN_FAIL_ATTEMPTS = "sim.ktui.dev/fail-attempts"
 ANN_OOM = "sim.ktui.dev/oom"
 ANN_LOG = "sim.ktui.dev/log"
+ANN_FAIL_INDEXES = "sim.ktui.dev/fail-indexes"
+ANN_INDEX = "batch.kubernetes.io/job-completion-index"
+LABEL_REPLICA_INDEX = "training.kubeflow.org/replica-index"
 
 _NANO = 1_000_000_000
 
@@ -190,6 +196,17 @@ def plan(pod: dict[str, Any], container_name: str, attempt: int) -> Script:
             fail_attempts = None
         if not fail_code:
             fail_code = 1
+    if ANN_FAIL_INDEXES in ann:
+        from ktui.sim.controllers.indexed import parse_indexes  # local: workload stays leaf
+
+        # An Indexed Job's completion index, or a training-operator replica's index.
+        raw = ann.get(ANN_INDEX) or (meta.get("labels") or {}).get(LABEL_REPLICA_INDEX, "")
+        try:
+            index = int(raw)
+        except ValueError:
+            index = -1
+        listed = index in parse_indexes(ann[ANN_FAIL_INDEXES])
+        fail_code = (fail_code or 1) if listed else 0
     failing = fail_code != 0 and (fail_attempts is None or attempt < fail_attempts)
     if ann.get(ANN_OOM, "").lower() == "true" and (fail_attempts is None or attempt < fail_attempts):
         exit_code, reason = 137, "OOMKilled"

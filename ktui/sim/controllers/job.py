@@ -15,6 +15,7 @@ from typing import Any
 
 from ktui.sim import clock, defaults
 from ktui.sim.cluster import JOB_TRACKING, Cluster
+from ktui.sim.controllers import indexed
 from ktui.sim.events import EventRecorder
 from ktui.sim.kubelet import Kubelet
 from ktui.sim.resources import JOBS, PODS, ResourceInfo
@@ -22,6 +23,7 @@ from ktui.sim.store import ObjVersion, WatchEvent
 
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
+BATCH_PERIOD = 1.0
 
 
 def _cond(ctype: str, reason: str, message: str, now: str, status: str = "True") -> dict[str, Any]:
@@ -49,6 +51,10 @@ class JobController:
         # job uid -> wall time before which no replacement pod is created (failure back-off)
         self._not_before: dict[str, float] = {}
         self._timers: dict[str, Any] = {}
+        # job uid -> index -> (failures, wall time before which its retry is not created)
+        self._index_waits: dict[str, dict[int, tuple[int, float]]] = {}
+        self._indexed: set[str] = set()  # uids of Indexed Jobs
+        self._batched: set[str] = set()  # job keys with a batched sync pending
         cluster.store.listeners.append(self._on_event)
 
     def _on_event(self, info: ResourceInfo, ev: WatchEvent) -> None:
@@ -56,20 +62,39 @@ class JobController:
             if ev.type == "DELETED":
                 self._job_keys.pop(ev.obj.uid, None)
                 self._not_before.pop(ev.obj.uid, None)
+                self._index_waits.pop(ev.obj.uid, None)
+                self._indexed.discard(ev.obj.uid)
                 # Pods of a deleted Job lose their tracking finalizer so they can go away.
                 for pod in self.cluster.pods_of(ev.obj.uid):
                     self.cluster.loop.call_soon(self._drop_finalizer, pod.key)
                 return
             self._job_keys[ev.obj.uid] = ev.obj.key
+            if b'"completionMode":"Indexed"' in ev.obj.raw:
+                self._indexed.add(ev.obj.uid)
             self._mark(ev.obj.key)
         elif info is PODS and ev.obj.owner:
             key = self._job_keys.get(ev.obj.owner)
-            if key is not None:
-                self._mark(key)
+            if key is None:
+                return
+            if ev.obj.owner in self._indexed:
+                # Pod changes reach an Indexed Job's sync batched, one simulated second
+                # later (the controller's syncJobBatchPeriod): pods of an index wave that
+                # fail together are accounted together, as in the captures.
+                if key not in self._batched:
+                    self._batched.add(key)
+                    self.cluster.after(BATCH_PERIOD, lambda: self._flush_batch(key))
+                return
+            self._mark(key)
+
+    def _flush_batch(self, key: str) -> None:
+        self._batched.discard(key)
+        self._mark(key)
 
     def rebuild(self) -> None:
         """Index jobs after pre-population and queue the unfinished ones."""
         self._job_keys = {v.uid: v.key for v in self.cluster.store["jobs"].objects.values()}
+        self._indexed = {v.uid for v in self.cluster.store["jobs"].objects.values()
+                         if b'"completionMode":"Indexed"' in v.raw}
 
     def queue_all_active(self, keys: list[str]) -> None:
         for k in keys:
@@ -122,22 +147,14 @@ class JobController:
         pods = [(v, v.obj()) for v in self.cluster.pods_of(cur.uid)]
         finished = _has(conds, "Complete") or _has(conds, "Failed")
 
-        # Count terminated pods exactly once, guarded by the tracking finalizer. A pod deleted
-        # before it was ever scheduled will never run: it counts as failed right away.
-        newly_failed = 0
-        for v, pod in pods:
-            phase = (pod.get("status") or {}).get("phase")
-            unbound = v.deleting and not (pod.get("spec") or {}).get("nodeName")
-            if (phase in ("Succeeded", "Failed") or unbound) and JOB_TRACKING in (
-                    pod["metadata"].get("finalizers") or ()):
-                if phase == "Succeeded":
-                    status["succeeded"] = status.get("succeeded", 0) + 1
-                else:
-                    status["failed"] = status.get("failed", 0) + 1
-                    newly_failed += 1
-                self._drop_finalizer(v.key)
+        acc: indexed.Accounting | None = None
+        if spec.get("completionMode") == "Indexed":
+            acc = indexed.account(spec, status, pods)
+            newly_failed = acc.newly_failed if spec.get("backoffLimitPerIndex") is None else 0
+        else:
+            newly_failed = self._count(status, pods)
         if newly_failed:
-            n = status.get("failed", 0)
+            n = status.get("failed", 0) + len(acc.uncounted if acc else ())
             delay = min(BACKOFF_BASE * 2 ** (n - 1), BACKOFF_MAX)
             self._not_before[cur.uid] = now_f + delay / self.cluster.speed
 
@@ -164,7 +181,9 @@ class JobController:
                     self.events.job(meta, "Normal", "Resumed", "Job resumed")
                 status.setdefault("startTime", now)
                 failure = self._failure(spec, status, active, now_f)
-                succeeded = status.get("succeeded", 0)
+                if failure is None and acc is not None:
+                    failure = indexed.failure(spec, acc)
+                succeeded = status.get("succeeded", 0) if acc is None else len(acc.completed)
                 completions = spec.get("completions")
                 if failure is not None:
                     target = _cond("FailureTarget", failure[0], failure[1], now)
@@ -174,6 +193,9 @@ class JobController:
                     target = _cond("SuccessCriteriaMet", "CompletionsReached",
                                    "Reached expected number of succeeded pods", now)
                     conds = conds + [target]
+                elif acc is not None:
+                    active = self._scale_indexed(job, cur, status, acc, active, terminating,
+                                                 now_f)
                 else:
                     active = self._scale(job, cur, status, active, terminating, now_f)
             elif target is None:
@@ -186,6 +208,8 @@ class JobController:
                     conds.append(_cond("Suspended", "JobSuspended", "Job suspended", now))
                     status.pop("startTime", None)
                     self.events.job(meta, "Normal", "Suspended", "Job suspended")
+            if target is not None and acc is not None:
+                acc.give_up_retries()
             if target is not None:
                 # A finishing Job stops its remaining pods; the terminal condition follows
                 # once none is left running (like the upstream controller since 1.31).
@@ -193,7 +217,7 @@ class JobController:
                     self._delete_pod(job, v)
                 terminating += active
                 active = []
-                if not terminating:
+                if not terminating and not (acc and acc.uncounted):
                     if target["type"] == "FailureTarget":
                         conds = conds + [_cond("Failed", target["reason"], target["message"],
                                                now)]
@@ -203,6 +227,8 @@ class JobController:
                                                target["message"], now)]
                         status["completionTime"] = now
                         self.events.job(meta, "Normal", "Completed", "Job completed")
+        if acc is not None:
+            indexed.write_status(status, spec, acc)
         status["conditions"] = conds
         if not conds:
             status.pop("conditions")
@@ -216,6 +242,26 @@ class JobController:
         if status != (job.get("status") or {}):
             job["status"] = status
             self.cluster.write(JOBS, job)
+        # Finalizers go only once the status that accounts for their pods is stored.
+        for pod_key in acc.release if acc else ():
+            self._drop_finalizer(pod_key)
+
+    def _count(self, status: dict[str, Any], pods: list[tuple[ObjVersion, dict[str, Any]]]) -> int:
+        """Count terminated pods exactly once, guarded by the tracking finalizer. A pod deleted
+        before it was ever scheduled will never run: it counts as failed right away."""
+        newly_failed = 0
+        for v, pod in pods:
+            phase = (pod.get("status") or {}).get("phase")
+            unbound = v.deleting and not (pod.get("spec") or {}).get("nodeName")
+            if (phase in ("Succeeded", "Failed") or unbound) and JOB_TRACKING in (
+                    pod["metadata"].get("finalizers") or ()):
+                if phase == "Succeeded":
+                    status["succeeded"] = status.get("succeeded", 0) + 1
+                else:
+                    status["failed"] = status.get("failed", 0) + 1
+                    newly_failed += 1
+                self._drop_finalizer(v.key)
+        return newly_failed
 
     def _failure(self, spec: dict[str, Any], status: dict[str, Any],
                  active: list[tuple[ObjVersion, dict[str, Any]]],
@@ -273,8 +319,53 @@ class JobController:
             active = [(v, p) for v, p in active if v.key not in keep]
         return active
 
-    def _create_pod(self, job: dict[str, Any], cur: ObjVersion,
-                    status: dict[str, Any]) -> ObjVersion | None:
+    def _scale_indexed(self, job: dict[str, Any], cur: ObjVersion, status: dict[str, Any],
+                       acc: indexed.Accounting,
+                       active: list[tuple[ObjVersion, dict[str, Any]]],
+                       terminating: list[tuple[ObjVersion, dict[str, Any]]],
+                       now: float) -> list[tuple[ObjVersion, dict[str, Any]]]:
+        spec = job["spec"]
+        busy = len(active)
+        if spec.get("podReplacementPolicy") == "Failed":
+            busy += len(terminating)
+        room = spec.get("parallelism", 1) - busy
+        if room <= 0:
+            return active
+        per_index = spec.get("backoffLimitPerIndex")
+        if per_index is None and now < self._not_before.get(cur.uid, 0.0):
+            self._later(cur.key, (self._not_before[cur.uid] - now) * self.cluster.speed + 0.001)
+            return active
+        # Like the controller: take the first `room` pending indexes; with per-index back-off
+        # create those whose back-off is over, or wait for the nearest (later indexes do not
+        # jump the queue).
+        waits = self._index_waits.setdefault(cur.uid, {})
+        ready: list[tuple[int, int]] = []
+        wake = None
+        for idx in indexed.pending(spec, acc, active)[:room]:
+            failures = acc.retry.get(idx, 0)
+            if failures:
+                seen = waits.get(idx)
+                if seen is None or seen[0] != failures:
+                    seen = (failures, now + indexed.backoff(failures) / self.cluster.speed)
+                    waits[idx] = seen
+                if now < seen[1]:
+                    wake = seen[1] if wake is None else min(wake, seen[1])
+                    continue
+            ready.append((idx, failures))
+        if not ready:
+            if wake is not None:
+                self._later(cur.key, (wake - now) * self.cluster.speed + 0.001)
+            return active
+        for idx, failures in ready:
+            v = self._create_pod(job, cur, status, idx,
+                                 failures if per_index is not None else None)
+            if v is not None:
+                active.append((v, v.obj()))
+        return active
+
+    def _create_pod(self, job: dict[str, Any], cur: ObjVersion, status: dict[str, Any],
+                    index: int | None = None, failures: int | None = None,
+                    ) -> ObjVersion | None:
         meta = job["metadata"]
         template = job["spec"].get("template") or {}
         tmeta = template.get("metadata") or {}
@@ -295,8 +386,12 @@ class JobController:
         spec = defaults.admit_pod_spec(copy.deepcopy(template.get("spec") or {}))
         pod = {"metadata": pod_meta, "spec": spec,
                "status": {"phase": "Pending", "qosClass": defaults.qos_class(spec)}}
+        attempt = status.get("failed", 0)
+        if index is not None:
+            indexed.decorate_pod(meta["name"], index, failures, pod)
+            attempt = failures or 0
         if (job["spec"].get("template") or {}).get("spec", {}).get("restartPolicy") == "Never":
-            self.kubelet.attempts[pod_meta["uid"]] = status.get("failed", 0)
+            self.kubelet.attempts[pod_meta["uid"]] = attempt
         try:
             v = self.cluster.store.add(PODS, pod)
         except KeyError:
