@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ktui.cli.results",
     "ktui.cli.supervise",
     "ktui.cli.gc",
+    "ktui.cli.diff",
     "ktui.cli.ui",
 )
 

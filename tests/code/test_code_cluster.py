@@ -191,3 +191,35 @@ def test_gc_deletes_only_unreferenced_snapshots(sim, tmp_path, capsys):
     eventually(lambda: not sim.objects("jobs"), timeout=20)
     assert main(["gc", "--kubeconfig", kc, "--min-age", "0", "--yes"]) == 0
     assert cms(sim) == {}
+
+
+def test_diff_names_parameters_code_files_with_their_diff_and_image(sim, tmp_path, capsys):
+    f = project(tmp_path)
+    kc = str(sim.kubeconfig)
+    assert launch(capsys, str(f), "--kubeconfig", kc)[0] == 0
+    (f.parent / "train.py").write_text("print('hello')\nprint('more')\n")
+    (f.parent / "new.py").write_text("x = 1\n")
+    f.write_text(SPEC.format(name="cs", code=".").replace("python:3.11-slim", "python:3.12-slim"))
+    assert launch(capsys, str(f), "--kubeconfig", kc, "--name", "other")[0] == 0
+
+    def ran() -> bool:
+        pods = sim.objects("pods", "default")
+        return len(pods) == 4 and all(any(cs.get("imageID") for cs in p["status"].get("containerStatuses", []))
+                                      for p in pods)
+
+    eventually(ran, timeout=30)
+    assert main(["diff", "cs-000", "other-001", "--kubeconfig", kc]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "cs-000 -> other-001"
+    assert "  lr: 0.1 -> 0.01" in out
+    assert "  image: python:3.11-slim -> python:3.12-slim" in out
+    code = next(ln for ln in out if ln.startswith("code: "))
+    assert code.startswith("code: ktui-code-") and " -> ktui-code-" in code
+    assert "  changed: sweep.yaml, train.py" in out and "  added: new.py" in out
+    assert "  +print('more')" in out and "  --- cs-000/train.py" in out
+    digest = next(ln for ln in out if ln.startswith("image digest: "))
+    assert digest.count("docker.io/library/python@sha256:") == 2
+    assert main(["diff", "cs-000", "cs-000", "--kubeconfig", kc]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "nothing differs"
+    assert main(["diff", "cs-000", "nope", "--kubeconfig", kc]) == 1
+    assert "no trial nope" in capsys.readouterr().err

@@ -67,6 +67,8 @@ def test_edits_after_launch_change_nothing_queued(tmp_path, monkeypatch, capsys)
         assert main(["jobs", "--local", "-o", "json"]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert all(r["provenance"]["code"]["files"] == 3 for r in rows)
+        assert main(["diff", "loc-000", "loc-001", "--local"]) == 0
+        assert capsys.readouterr().out.splitlines()[1:] == ["parameters:", "  x: 1 -> 2"]  # the same code
         # deleting the sweep deletes the copies and, with the last trial, the snapshot
         assert main(["cancel", "loc", "--yes", "--local"]) == 0
         capsys.readouterr()

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ktui.cluster import provenance
 from ktui.cluster.backend import Backend
 from ktui.cluster.format import reason_line, short_params
 from ktui.cluster.model import TrialDescription, TrialKey
@@ -69,6 +70,8 @@ class DescribeScreen(ModalScreen[None]):
         head.add_row("Started", fmt_age(now - t.started) + " ago" if t.started else "-")
         head.add_row("Duration", fmt_age(t.duration(now)))
         head.add_row("Retries", str(t.retries))
+        for label, words in provenance.rows(t.provenance_dict()):
+            head.add_row(label, words)
         pods = Table(title="pods", expand=True, title_justify="left")
         for col in ("name", "phase", "node", "age", "restarts", "reason"):
             pods.add_column(col)
