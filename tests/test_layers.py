@@ -73,7 +73,7 @@ def test_relative_imports_are_resolved():
     assert _resolve(f, node[2]) == ["ktui.cluster.kube"]
 
 
-@pytest.mark.parametrize("layer", ["sweep", "logtext", "wire", "cluster", "sim"])
+@pytest.mark.parametrize("layer", ["sweep", "logtext", "wire", "cluster", "sim", "snapshot"])
 def test_layer_source_never_imports_textual(layer):
     assert not _offenders(PKG / layer, lambda n: _under(n, "textual"))
 
@@ -81,6 +81,13 @@ def test_layer_source_never_imports_textual(layer):
 def test_sweep_is_pure():
     io_libs = ("kubernetes", "aiohttp", "rich", "textual", "msgspec", "urllib3", "psutil", "pynvml")
     assert not _offenders(PKG / "sweep", lambda n: (n.startswith("ktui") and not _under(n, "ktui.sweep", "ktui.wire"))
+                          or _under(n, *io_libs))
+
+
+def test_snapshot_reads_a_directory_only():
+    """The code snapshot is a library of its own: no UI, no cluster client, no other layer."""
+    io_libs = ("kubernetes", "aiohttp", "textual", "urllib3", "msgspec")
+    assert not _offenders(PKG / "snapshot", lambda n: (n.startswith("ktui") and not _under(n, "ktui.snapshot"))
                           or _under(n, *io_libs))
 
 

@@ -17,6 +17,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ktui.cli.cluster",
     "ktui.cli.results",
     "ktui.cli.supervise",
+    "ktui.cli.gc",
+    "ktui.cli.diff",
     "ktui.cli.ui",
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Iterable
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from ktui.cli.clusterargs import add_cluster_args
+from ktui.cli.code import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.cli.local import add_local_arg
 from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
 from ktui.sweep.model import format_value
@@ -42,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--cpu", help="cpu request per trial, e.g. 2 or 500m (overrides the file)")
     p.add_argument("--memory", help="memory request per trial, e.g. 8Gi (overrides the file)")
     p.add_argument("--gpu", type=int, help="GPUs (nvidia.com/gpu) per trial (overrides the file)")
+    p.add_argument("--code", metavar="DIR",
+                   help="ship DIR with the sweep (overrides the file's `code:`): each trial runs in its own "
+                        "unpacked copy of a snapshot of it (honouring .gitignore and .ktuiignore)")
     add_cluster_args(p)
     add_local_arg(p)
     p.set_defaults(func=run, accepts_trailing=True)
@@ -56,6 +61,7 @@ def overrides_from(args: argparse.Namespace) -> Overrides:
         cpu=args.cpu,
         memory=args.memory,
         gpu=args.gpu,
+        code=args.code,
         max_trials=args.max_trials,
         image_required=not args.local,  # --local runs the command here: no image needed
     )
@@ -75,27 +81,48 @@ def run(args: argparse.Namespace) -> int:
         if args.local and "image" in note:
             continue
         print(f"ktui: note: {note}", file=sys.stderr)
-    if args.local and not args.dry_run:
-        print(f"ktui: note: --local ignores the image: trials run here, in {Path(args.file).resolve().parent}",
+    try:
+        # Before anything is created: a directory that cannot be shipped refuses the launch.
+        ship = prepare(sweep, check_size=not args.local)
+    except CodeProblem as e:
+        print(f"ktui: {e}" if sweep.code and sweep.code.where == "--code" else str(e), file=sys.stderr)
+        return 2
+    if ship is not None:
+        print(f"ktui: code: {ship.snapshot.summary()} from {ship.snapshot.root} as {ship.snapshot.name}",
               file=sys.stderr)
+    if args.local and not args.dry_run:
+        where = "each in its own copy of the code" if ship else f"in {Path(args.file).resolve().parent}"
+        print(f"ktui: note: --local ignores the image: trials run here, {where}", file=sys.stderr)
     if args.local:
         namespace = sweep.namespace or "default"
         workdir = Path(args.file).resolve().parent  # where the trials run, as its relative paths expect
         if args.dry_run:
-            write_manifests(sweep, namespace, args.output, sys.stdout)
+            write_manifests(sweep, namespace, args.output, sys.stdout, ship)
             sys.stdout.flush()
-            return local_verdict(list(render_jobs(sweep, namespace)), workdir, args.replace)
+            return local_verdict(manifests_of(sweep, namespace, ship), workdir, args.replace)
         from ktui.cli.local import submit_local
 
-        return submit_local(list(render_jobs(sweep, namespace)), workdir, replace=args.replace)
+        return submit_local(manifests_of(sweep, namespace, ship), workdir, replace=args.replace,
+                            code=ship.snapshot if ship else None)
     namespace = sweep.namespace or context_namespace(args.kubeconfig, args.context)
     from ktui.cli.submit import submit_manifests, verdict
 
     if args.dry_run:
-        write_manifests(sweep, namespace, args.output, sys.stdout)
+        write_manifests(sweep, namespace, args.output, sys.stdout, ship)
         sys.stdout.flush()
-        return verdict(args, list(render_jobs(sweep, namespace)))
-    return submit_manifests(args, list(render_jobs(sweep, namespace)))
+        return verdict(args, manifests_of(sweep, namespace, ship))
+    return submit_manifests(args, manifests_of(sweep, namespace, ship),
+                            code=config_map(ship.snapshot, namespace) if ship else None)
+
+
+def manifests_of(sweep: Sweep, namespace: str, ship: Shipment | None) -> list[dict[str, Any]]:
+    """The Jobs to submit, each recording its provenance (ktui's version, who launched it)."""
+    extra = provenance()
+    out = []
+    for m in render_jobs(sweep, namespace, ship.ref if ship else None):
+        m["metadata"]["annotations"].update(extra)
+        out.append(m)
+    return out
 
 
 def local_verdict(manifests: list[dict[str, Any]], workdir: Path, replace: bool) -> int:
@@ -126,8 +153,10 @@ def context_namespace(kubeconfig: str | None, context: str | None) -> str:
         return "default"
 
 
-def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any) -> None:
-    jobs: Iterable[dict[str, Any]] = render_jobs(sweep, namespace)
+def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any, ship: Shipment | None = None) -> None:
+    jobs: Iterable[dict[str, Any]] = render_jobs(sweep, namespace, ship.ref if ship else None)
+    if ship is not None:  # the ConfigMap the Jobs mount comes first, so `kubectl apply -f -` works
+        jobs = itertools.chain([config_map(ship.snapshot, namespace)], jobs)
     if output == "json":
         json.dump({"apiVersion": "v1", "kind": "List", "items": list(jobs)}, out, indent=2, ensure_ascii=False)
         out.write("\n")

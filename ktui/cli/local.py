@@ -44,7 +44,10 @@ def hand_off(backend: LocalBackend) -> None:
         ensure_scheduler(backend.db_path.parent)
 
 
-def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str], *, replace: bool = False) -> int:
+def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str], *, replace: bool = False,
+                 code: Any = None) -> int:
+    """``code``: the sweep's code snapshot (ktui.snapshot.Snapshot): kept in the state
+    directory, each trial runs in its own unpacked copy of it."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -57,6 +60,8 @@ def submit_local(manifests: list[dict[str, Any]], workdir: str | os.PathLike[str
     def on_progress(p: SubmitProgress) -> None:
         progress.update(task, completed=p.done)
 
+    if code is not None:
+        backend.keep_code(code.sha256, code.data)
     try:
         with progress:
             result = backend.submit(manifests, on_progress, replace=replace)

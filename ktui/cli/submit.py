@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ktui.cluster.fingerprint import summarize
+from ktui.cluster.kube import codemap
 from ktui.cluster.kube import config as kconfig
 from ktui.cluster.kube.actions import Actions, explain
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
@@ -44,10 +45,12 @@ def _connect(args: argparse.Namespace) -> tuple[Transport, str] | str:
     return transport, cluster.namespace
 
 
-def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]]) -> int:
+def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]],
+                     code: dict[str, Any] | None = None) -> int:
     """Create the Jobs; those already there for the same trial count as existing, so running
     the same launch again after an interruption creates exactly the missing ones. Trials
-    whose Job runs something else refuse the launch (exit 2) unless ``args.replace``."""
+    whose Job runs something else refuse the launch (exit 2) unless ``args.replace``.
+    ``code``: the code snapshot's ConfigMap, created (or found) before the first Job."""
     err = Console(stderr=True)
     conn = _connect(args)
     if isinstance(conn, str):
@@ -66,6 +69,13 @@ def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]]) 
         disable=not err.is_terminal,
     )
     task = progress.add_task("submit", total=len(manifests), detail="")
+    shipped: list[str] = []
+    creating: list[bool] = []  # set while the ConfigMap is created: an error then is about it
+
+    def ship_code() -> None:
+        if code is not None:
+            creating.append(True)
+            shipped.append(codemap.ensure(actions, code))
 
     def on_progress(p: SubmitProgress) -> None:
         replaced = f", replaced {p.replaced}" if p.replaced else ""
@@ -74,18 +84,26 @@ def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]]) 
 
     try:
         with progress:
-            result = actions.submit(manifests, on_progress, replace=bool(getattr(args, "replace", False)))
+            result = actions.submit(manifests, on_progress, replace=bool(getattr(args, "replace", False)),
+                                    before_create=ship_code)
     except KeyboardInterrupt:
         actions.stop.set()
         print("ktui: interrupted; run the same command again to create the missing jobs",
               file=sys.stderr)
         return 130
+    except codemap.CodeMapConflict as exc:
+        print(f"ktui: {exc}; nothing was submitted", file=sys.stderr)
+        return 1
     except (ApiError, Unreachable) as exc:
-        print(f"ktui: cannot read the sweep's existing jobs ({explain(exc)}); nothing was submitted",
-              file=sys.stderr)
+        what = "create the code's ConfigMap" if creating and not shipped else "read the sweep's existing jobs"
+        print(f"ktui: cannot {what} ({explain(exc)}); nothing was submitted", file=sys.stderr)
         return 1
     finally:
         transport.close()
+    if code is not None and shipped:
+        meta = code["metadata"]
+        verb = "created" if shipped[0] == "created" else "reused"
+        print(f"ktui: code: {verb} configmap {meta['namespace']}/{meta['name']}", file=sys.stderr)
     return report(result, manifests)
 
 

@@ -22,9 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ktui.wire.names import FINGERPRINT_ANNOTATION, LAUNCH_ANNOTATION, PARAMS_ANNOTATION, QUEUE_LABEL
+from ktui.wire.names import (
+    CODE_ANNOTATION,
+    FINGERPRINT_ANNOTATION,
+    LAUNCH_ANNOTATION,
+    PARAMS_ANNOTATION,
+    QUEUE_LABEL,
+    parse_object,
+)
 from ktui.wire.quantity import parse_decimal
 
+# Not bumped for the code snapshot's field: a Job without one hashes as before, and no Job
+# stamped v1 by an older ktui had one.
 VERSION = "v1"
 # Kubernetes' default for a Job without backoffLimit: the server fills it in.
 DEFAULT_BACKOFF_LIMIT = 6
@@ -118,8 +127,16 @@ def _job(job: Mapping[str, Any], out: Fields) -> None:
     out["queue"] = ((job.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
 
 
+def _code(job: Mapping[str, Any], out: Fields) -> None:
+    """The code snapshot it runs (the first 16 hex of its sha256, as its ConfigMap is named);
+    a Job without one runs what its image holds (no field)."""
+    code = parse_object(_annotation(job, CODE_ANNOTATION))
+    if code and isinstance(code.get("sha256"), str):
+        out["code"] = code["sha256"][:16]
+
+
 # Each reader adds its fields; together they are everything a trial runs.
-_READERS: tuple[Callable[[Mapping[str, Any], Fields], None], ...] = (_params, _program, _resources, _job)
+_READERS: tuple[Callable[[Mapping[str, Any], Fields], None], ...] = (_params, _program, _resources, _job, _code)
 
 
 def trial_fields(job: Mapping[str, Any]) -> Fields:

@@ -153,6 +153,8 @@ def build_trial(
         gpu_mem=gpu.mem if gpu is not None else None,
         gpu_idle_since=gpu.idle_since if gpu is not None else None,
         gpu_idle=gpu.idle if gpu is not None else False,
+        provenance=job.provenance,
+        image_id=pod.image_id if pod is not None else None,
     )
 
 

@@ -141,6 +141,10 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
     # that has lasted long enough to call the trial idle (GpuIdleRule).
     gpu_idle_since: float | None = None
     gpu_idle: bool = False
+    # What it was launched with (JobRec.provenance, shared per launch) and the image digest
+    # its newest pod resolved (the pod's imageID), once it ran.
+    provenance: dict[str, Any] | None = None
+    image_id: str | None = None
 
     @property
     def key(self) -> TrialKey:
@@ -157,7 +161,15 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
         d: dict[str, Any] = msgspec.to_builtins(self)
         d["params"] = self.params
         del d["raw_params"]
+        d["provenance"] = self.provenance_dict()
+        del d["image_id"]
         return d
+
+    def provenance_dict(self) -> dict[str, Any] | None:
+        """The provenance with the resolved image digest (``imageDigest``, null until it runs)."""
+        if self.provenance is None and self.image_id is None:
+            return None
+        return {**(self.provenance or {}), "imageDigest": self.image_id}
 
     def duration(self, now: float) -> float | None:
         """Seconds it ran (finished) or has been running; None before it started."""

@@ -59,6 +59,8 @@ class PodRec(msgspec.Struct, frozen=True, gc=False):
     # "Unschedulable: 0/3 nodes are available: ..."; None when nothing is wrong.
     reason: str | None = None
     message: str | None = None
+    # The trial container's imageID (the digest the kubelet resolved the image to), once it ran.
+    image_id: str | None = None
 
     @property
     def key(self) -> ObjKey:
@@ -99,6 +101,9 @@ class JobRec(msgspec.Struct, frozen=True, gc=False):
     # stopped this trial (JSON text, read when shown), set by whoever enforced the rule.
     early_stopping: dict[str, Any] | None = None
     stopped: str | None = None
+    # What the trial was launched with (ktui.wire.provenance): code snapshot, git state, image
+    # as submitted, ktui's version, who launched it; one shared dict per launch. None: not ktui's.
+    provenance: dict[str, Any] | None = None
 
     @property
     def key(self) -> ObjKey:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ktui.sim import clock
+from ktui.sim import clock, volumes
 from ktui.sim.cluster import Cluster
 from ktui.sim.events import EventRecorder
-from ktui.sim.resources import NODES, PODS, ResourceInfo
+from ktui.sim.resources import CONFIGMAPS, NODES, PODS, ResourceInfo
 from ktui.sim.store import WatchEvent
 from ktui.sim.workload import Script, image_pull_fails, plan
 
@@ -28,6 +28,9 @@ KILL_DELAY = 0.6
 FINALIZE_DELAY = 0.1
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 300.0
+INIT_SECONDS = 1.0  # an init container's run (unpacking a snapshot)
+MOUNT_RETRY = 2.0  # first retry of a failed volume mount; doubles up to MOUNT_RETRY_MAX
+MOUNT_RETRY_MAX = 60.0
 
 
 def normalize_image(image: str) -> str:
@@ -106,6 +109,11 @@ class PodRT:
     deleting: bool = False
     attempt_base: int = 0
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    # Init containers, run one after another before the containers (initContainerStatuses).
+    inits: list[ContainerRT] = field(default_factory=list)
+    init_failed: bool = False
+    mount_failures: int = 0
+    vols: volumes.Volumes | None = None
 
 
 class Kubelet:
@@ -159,7 +167,7 @@ class Kubelet:
     def _stop(self, rt: PodRT) -> None:
         for h in rt.timers:
             h.cancel()
-        for c in rt.containers.values():
+        for c in [*rt.inits, *rt.containers.values()]:
             if c.timer:
                 c.timer.cancel()
             for run in c.runs:
@@ -214,9 +222,14 @@ class Kubelet:
                       for c in spec.get("containers") or ()}
         rt = PodRT(key, meta["uid"], node, spec.get("restartPolicy", "Always"), containers,
                    self.node_ip(node), attempt_base=self.attempts.get(meta["uid"], 0))
+        rt.inits = [ContainerRT(c["name"], c.get("image", "")) for c in spec.get("initContainers") or ()]
+        if rt.inits:
+            for c in containers.values():
+                c.reason = "PodInitializing"
         rt.start_time = clock.rfc3339(clock.now())
         self.pods[key] = rt
         self.runs[rt.uid] = {name: c.runs for name, c in containers.items()}
+        self.runs[rt.uid].update({c.name: c.runs for c in rt.inits})
         self._write(rt)
         if meta.get("deletionTimestamp"):
             rt.deleting = True
@@ -255,11 +268,91 @@ class Kubelet:
         pod = self._pod(rt.key)
         if pod is None:
             return
+        missing = volumes.missing_config_maps(pod, self._config_map_exists)
+        if missing:
+            # As a kubelet: the pod stays ContainerCreating, a FailedMount warning says why,
+            # and the mount is tried again (with back-off) until the ConfigMap appears.
+            for vol, cm in missing:
+                self.events.kubelet(pod["metadata"], rt.node, "Warning", "FailedMount",
+                                    f'MountVolume.SetUp failed for volume "{vol}" : configmap "{cm}" not found')
+            rt.mount_failures += 1
+            delay = min(MOUNT_RETRY * 2 ** (rt.mount_failures - 1), MOUNT_RETRY_MAX)
+            self._later(rt, delay, lambda: self._start_all(rt))
+            return
+        rt.vols = volumes.mount(pod, self._config_map)
         rt.sandbox = True
         rt.pod_ip = rt.pod_ip or self._alloc_pod_ip(rt.node)
-        for c in rt.containers.values():
-            self._start(rt, c, pod)
+        if rt.inits:
+            self._start_init(rt, 0, pod)
+        else:
+            for c in rt.containers.values():
+                self._start(rt, c, pod)
         self._write(rt)
+
+    def _config_map_exists(self, namespace: str | None, name: str) -> bool:
+        return self.cluster.store.get(CONFIGMAPS, namespace, name) is not None
+
+    def _config_map(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        v = self.cluster.store.get(CONFIGMAPS, namespace, name)
+        return v.obj() if v is not None else None
+
+    def _start_init(self, rt: PodRT, index: int, pod: dict[str, Any]) -> None:
+        """Run init container ``index``; the next one, or the containers, when it succeeds."""
+        c = rt.inits[index]
+        spec: dict[str, Any] = next((x for x in (pod.get("spec") or {}).get("initContainers") or () if x.get("name") == c.name), {})
+        code, log = volumes.run_unpack(rt.vols or volumes.Volumes(), spec)
+        meta = pod["metadata"]
+        if not c.runs:
+            self.events.kubelet(meta, rt.node, "Normal", "Pulled",
+                                f'Container image "{c.image}" already present on machine', c.name)
+        script = Script(INIT_SECONDS, code, "Completed" if code == 0 else "Error", None, 0, 0.0, log, spread=False)
+        c.runs.append(Run(script, clock.now_ns(), container_id()))
+        c.state, c.reason, c.message = "running", "", ""
+        self.events.kubelet(meta, rt.node, "Normal", "Created", f"Created container: {c.name}", c.name)
+        self.events.kubelet(meta, rt.node, "Normal", "Started", f"Started container {c.name}", c.name)
+        c.timer = self.cluster.after(script.duration, lambda: self._finish_init(rt, index))
+
+    def _finish_init(self, rt: PodRT, index: int) -> None:
+        c = rt.inits[index]
+        if self.pods.get(rt.key) is not rt or c.state != "running" or rt.deleting:
+            return
+        run = c.runs[-1]
+        run.end_ns = clock.now_ns()
+        run.exit_code, run.reason = run.script.exit_code, run.script.reason
+        run.done.set()
+        c.timer = None
+        pod = self._pod(rt.key)
+        if pod is None:
+            return
+        if run.exit_code == 0:
+            c.state = "terminated"
+            if index + 1 < len(rt.inits):
+                self._start_init(rt, index + 1, pod)
+            else:
+                for main in rt.containers.values():
+                    self._start(rt, main, pod)
+        elif rt.restart_policy == "Never":
+            c.state = "terminated"
+            rt.init_failed = rt.terminal = True
+            for main in rt.containers.values():
+                main.state = "terminated"
+        else:  # the kubelet restarts a failed init container with back-off (Init:CrashLoopBackOff)
+            c.restart_count += 1
+            c.state, c.reason = "waiting", "CrashLoopBackOff"
+            delay = min(BACKOFF_BASE * 2 ** (c.restart_count - 1), BACKOFF_MAX)
+            self.events.kubelet(pod["metadata"], rt.node, "Warning", "BackOff",
+                                f"Back-off restarting failed container {c.name} in pod "
+                                f"{pod['metadata']['name']}_{pod['metadata']['namespace']}({rt.uid})", c.name)
+            c.timer = self.cluster.after(delay, lambda: self._restart_init(rt, index))
+        self._write(rt)
+
+    def _restart_init(self, rt: PodRT, index: int) -> None:
+        if self.pods.get(rt.key) is not rt or rt.deleting:
+            return
+        pod = self._pod(rt.key)
+        if pod is not None:
+            self._start_init(rt, index, pod)
+            self._write(rt)
 
     def _start(self, rt: PodRT, c: ContainerRT, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -282,6 +375,9 @@ class Kubelet:
                                 f'Container image "{c.image}" already present on machine',
                                 c.name)
         script = plan(pod, c.name, rt.attempt_base + c.restart_count)
+        if rt.vols is not None:
+            cspec: dict[str, Any] = next((x for x in (pod.get("spec") or {}).get("containers") or () if x.get("name") == c.name), {})
+            script.preamble = volumes.listing(rt.vols, cspec)
         run = Run(script, clock.now_ns(), container_id())
         c.runs.append(run)
         c.state, c.reason, c.message = "running", "", ""
@@ -361,6 +457,14 @@ class Kubelet:
         pod = self._pod(rt.key)
         if pod is None:
             return
+        for c in rt.inits:
+            if c.timer:
+                c.timer.cancel()
+            if c.state == "running":
+                run = c.runs[-1]
+                run.end_ns, run.exit_code, run.reason = clock.now_ns(), 143, "Error"
+                run.done.set()
+            c.state = "terminated" if c.runs else c.state
         for c in rt.containers.values():
             if c.state == "running":
                 self.events.kubelet(pod["metadata"], rt.node, "Normal", "Killing",
@@ -433,7 +537,11 @@ class Kubelet:
         status = pod.get("status") or {}
         old = {c.get("type"): c for c in status.get("conditions") or ()}
         statuses = [self._container_status(c) for c in rt.containers.values()]
-        if rt.terminal:
+        init_statuses = [self._container_status(c) for c in rt.inits]
+        initialized = all(c.state == "terminated" and c.runs and c.runs[-1].exit_code == 0 for c in rt.inits)
+        if rt.init_failed:
+            phase = "Failed"
+        elif rt.terminal:
             failed = any(((s["state"].get("terminated") or {}).get("exitCode") or 0) != 0
                          for s in statuses)
             phase = "Failed" if failed else "Succeeded"
@@ -467,9 +575,12 @@ class Kubelet:
             ]
         else:
             msg = f"containers with unready status: [{' '.join(unready)}]" if unready else None
+            pending_inits = [c.name for c in rt.inits if not (c.state == "terminated" and c.runs
+                                                              and c.runs[-1].exit_code == 0)]
             conditions = [
                 cond("PodReadyToStartContainers", rt.sandbox),
-                cond("Initialized", True),
+                cond("Initialized", initialized, None if initialized else "ContainersNotInitialized",
+                     None if initialized else f"containers with incomplete status: [{' '.join(pending_inits)}]"),
                 cond("Ready", not unready, "ContainersNotReady" if unready else None, msg),
                 cond("ContainersReady", not unready, "ContainersNotReady" if unready else None,
                      msg),
@@ -483,6 +594,8 @@ class Kubelet:
             new_status["podIP"] = rt.pod_ip
             new_status["podIPs"] = [{"ip": rt.pod_ip}]
         new_status["startTime"] = rt.start_time or status.get("startTime") or now
+        if init_statuses:
+            new_status["initContainerStatuses"] = init_statuses
         new_status["containerStatuses"] = statuses
         new_status["qosClass"] = status.get("qosClass", "BestEffort")
         if new_status == status:

@@ -70,7 +70,10 @@ EVENTS = ResourceInfo("events", "Event", "", "v1", True, ("ev",), EVENT_FIELDS)
 SERVICES = ResourceInfo("services", "Service", "", "v1", True, ("svc",))
 ENDPOINTS = ResourceInfo("endpoints", "Endpoints", "", "v1", True, ("ep",))
 
-ALL = (PODS, JOBS, NODES, NAMESPACES, EVENTS, SERVICES, ENDPOINTS)
+# Code snapshots travel in ConfigMaps (immutable, binaryData); the kubelet mounts them.
+CONFIGMAPS = ResourceInfo("configmaps", "ConfigMap", "", "v1", True, ("cm",))
+
+ALL = (PODS, JOBS, NODES, NAMESPACES, EVENTS, SERVICES, ENDPOINTS, CONFIGMAPS)
 
 # Custom resources (ktui/sim/crds.py): always stored, served only when their feature is on.
 PYTORCHJOBS = ResourceInfo("pytorchjobs", "PyTorchJob", "kubeflow.org", "v1", True)

@@ -4,6 +4,8 @@ what an update may change)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
 from typing import Any
@@ -23,6 +25,7 @@ from ktui.sim.defaults import (
 )
 from ktui.sim.errors import Cause
 from ktui.sim.resources import (
+    CONFIGMAPS,
     CUSTOM,
     EVENTS,
     JOBS,
@@ -236,6 +239,43 @@ def validate_job(errs: Errors, job: dict[str, Any]) -> None:
         errs.required("spec.completions", "when completion mode is Indexed")
 
 
+# kube-apiserver's MaxSecretSize, for a ConfigMap's data and binaryData together (raw bytes).
+CONFIGMAP_MAX_BYTES = 1024 * 1024
+IMMUTABLE_SET = "field is immutable when `immutable` is set"
+
+
+def _configmap_size(cm: dict[str, Any]) -> int:
+    total = sum(len(str(v).encode()) for v in (cm.get("data") or {}).values())
+    for v in (cm.get("binaryData") or {}).values():
+        try:
+            total += len(base64.b64decode(str(v), validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise errors.bad_request(
+                f'ConfigMap in version "v1" cannot be handled as a ConfigMap: illegal base64 data: {exc}') from exc
+    return total
+
+
+def validate_configmap(errs: Errors, cm: dict[str, Any]) -> None:
+    data, binary = cm.get("data") or {}, cm.get("binaryData") or {}
+    for key in binary:
+        if key in data:
+            errs.invalid(f"binaryData[{key}]", key, "duplicate of key present in data")
+    if _configmap_size(cm) > CONFIGMAP_MAX_BYTES:
+        errs.causes.append(Cause("FieldValueTooLong", f"Too long: may not be more than {CONFIGMAP_MAX_BYTES} bytes", "[]"))
+
+
+def validate_configmap_update(errs: Errors, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """An immutable ConfigMap refuses any change of its content, and of `immutable` itself."""
+    if old.get("immutable") is True:
+        if new.get("immutable") is not True:
+            errs.forbidden("immutable", IMMUTABLE_SET)
+        if (old.get("data") or {}) != (new.get("data") or {}):
+            errs.forbidden("data", IMMUTABLE_SET)
+        if (old.get("binaryData") or {}) != (new.get("binaryData") or {}):
+            errs.forbidden("binaryData", IMMUTABLE_SET)
+    validate_configmap(errs, new)
+
+
 def validate_pod(errs: Errors, pod: dict[str, Any]) -> None:
     _validate_pod_spec(errs, "spec", pod.get("spec") or {}, PODS)
 
@@ -330,6 +370,9 @@ def prepare_create(info: ResourceInfo, body: dict[str, Any], namespace: str | No
         obj.pop("status", None)
         for k in [k for k in obj if k != "metadata"]:
             obj[k] = _deep_sorted(obj.pop(k))
+    elif info is CONFIGMAPS:
+        validate_configmap(errs, obj)
+        errs.raise_if_any(info, name)
     elif info is EVENTS:
         if not (obj.get("involvedObject") or {}).get("name") and not obj.get("regarding"):
             errs.required("involvedObject.name")
@@ -395,6 +438,8 @@ def validate_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]
             errs.invalid("spec.completions", nspec.get("completions"), "field is immutable")
         for key in ("parallelism", "backoffLimit"):
             _check_non_negative(errs, nspec, key)
+    elif info is CONFIGMAPS:
+        validate_configmap_update(errs, old, new)
     elif info is PODS:
         ospec, nspec = old.get("spec") or {}, new.get("spec") or {}
         if {k: v for k, v in nspec.items() if k not in ("activeDeadlineSeconds", "tolerations")} != {k: v for k, v in ospec.items() if k not in ("activeDeadlineSeconds", "tolerations")}:  # noqa: E501

@@ -71,12 +71,16 @@ class Script:
     log_text: bytes | None = None
     # False: every log line is written at start (a server's start-up lines), not spread.
     spread: bool = True
+    # A line the kubelet's simulation writes first (the files the trial sees in its workdir).
+    preamble: bytes | None = None
     _lines: list[tuple[float, bytes]] | None = field(default=None, repr=False)
 
     def lines(self) -> list[tuple[float, bytes]]:
         """(simulated seconds after start, line bytes) for a run that is not cut short."""
         if self._lines is None:
             self._lines = self._literal() if self.log_text is not None else self._training()
+            if self.preamble:
+                self._lines.insert(0, (0.0, self.preamble))
         return self._lines
 
     def _literal(self) -> list[tuple[float, bytes]]:

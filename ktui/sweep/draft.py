@@ -49,6 +49,8 @@ class Draft:
     queue: str | None = None
     metric: Metric | None = None
     early_stopping: EarlyStopping | None = None
+    code: Located | None = None  # the directory as written
+    code_exclude: tuple[str, ...] = ()
     space: ParameterSpace | None = None
     space_pos: Pos = field(default_factory=Pos)
     # Parameter names each trial has: one set for grid/random, one per entry for list.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ktui.sweep.manifest import EARLY_STOPPING_ANNOTATION, METRIC_ANNOTATION, PA
 from ktui.sweep.model import (
     DEFAULT_COMMAND,
     DEFAULT_IMAGE,
+    CodeSpec,
     Overrides,
     Resources,
     Sweep,
@@ -151,6 +153,7 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         )
 
     return Sweep(
+        code=_code(d, ov),
         name=name,
         source=d.path,
         format=d.format,
@@ -170,6 +173,18 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         early_stopping=d.early_stopping,
         notes=tuple(notes),
     )
+
+
+def _code(d: Draft, ov: Overrides) -> CodeSpec | None:
+    """Where the code to ship is: --code relative to the shell's directory, `code:` relative
+    to the sweep file (as the file's other relative paths are meant)."""
+    if ov.code is not None:
+        return CodeSpec(os.path.abspath(ov.code), d.code_exclude, "--code")
+    if d.code is None:
+        return None
+    base = os.path.dirname(os.path.abspath(d.path))
+    where = f"{d.path}:{d.code.pos.line}:{d.code.pos.col}"
+    return CodeSpec(os.path.normpath(os.path.join(base, os.path.expanduser(d.code.text))), d.code_exclude, where)
 
 
 def _check_limits(c: Checker, requests: dict[str, Quantity], limits: dict[str, Quantity]) -> None:

@@ -9,10 +9,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ktui.sweep.model import Resources, Sweep, Trial, format_value, substitute
+from ktui.sweep.model import CodeRef, Resources, Sweep, Trial, format_value, substitute
 from ktui.sweep.names import env_suffix
 
 # The names a manifest carries, re-exported for the sweep layer's users.
+from ktui.wire.names import CODE_ARCHIVE_KEY
 from ktui.wire.names import CONTAINER as CONTAINER
 from ktui.wire.names import EARLY_STOPPING_ANNOTATION as EARLY_STOPPING_ANNOTATION
 from ktui.wire.names import MANAGED_BY as MANAGED_BY
@@ -23,6 +24,13 @@ from ktui.wire.names import SWEEP_LABEL as SWEEP_LABEL
 from ktui.wire.names import TRIAL_LABEL as TRIAL_LABEL
 
 GPU_RESOURCE = "nvidia.com/gpu"
+# A shipped code snapshot: the ConfigMap's volume, where the trial runs, and the init
+# container that unpacks it there.
+CODE_VOLUME = "code"
+WORKSPACE_VOLUME = "workspace"
+CODE_MOUNT = "/ktui/code"
+WORKSPACE = "/workspace"
+UNPACK_CONTAINER = "unpack-code"
 
 Manifest = dict[str, Any]
 
@@ -56,8 +64,37 @@ def params_json(trial: Trial) -> str:
     return json.dumps(trial.params, separators=(",", ":"), ensure_ascii=False)
 
 
-def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Manifest:
-    """The Job for one trial. `namespace` is the fallback when neither file nor flag set one."""
+def _ship_code(pod: dict[str, Any], container: dict[str, Any], image: str, code: CodeRef) -> None:
+    """Mount the snapshot's ConfigMap and unpack it into an emptyDir the trial runs in.
+
+    An init container with the trial's own image, rather than a wrapper around the command:
+    the trial's command, args, exit code and signals stay exactly what the sweep says (a
+    shell wrapper would sit between the kubelet and the trial as PID 1, and its quoting would
+    reach every argument); the unpacking shows as its own step with its own status and log
+    when it fails (the image lacks tar, the ConfigMap is gone); and the image is one the
+    node pulls anyway. It needs `tar` (with gzip) in the image, as the python images have."""
+    pod["volumes"] = [
+        {"name": CODE_VOLUME, "configMap": {"name": code.config_map}},
+        {"name": WORKSPACE_VOLUME, "emptyDir": {}},
+    ]
+    unpack: dict[str, Any] = {
+        "name": UNPACK_CONTAINER,
+        "command": ["tar", "-xzf", f"{CODE_MOUNT}/{CODE_ARCHIVE_KEY}", "-C", WORKSPACE, "--no-same-owner"],
+        "volumeMounts": [
+            {"name": CODE_VOLUME, "mountPath": CODE_MOUNT, "readOnly": True},
+            {"name": WORKSPACE_VOLUME, "mountPath": WORKSPACE},
+        ],
+    }
+    if image:
+        unpack = {"name": UNPACK_CONTAINER, "image": image, **{k: v for k, v in unpack.items() if k != "name"}}
+    pod["initContainers"] = [unpack]
+    container["workingDir"] = WORKSPACE
+    container["volumeMounts"] = [{"name": WORKSPACE_VOLUME, "mountPath": WORKSPACE}]
+
+
+def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None, code: CodeRef | None = None) -> Manifest:
+    """The Job for one trial. `namespace` is the fallback when neither file nor flag set one;
+    `code`: the sweep's shipped code snapshot (see _ship_code)."""
     ns = sweep.namespace or namespace or "default"
     labels = {SWEEP_LABEL: sweep.name, TRIAL_LABEL: str(trial.index)}
     job_labels = {**labels, MANAGED_BY: "ktui"}
@@ -92,9 +129,14 @@ def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Mani
         spec["backoffLimit"] = sweep.retries
     if sweep.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = sweep.ttl_seconds_after_finished
+    pod: dict[str, Any] = {"restartPolicy": sweep.restart_policy}
+    if code is not None:
+        _ship_code(pod, container, sweep.image, code)
+        job_annotations.update(code.annotations)
+    pod["containers"] = [container]
     spec["template"] = {
         "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
-        "spec": {"restartPolicy": sweep.restart_policy, "containers": [container]},
+        "spec": pod,
     }
     return {
         "apiVersion": "batch/v1",
@@ -104,6 +146,6 @@ def render_job(sweep: Sweep, trial: Trial, namespace: str | None = None) -> Mani
     }
 
 
-def render_jobs(sweep: Sweep, namespace: str | None = None) -> Iterator[Manifest]:
+def render_jobs(sweep: Sweep, namespace: str | None = None, code: CodeRef | None = None) -> Iterator[Manifest]:
     for trial in sweep.trials():
-        yield render_job(sweep, trial, namespace)
+        yield render_job(sweep, trial, namespace, code)

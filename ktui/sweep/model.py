@@ -54,6 +54,25 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class CodeSpec:
+    """`code:` (or --code): the directory shipped with the sweep, and what to leave out of it."""
+
+    path: str  # absolute: a relative `code:` is relative to the sweep file, --code to the shell's directory
+    exclude: tuple[str, ...] = ()
+    where: str = ""  # "FILE:LINE:COL" or "--code": a problem with the directory is reported there
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A snapshot as the manifests refer to it: the ConfigMap holding it, and what to record
+    on each Job (provenance annotations, ready-made by the caller that took the snapshot)."""
+
+    config_map: str
+    sha256: str
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Overrides:
     """Command-line flags that win over the file."""
 
@@ -64,6 +83,7 @@ class Overrides:
     cpu: str | None = None
     memory: str | None = None
     gpu: int | None = None
+    code: str | None = None  # --code DIR
     max_trials: int = DEFAULT_MAX_TRIALS
     # False where the image plays no part (--local, the launch form on the local backend).
     image_required: bool = True
@@ -134,6 +154,7 @@ class Sweep:
     queue: str | None = None
     metric: Metric | None = None
     early_stopping: EarlyStopping | None = None
+    code: CodeSpec | None = None
     notes: tuple[str, ...] = ()  # things the user should hear once, e.g. a defaulted image
 
     def count(self) -> int:

@@ -29,8 +29,9 @@ from ktui.wire.quantity import QuantityError, format_quantity, parse_quantity, r
 
 TOP_KEYS = (
     "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",
-    "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "earlyStopping", "parameters",
+    "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "earlyStopping", "code", "parameters",
 )
+CODE_KEYS = ("path", "exclude")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
 PARAM_KEYS = ("grid", "list", "random", "zip", "repeat")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -107,12 +108,42 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
         d.early_stopping = early_stopping_of(c, top["earlyStopping"])
         if "metric" not in top:
             c.add(top["earlyStopping"].pos, "earlyStopping needs the sweep's 'metric' (what it compares the trials by)")
+    if "code" in top:
+        _read_code(c, top["code"], d)
     if "parameters" in top:
         d.space_pos = root.key_pos["parameters"]
         _read_parameters(c, top["parameters"], d)
     else:
         c.add_missing("missing 'parameters': give one of grid, list or random")
     return d, c
+
+
+def _read_code(c: Checker, node: Node, d: Draft) -> None:
+    """`code: DIR` or `code: {path: DIR, exclude: [PATTERN, ...]}`."""
+    if isinstance(node.value, dict):
+        m = node.value
+        c.known_keys(node, CODE_KEYS, "code")
+        if "path" not in m:
+            c.add(node.pos, "code needs 'path' (the directory to ship, relative to the sweep file)")
+        else:
+            path = c.string(m["path"], "code.path")
+            if path is not None:
+                d.code = Located(path, m["path"].pos, "code.path")
+        if "exclude" in m:
+            items = c.list_(m["exclude"], "code.exclude", non_empty=False)
+            out: list[str] = []
+            for i, item in enumerate(items or ()):
+                s = c.string(item, f"code.exclude[{i}]")
+                if s is not None:
+                    out.append(s)
+            d.code_exclude = tuple(out)
+        return
+    if node.value is None or isinstance(node.value, list):
+        c.add(node.pos, f"code must be a directory (code: .) or a mapping (code: {{path: ., exclude: [...]}}), not {node.kind}")
+        return
+    path = c.string(node, "code")
+    if path is not None:
+        d.code = Located(path, node.pos, "code")
 
 
 def _string_list(c: Checker, node: Node, what: str, split: bool, allow_empty: bool = False) -> list[Located] | None:

@@ -20,6 +20,19 @@ FINGERPRINT_ANNOTATION = "ktui.dev/fingerprint"
 EARLY_STOPPING_ANNOTATION = "ktui.dev/early-stopping"
 EARLY_STOPPED_ANNOTATION = "ktui.dev/early-stopped"
 LAUNCH_ANNOTATION = "ktui.dev/launch"
+# Provenance, recorded on each Job at submit: the shipped code snapshot ({"sha256", "configMap",
+# "files", "bytes"}), the git state of its directory ({"commit", "branch", "dirty",
+# "diffSha256"}), ktui's version, and user@host of who launched it.
+CODE_ANNOTATION = "ktui.dev/code"
+GIT_ANNOTATION = "ktui.dev/git"
+VERSION_ANNOTATION = "ktui.dev/version"
+LAUNCHED_BY_ANNOTATION = "ktui.dev/launched-by"
+# A code snapshot's ConfigMap: named ktui-code-<first 16 hex of its sha256>, labelled so
+# `ktui gc` finds them all, the full hash as an annotation so a reuse can be verified.
+CODE_CONFIGMAP_PREFIX = "ktui-code-"
+CODE_CONFIGMAP_LABEL = "ktui.dev/code-snapshot"
+CODE_SHA_ANNOTATION = "ktui.dev/code-sha256"
+CODE_ARCHIVE_KEY = "code.tar.gz"
 PREFIX = "ktui.dev/"
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -69,3 +82,26 @@ def parse_object(raw: str | None) -> dict[str, Any] | None:
         _object_cache.clear()
     _object_cache[raw] = obj
     return obj
+
+
+_provenance_cache: dict[tuple[str | None, ...], dict[str, Any] | None] = {}
+
+
+def provenance_of(annotations: dict[str, str], image: str | None) -> dict[str, Any] | None:
+    """What a Job records of its launch, as one dict: ``code`` ({sha256, configMap, files,
+    bytes, archiveBytes}), ``git`` ({commit, branch, dirty, diffSha256}), ``image`` (as
+    submitted), ``ktuiVersion``, ``launchedBy``; None for a Job with none of them (not
+    launched by a ktui that records them). Shared per distinct value, as parse_metric: every
+    Job of a launch carries the same."""
+    key = (annotations.get(CODE_ANNOTATION), annotations.get(GIT_ANNOTATION),
+           annotations.get(VERSION_ANNOTATION), annotations.get(LAUNCHED_BY_ANNOTATION), image)
+    if key[:4] == (None, None, None, None):
+        return None
+    if key in _provenance_cache:
+        return _provenance_cache[key]
+    out: dict[str, Any] = {"code": parse_object(key[0]), "git": parse_object(key[1]), "image": image,
+                           "ktuiVersion": key[2], "launchedBy": key[3]}
+    if len(_provenance_cache) > 1024:
+        _provenance_cache.clear()
+    _provenance_cache[key] = out
+    return out

@@ -167,13 +167,16 @@ class Actions:
         *,
         replace: bool = False,
         dry_run: bool = False,
+        before_create: Callable[[], None] | None = None,
     ) -> SubmitResult:
         """Create the Jobs. The sweep's existing Jobs are listed first (raises ApiError or
         Unreachable when that fails: nothing is submitted blind). A trial whose Job exists
         and runs the same thing is "existing"; one whose Job runs something else is
         "changed": then nothing at all is created, unless ``replace``, which deletes those
         Jobs with their pods, waits until they are gone and creates them anew.
-        ``dry_run``: the same verdict, nothing written."""
+        ``dry_run``: the same verdict, nothing written. ``before_create`` runs once the
+        verdict allows writing, before the first Job is created or deleted (the code
+        snapshot's ConfigMap); what it raises propagates, with nothing submitted."""
         launch = uuid.uuid4().hex
         stamped = [stamp(m, launch) for m in manifests]
         tally = SubmitTally(len(stamped), progress)
@@ -201,6 +204,8 @@ class Actions:
         if changed and not replace:
             tally.report()
             return tally.result()
+        if before_create is not None and (fresh or changed):
+            before_create()
         lock = threading.Lock()
 
         def count(outcome: str | Failure, label: str) -> None:

@@ -27,6 +27,7 @@ from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
 from ktui.gcpause import gc_paused
 from ktui.wire.names import (
+    CONTAINER,
     EARLY_STOPPED_ANNOTATION,
     EARLY_STOPPING_ANNOTATION,
     GPU_RESOURCE,
@@ -37,6 +38,7 @@ from ktui.wire.names import (
     TRIAL_LABEL,
     parse_metric,
     parse_object,
+    provenance_of,
 )
 from ktui.wire.quantity import cpu_millis, to_int
 
@@ -190,9 +192,12 @@ def pod_record(w: api.PodWire) -> PodRec | None:
         mem += to_int(spec.overhead.memory)
     restarts = 0
     finished: datetime | None = None
+    image_id: str | None = None
     if st.containerStatuses:
         for cs in st.containerStatuses:
             restarts += cs.restartCount
+            if cs.imageID and (image_id is None or cs.name == CONTAINER):
+                image_id = cs.imageID
             term = cs.state.terminated if cs.state is not None else None
             if term is not None and term.finishedAt is not None and (
                 finished is None or term.finishedAt > finished
@@ -225,6 +230,7 @@ def pod_record(w: api.PodWire) -> PodRec | None:
         restarts,
         _short_intern(reason),
         _short_intern(message),
+        _intern(image_id) if image_id else None,
     )
 
 
@@ -316,7 +322,16 @@ def job_record(w: api.JobWire) -> JobRec | None:
         gpu=gpu,
         early_stopping=parse_object(annotations.get(EARLY_STOPPING_ANNOTATION)),
         stopped=annotations.get(EARLY_STOPPED_ANNOTATION),
+        provenance=provenance_of(annotations, _trial_image(tspec)) if annotations else None,
     )
+
+
+def _trial_image(tspec: api.TemplateSpec | None) -> str | None:
+    containers = (tspec.containers if tspec is not None else None) or ()
+    for c in containers:
+        if c.name == CONTAINER:
+            return c.image
+    return containers[0].image if containers else None
 
 
 def node_record(w: api.NodeWire) -> NodeRec | None:

@@ -90,6 +90,8 @@ class Resources(msgspec.Struct, gc=False):
 
 
 class Container(msgspec.Struct, gc=False):
+    name: str = ""
+    image: str | None = None
     resources: Resources | None = None
     restartPolicy: str | None = None  # "Always" on an init container = a sidecar
 
@@ -141,6 +143,7 @@ class ContainerStatus(msgspec.Struct, gc=False):
     state: State | None = None
     lastState: State | None = None
     restartCount: int = 0
+    imageID: str = ""  # the resolved digest the kubelet ran, e.g. docker.io/library/python@sha256:...
 
 
 class PodStatus(msgspec.Struct, gc=False):

@@ -32,7 +32,7 @@ import msgspec
 
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.fingerprint import differences, stamp
-from ktui.cluster.local import machine
+from ktui.cluster.local import code, machine
 from ktui.cluster.local.daemon import ensure_scheduler
 from ktui.cluster.local.gpu import GpuProbe, visible_indices
 from ktui.cluster.local.logs import LocalLogStream
@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 _SPEC_DECODER = msgspec.json.Decoder(TrialSpec)
 _SUBMIT_CHUNK = 500
+# A code snapshot younger than this is kept even with no trial (yet): its launch is queueing them.
+CODE_GRACE = 600.0
 
 
 class LocalBackend:
@@ -127,8 +129,9 @@ class LocalBackend:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._next_usage = 0.0
+        self.code_dir = self.db_path.parent / "code"
         self.supervisor = Supervisor(self.state, self.log_dir, python=python, kill_grace=kill_grace,
-                                     start_grace=start_grace)
+                                     start_grace=start_grace, code_dir=self.code_dir)
         self.projection = Projection(self.state, self._store, node=self.node, cpus=self.cpus,
                                      memory=self.memory, gpus=self.gpus, gpu_probe=gpu_probe)
         self.queue = Queue(self.state, cpus=self.cpus, memory=self.memory, gpus=self.gpus,
@@ -303,6 +306,29 @@ class LocalBackend:
         self.cancel(keys)
         self.supervisor.wait_gone(pids)
 
+    def keep_code(self, sha256: str, data: bytes) -> Path:
+        """Keep a code snapshot's archive for the trials about to be submitted with it: each
+        unpacks its own copy when it starts, whatever happens to the directory meanwhile."""
+        return code.keep(self.code_dir, sha256, data)
+
+    def code_archive(self, sha256: str) -> Path | None:
+        """A kept snapshot's archive (for `ktui diff`), None when it is gone."""
+        p = code.archive_path(self.code_dir, sha256)
+        return p if p.exists() else None
+
+    def _prune_code(self) -> None:
+        """Snapshots no trial uses any more go (their trials were deleted, by hand or TTL);
+        young ones stay: a launch keeps its archive a moment before its trials are queued."""
+        used = {r[0] for r in self.state.query("SELECT DISTINCT json_extract(spec, '$.code') FROM jobs") if r[0]}
+        cutoff = time.time() - CODE_GRACE
+        for p in list(self.code_dir.glob("*.tar.gz")) if self.code_dir.is_dir() else ():
+            try:
+                young = p.stat().st_mtime > cutoff
+            except OSError:
+                continue
+            if not young and p.name.removesuffix(".tar.gz") not in used:
+                p.unlink(missing_ok=True)
+
     def cancel(
         self,
         trials: Iterable[TrialKey] = (),
@@ -334,6 +360,8 @@ class LocalBackend:
                     rmtree(dirs[0])
                 done.append(label)
         self.supervisor.kill(doomed)
+        if done:
+            self._prune_code()
         self._poke()
         return ActionResult(tuple(done), tuple(failed))
 

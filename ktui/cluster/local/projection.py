@@ -140,6 +140,7 @@ class Projection:
             reason=j["reason"], message=j["message"], gpu=spec.gpu, metric=parse_metric(spec.metric),
             early_stopping=parse_object(spec.early_stopping),
             stopped=j["message"] if state == "stopped" else None,
+            provenance=spec.provenance,
         )
 
     def spec(self, uid: str) -> TrialSpec:

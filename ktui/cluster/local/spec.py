@@ -8,12 +8,15 @@ from typing import Any
 import msgspec
 
 from ktui.wire.names import (
+    CODE_ANNOTATION,
     EARLY_STOPPING_ANNOTATION,
     GPU_RESOURCE,
     METRIC_ANNOTATION,
     PARAMS_ANNOTATION,
     SWEEP_LABEL,
     TRIAL_LABEL,
+    parse_object,
+    provenance_of,
 )
 from ktui.wire.quantity import cpu_millis, to_int
 
@@ -41,6 +44,8 @@ class TrialSpec(msgspec.Struct, frozen=True):
     backoff_limit: int
     ttl: int | None = None  # ttlSecondsAfterFinished: delete the finished trial after this
     early_stopping: str | None = None  # the ktui.dev/early-stopping annotation text
+    code: str | None = None  # sha256 of the code snapshot it runs in (ktui.dev/code), if any
+    provenance: dict[str, Any] | None = None  # ktui.wire.names.provenance_of its annotations
 
 
 def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -96,4 +101,12 @@ def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "defaul
         backoff_limit=int(backoff) if backoff is not None else DEFAULT_BACKOFF_LIMIT,
         ttl=int(spec["ttlSecondsAfterFinished"]) if spec.get("ttlSecondsAfterFinished") is not None else None,
         early_stopping=annotations.get(EARLY_STOPPING_ANNOTATION),
+        code=_code_sha(annotations.get(CODE_ANNOTATION)),
+        provenance=provenance_of(annotations, c.get("image")),
     )
+
+
+def _code_sha(raw: str | None) -> str | None:
+    code = parse_object(raw)
+    sha = code.get("sha256") if code else None
+    return sha if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha) else None

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from ktui.cluster.local import machine
+from ktui.cluster.local import code, machine
 from ktui.cluster.local.processes import (
     CHILDREN,
     CHILDREN_LOCK,
@@ -96,9 +97,10 @@ def outcome_words(outcome: dict[str, Any], memory_limit: int) -> tuple[str, str 
 
 class Supervisor:
     def __init__(self, state: State, log_dir: Path, *, python: str, kill_grace: float,
-                 start_grace: float) -> None:
+                 start_grace: float, code_dir: Path | None = None) -> None:
         self.state = state
         self.log_dir = log_dir
+        self.code_dir = code_dir if code_dir is not None else log_dir.parent / "code"
         self.python = python
         self.kill_grace = kill_grace
         self.start_grace = start_grace
@@ -176,11 +178,20 @@ class Supervisor:
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # NVML's numbering, which the inventory uses
         })
         env.setdefault("PYTHONUNBUFFERED", "1")
+        cwd = s.workdir
+        if s.spec.code:
+            # Its own copy of the snapshot taken at launch, beside its logs (gone with them).
+            cwd = str(s.dir.parent / code.WORKSPACE)
+            try:
+                code.unpack(code.archive_path(self.code_dir, s.spec.code), Path(cwd))
+            except (OSError, ValueError, tarfile.TarError) as exc:
+                self.finish(s.uid, s.n, {"lost": f"could not unpack its code snapshot {s.spec.code[:16]}: {exc}"})
+                return
         try:
             s.dir.mkdir(parents=True, exist_ok=True)
             (s.dir / "spec.json").write_text(json.dumps({
                 "argv": resolve_argv(s.spec.argv, env, self.python), "env": env,
-                "cwd": s.workdir, "memory_limit": s.spec.memory_limit, "log": str(out),
+                "cwd": cwd, "memory_limit": s.spec.memory_limit, "log": str(out),
                 "kill_grace": self.kill_grace,
             }))
             with open(out, "ab") as f:

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ktui.cluster import provenance
 from ktui.cluster.backend import Backend
 from ktui.cluster.format import reason_line, short_params
 from ktui.cluster.model import Trial, TrialDescription, TrialKey
@@ -71,6 +72,8 @@ class DescribeScreen(ModalScreen[None]):
         head.add_row("Retries", str(t.retries))
         if t.gpu or t.gpu_util is not None:
             head.add_row("GPUs", gpu_words(t, now))
+        for label, words in provenance.rows(t.provenance_dict()):
+            head.add_row(label, words)
         pods = Table(title="pods", expand=True, title_justify="left")
         for col in ("name", "phase", "node", "age", "restarts", "reason"):
             pods.add_column(col)
