@@ -251,7 +251,15 @@ def endpoints_cells(ep: dict[str, Any], now: float) -> list[Any]:
     return [meta["name"], text or "<none>", clock.since(meta.get("creationTimestamp"), now)]
 
 
+def configmap_cells(cm: dict[str, Any], now: float) -> list[Any]:
+    """kubectl's columns: NAME, DATA (keys in data and binaryData), AGE."""
+    meta = cm["metadata"]
+    return [meta["name"], len(cm.get("data") or {}) + len(cm.get("binaryData") or {}),
+            clock.since(meta.get("creationTimestamp"), now)]
+
+
 _CELLS = {
+    "configmaps": configmap_cells,
     "services": service_cells,
     "endpoints": endpoints_cells,
     "jobs": job_cells,

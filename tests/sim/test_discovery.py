@@ -26,9 +26,10 @@ def test_legacy_discovery_names_only_served_resources(sim: Sim) -> None:
     assert api["serverAddressByClientCIDRs"][0]["serverAddress"].endswith(f":{sim.port}")
     names = {r["name"] for r in request(sim, "GET", "/api/v1").json()["resources"]}
     assert {"pods", "pods/log", "nodes", "namespaces", "events"} <= names
-    # Services and Endpoints are served (the service proxy reads them); ConfigMaps are not.
-    assert {"services", "services/proxy", "endpoints", "pods/proxy"} <= names
-    assert "configmaps" not in names
+    # Services and Endpoints are served (the service proxy reads them), ConfigMaps (code
+    # snapshots); Secrets are not.
+    assert {"services", "services/proxy", "endpoints", "pods/proxy", "configmaps"} <= names
+    assert "secrets" not in names
     groups = {g["name"] for g in request(sim, "GET", "/apis").json()["groups"]}
     assert groups == {"batch", "metrics.k8s.io"}
     batch = request(sim, "GET", "/apis/batch/v1").json()

@@ -147,3 +147,13 @@ def test_events_top_and_namespaces(sim: Sim, kubectl) -> None:
     assert kubectl("top", "nodes").stdout.count("sim-node-") == 3
     kubectl("delete", "namespace", "team-a")
     assert "team-a" not in kubectl("get", "ns").stdout
+
+
+def test_configmaps_are_discoverable_and_listed(sim: Sim, kubectl) -> None:
+    # ktui's code snapshots travel in ConfigMaps: kubectl sees them as a real cluster shows them.
+    sim.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ktui-code-0123456789abcdef"},
+                "immutable": True, "binaryData": {"code.tar.gz": "H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ8HFAAAAAAAAAAAAAAAAAAAAAAAAAAA"}})
+    out = kubectl("get", "cm").stdout.splitlines()
+    assert out[0].split() == ["NAME", "DATA", "AGE"]
+    assert out[1].split()[:2] == ["ktui-code-0123456789abcdef", "1"]
+    assert "configmaps" in kubectl("api-resources", "--api-group=").stdout

@@ -23,10 +23,11 @@ HERE = Path(__file__).parent
 # would happily send requests we answer with 404.
 CORE = {"events", "namespaces", "nodes", "pods", "pods/log", "pods/status", "nodes/status",
         "namespaces/status", "pods/proxy", "services", "services/status", "services/proxy",
-        "endpoints"}
+        "endpoints", "configmaps"}
 BATCH = {"jobs", "jobs/status"}
 AGG_CORE_SUB = {"pods": {"log", "status", "proxy"}, "nodes": {"status"},
-                "namespaces": {"status"}, "services": {"status", "proxy"}, "endpoints": set()}
+                "namespaces": {"status"}, "services": {"status", "proxy"}, "endpoints": set(),
+                "configmaps": set()}
 
 
 def _load(ref: Path, name: str) -> Any:
@@ -121,6 +122,11 @@ def main(ref: Path) -> None:
     columns["endpoints"] = [
         name_col,
         col("Endpoints", "Endpoints of the service."),
+        age_col,
+    ]
+    columns["configmaps"] = [
+        name_col,
+        {"name": "Data", "type": "integer", "format": "", "description": "", "priority": 0},
         age_col,
     ]
     columns["events"] = [
