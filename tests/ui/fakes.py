@@ -125,11 +125,11 @@ class FakeBackend:
         return (namespace, name)
 
     def submit(self, manifests, progress=None, *, source_dir=None, replace=False,  # type: ignore[no-untyped-def]
-               dry_run=False) -> SubmitResult:
+               dry_run=False, code=None) -> SubmitResult:
         """As the real backends: the same trial is existing; one with other settings
         refuses the whole submission unless ``replace``."""
         self.source_dir = source_dir
-        self.submit_calls.append({"replace": replace, "dry_run": dry_run})
+        self.submit_calls.append({"replace": replace, "dry_run": dry_run, "code": code})
         tally = SubmitTally(len(manifests), progress)
         todo, doomed = [], set()
         for m in manifests:
