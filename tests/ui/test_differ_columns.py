@@ -79,3 +79,13 @@ async def test_the_sweep_filter_decides_for_its_own_trials(tmp_path):
 def test_short_digest():
     assert short_digest("docker-pullable://ghcr.io/org/train@sha256:0123456789abcdef") == "train@0123456789ab"
     assert short_digest("python:3.11") == "python:3.11"
+
+
+def test_the_columns_fit_the_width_without_scrolling():
+    from ktui.ui.widgets.jobs import job_columns
+
+    for width in (80, 100, 120, 140, 200):
+        for differ in ((), ("code",), ("image",), ("image", "code")):
+            for one_node in (False, True):
+                cols = job_columns(width, one_node, gpu=True, differ=differ)
+                assert sum(c.width for c in cols) + len(cols) - 1 <= width - 2, (width, differ, one_node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 
 from rich.text import Text
@@ -34,6 +35,25 @@ def job_columns(width: int, one_node: bool = False, gpu: bool = False, differ: t
         at = next(i for i, c in enumerate(cols) if c.key == "retries")
         cols.insert(at, Column("gpu", "GPU", 9, align="right") if width >= 140
                     else Column("gpu_util", "GPU", 4, align="right"))
+    return _squeeze(cols, width) if differ else cols
+
+
+# How narrow a column may get to make room for IMAGE and CODE, in the order they give way.
+_FLOORS = (("params", 5), ("reason", 5), ("image", 6), ("name", 10), ("metric", 5), ("node", 5))
+_SCROLLBAR = 2
+
+
+def _squeeze(cols: list[Column], width: int) -> list[Column]:
+    over = sum(c.width for c in cols) + len(cols) - 1 - (width - _SCROLLBAR)
+    for key, floor in _FLOORS:
+        if over <= 0:
+            break
+        i = next((i for i, c in enumerate(cols) if c.key == key), None)
+        if i is None or cols[i].width <= floor:
+            continue
+        cut = min(over, cols[i].width - floor)
+        cols[i] = dataclasses.replace(cols[i], width=cols[i].width - cut)
+        over -= cut
     return cols
 
 
