@@ -91,6 +91,7 @@ class Backend(Protocol):
         source_dir: str | None = None,
         replace: bool = False,
         dry_run: bool = False,
+        code: Mapping[str, Any] | None = None,
     ) -> SubmitResult:
         """Create one Job per manifest.
 
@@ -106,7 +107,11 @@ class Backend(Protocol):
         backend's errors when the existing Jobs cannot be read: nothing is submitted blind.
 
         ``source_dir``: the sweep file's directory. A backend that runs trials on this
-        machine runs them there (as the file's relative paths expect); a cluster ignores it."""
+        machine runs them there (as the file's relative paths expect); a cluster ignores it.
+
+        ``code``: the code snapshot's ConfigMap (ktui.cli.code.config_map) the manifests mount:
+        a cluster creates (or reuses) it once the submit is not refused, before the first Job;
+        this machine keeps its archive for the trials' copies."""
         ...
 
     def cancel(

@@ -224,7 +224,31 @@ def phase_text(t: Trial) -> Text:
 
 # The order of trial_cells' cells; the job table picks the columns its width allows.
 TRIAL_CELLS = ("name", "sweep", "params", "phase", "node", "age", "retries", "reason", "metric", "cpu", "mem",
-               "gpu", "gpu_util")
+               "gpu", "gpu_util", "image", "code")
+
+
+def short_digest(image_id: str) -> str:
+    """`docker-pullable://ghcr.io/org/train@sha256:1a2b...` -> `train@1a2b3c4d5e6f`."""
+    ref, _, digest = image_id.rpartition("@")
+    if not ref:
+        return image_id
+    name = ref.rsplit("/", 1)[-1]
+    return f"{name}@{digest.split(':', 1)[-1][:12]}"
+
+
+def image_cell(t: Trial) -> str:
+    """The digest its pod resolved when known (what ran), else the image as submitted."""
+    if t.image_id:
+        return short_digest(t.image_id)
+    return str((t.provenance or {}).get("image") or "")
+
+
+def code_cell(t: Trial) -> Text | str:
+    """The first 8 hex of the code snapshot's hash; `-` for a ktui trial that ships none."""
+    if t.provenance is None:
+        return ""
+    sha = (t.provenance.get("code") or {}).get("sha256")
+    return str(sha)[:8] if sha else Text("-", style="dim")
 
 
 def gpu_cell(t: Trial, memory: bool = True) -> Text | str:
@@ -269,6 +293,8 @@ def trial_cells(
         fmt_mem(t.mem_used) if t.mem_used is not None else "",
         gpu_cell(t),
         gpu_cell(t, memory=False),
+        image_cell(t),
+        code_cell(t),
     )
 
 

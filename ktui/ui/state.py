@@ -17,6 +17,7 @@ from typing import Any
 from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.model import JOB_PHASES, NodeView, Problem, SweepSummary, Trial, TrialKey
 from ktui.cluster.store import Store
+from ktui.ui.distinct import Differing
 from ktui.ui.prebuilt import PrebuiltSort
 from ktui.ui.render import node_prefix
 from ktui.ui.search import SearchTag, filter_scan, search_text
@@ -57,6 +58,7 @@ class Rebuilt:
     trials: SortedView[TrialKey, Trial]
     search: dict[TrialKey, str]
     nodes: SortedView[str, NodeView] | None = None
+    differing: Differing | None = None
 
 
 # What any trial sort key or search text reads (see _trial_sort_key, _search_text): a
@@ -77,6 +79,9 @@ class UiState:
         # (namespace, sweep) -> the parameters that vary within it (the PARAMS column shows
         # them first), for the sweeps whose lines are shown (see MainScreen._feed_metrics).
         self.varying: dict[tuple[str, str], frozenset[str]] = {}
+        # Which of image and code the trials differ in (the job table's IMAGE, CODE columns):
+        # counted as trials change, rebuilt with the view on a reset.
+        self.differing = Differing()
         self.trial_sort = "sweep"
         self.trial_reverse = False
         self.node_sort = "name"
@@ -155,6 +160,7 @@ class UiState:
             for k in ch.removed_trials:
                 self._search.pop(k, None)
                 self.metrics.pop(k, None)
+            self.differing.update(changed, ch.removed_trials)
             tick.trials_moved = self._apply(changed, ch.removed_trials, retagged=retagged, resorted=resorted)
             tick.trials = set(changed)
         self._follow_nodes(tick, ch.nodes, ch.removed_nodes)
@@ -310,6 +316,8 @@ class UiState:
                                 self._tag(search), pause)
         out = Rebuilt(version, view, search)
         if reset:
+            out.differing = Differing()
+            out.differing.reset(trials)
             out.nodes = SortedView(node_sort_key(self.node_sort), reverse=self.nodes.reverse)
             out.nodes.reset(self.store.snapshot_nodes())
         return out
@@ -327,6 +335,8 @@ class UiState:
             pre.drop()
         elif pre.view is not None and not pre.busy:  # (a worker catching it up has its own)
             pre.view.share_records(self._base.shared_records())
+        if rebuilt.differing is not None:
+            self.differing = rebuilt.differing
         if rebuilt.nodes is not None:
             self.nodes = rebuilt.nodes
             self._set_node_prefix()

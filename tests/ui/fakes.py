@@ -109,27 +109,28 @@ class FakeBackend:
 
     def add_trial(self, sweep: str, index: int, phase: str, node: str | None = "node-a", params: str = '{"lr":0.1}',
                   reason: str | None = None, namespace: str = "default", cpu_m: int = 2000, gpu: int = 0,
-                  exit_reason: str | None = None) -> tuple[str, str]:
+                  exit_reason: str | None = None, provenance: dict | None = None,  # type: ignore[type-arg]
+                  image_id: str | None = None) -> tuple[str, str]:
         name = f"{sweep}-{index:03d}"
         now = NOW
         outcome = {"Succeeded": "Complete", "Failed": "Failed"}.get(phase)
         job = JobRec(namespace, name, f"uid-{name}", self.rv(), now - 600, now - 590, now - 10 if outcome else None,
                      sweep, index, json.loads(params), False, 1 if phase == "Running" else 0, 0, 1 if outcome == "Complete" else 0,
-                     1 if outcome == "Failed" else 0, outcome, reason, None, gpu)
+                     1 if outcome == "Failed" else 0, outcome, reason, None, gpu, provenance=provenance)
         pod_phase = {"Running": "Running", "Succeeded": "Succeeded", "Failed": "Failed"}.get(phase, "Pending")
         pod = PodRec(namespace, f"{name}-abcde", self.rv(), name, f"uid-{name}", node if pod_phase != "Pending" else None,
                      pod_phase, now - 595, now - 590 if pod_phase != "Pending" else None, now - 10 if outcome else None,
-                     False, cpu_m, 4 * GiB, gpu, 0, exit_reason, None)
+                     False, cpu_m, 4 * GiB, gpu, 0, exit_reason, None, image_id=image_id)
         self.store.apply("jobs", [job])
         self.store.apply("pods", [pod])
         return (namespace, name)
 
     def submit(self, manifests, progress=None, *, source_dir=None, replace=False,  # type: ignore[no-untyped-def]
-               dry_run=False) -> SubmitResult:
+               dry_run=False, code=None) -> SubmitResult:
         """As the real backends: the same trial is existing; one with other settings
         refuses the whole submission unless ``replace``."""
         self.source_dir = source_dir
-        self.submit_calls.append({"replace": replace, "dry_run": dry_run})
+        self.submit_calls.append({"replace": replace, "dry_run": dry_run, "code": code})
         tally = SubmitTally(len(manifests), progress)
         todo, doomed = [], set()
         for m in manifests:

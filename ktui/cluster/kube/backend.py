@@ -232,8 +232,12 @@ class KubeBackend:
         source_dir: str | None = None,  # the code is in the image: nothing to do with it
         replace: bool = False,
         dry_run: bool = False,
+        code: Mapping[str, Any] | None = None,
     ) -> SubmitResult:
-        result = self.actions.submit(manifests, progress, replace=replace, dry_run=dry_run)
+        from ktui.cluster.kube import codemap
+
+        ship = (lambda: codemap.ensure(self.actions, code)) if code is not None else None  # noqa: E731
+        result = self.actions.submit(manifests, progress, replace=replace, dry_run=dry_run, before_create=ship)
         self._learn(result.failed, "submit")
         return result
 

@@ -17,6 +17,7 @@ never starts a job that a row says was started.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -57,6 +58,7 @@ from ktui.cluster.model import (
     TrialState,
 )
 from ktui.cluster.store import Store
+from ktui.wire.names import CODE_ARCHIVE_KEY, CODE_SHA_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -200,12 +202,15 @@ class LocalBackend:
         source_dir: str | None = None,
         replace: bool = False,
         dry_run: bool = False,
+        code: Mapping[str, Any] | None = None,
     ) -> SubmitResult:
         """Queue the trials. A trial already queued, running or finished under the same name
         is "existing" when it runs the same thing (ktui.cluster.fingerprint, and the same
         working directory); when it runs something else nothing is queued at all, unless
         ``replace``: those trials are cancelled (their processes gone) and queued anew."""
         workdir = str(Path(source_dir).resolve()) if source_dir else str(self.workdir)
+        if code is not None and not dry_run:  # before any trial is queued: a runner may start it at once
+            self.keep_code(*_archive_of(code))
         launch = uuid.uuid4().hex
         tally = SubmitTally(len(manifests), progress)
         todo: list[tuple[dict[str, Any], TrialSpec]] = []
@@ -546,3 +551,10 @@ class LocalBackend:
 
 def _label(spec: TrialSpec) -> str:
     return f"{spec.namespace}/{spec.name}"
+
+
+def _archive_of(config_map: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(sha256, tar.gz) of a code snapshot's ConfigMap manifest."""
+    meta = config_map.get("metadata") or {}
+    sha = str((meta.get("annotations") or {})[CODE_SHA_ANNOTATION])
+    return sha, base64.b64decode(config_map["binaryData"][CODE_ARCHIVE_KEY])

@@ -6,6 +6,7 @@ offers a new name or, after a confirm, replacing those trials."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from ktui.cli.code import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.cluster.backend import Backend
 from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
@@ -93,6 +95,11 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         self.sweep: Sweep | None = None
         self._submitting = False
         self.refused: SubmitResult | None = None  # the last submit's refusal, while it stands
+        self.ship: Shipment | None = None  # the previewed sweep's code snapshot, submitted with it
+        # The code field follows the sweep file's `code:` until the user edits it; then what
+        # it says wins (emptied: no snapshot, as a file without `code:`).
+        self._code_touched = False
+        self._code_auto = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="launch-box", classes="dialog"):
@@ -108,6 +115,8 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
                 yield Input(placeholder="cpu", id="launch-cpu")
                 yield Input(placeholder="memory", id="launch-memory")
                 yield Input(placeholder="gpu", id="launch-gpu", type="integer")
+            yield Input(placeholder="code: a directory to ship (the file's code:, else none)",
+                        suggester=PathSuggester(), id="launch-code")
             recent = load_recent()
             if recent:
                 yield OptionList(*recent, id="launch-recent")
@@ -134,6 +143,10 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
+        if event.input.id == "launch-code":
+            if event.value == self._code_auto:
+                return  # our own fill-in from the file's `code:`: already previewed
+            self._code_touched = True
         self._preview()
 
     @on(Input.Submitted)
@@ -149,16 +162,19 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             return v or None
 
         gpu = val("gpu")
+        code = val("code") if self._code_touched else None
         return Overrides(image=val("image"), namespace=val("namespace"), name=val("name"), cpu=val("cpu"),
                          memory=val("memory"), gpu=int(gpu) if gpu and gpu.isdigit() else None,
+                         code=os.path.expanduser(code) if code else None,
                          image_required=self.backend.capabilities.images.available)
 
     def _preview(self) -> None:
         # Widgets are read here, on the UI thread; the worker only gets plain values.
-        self._load_preview(self.query_one("#launch-path", Input).value.strip(), self._overrides())
+        no_code = self._code_touched and not self.query_one("#launch-code", Input).value.strip()
+        self._load_preview(self.query_one("#launch-path", Input).value.strip(), self._overrides(), no_code)
 
     @work(thread=True, exclusive=True, group="launch-preview")
-    def _load_preview(self, path: str, overrides: Overrides) -> None:
+    def _load_preview(self, path: str, overrides: Overrides, no_code: bool = False) -> None:
         # Reading and expanding the file is I/O and may be slow: never on the UI loop.
         worker = get_current_worker()
         if not path:
@@ -173,13 +189,29 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._show, None, str(e), Text(""))
             return
+        file_code = sweep.code.path if sweep.code is not None and sweep.code.where != "--code" else ""
+        if no_code:
+            sweep = dataclasses.replace(sweep, code=None)
+        images = self.backend.capabilities.images
+        try:
+            # The snapshot reads the whole directory (~200 ms for a big one): here, in the
+            # worker. A cluster's ConfigMap holds 1 MiB; this machine has no such limit.
+            ship = prepare(sweep, check_size=images.available)
+        except CodeProblem as e:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show, None, str(e), Text(""), file_code)
+            return
         ns = sweep.namespace or self.default_namespace
-        first = render_job(sweep, sweep.trial(0), ns) if sweep.count() else None
+        first = render_job(sweep, sweep.trial(0), ns, ship.ref if ship else None) if sweep.count() else None
         text = Text()
         text.append(f"{sweep.count():,} trials", style="bold")
-        images = self.backend.capabilities.images
         text.append(f" of sweep {sweep.name} into namespace {ns}"
                     + (f", image {sweep.image}\n" if images.available else "\n"))
+        if ship is not None:
+            text.append(f"code: {ship.snapshot.summary()} from {ship.snapshot.root} as {ship.snapshot.name}\n")
+        else:
+            text.append("no code shipped: the trials run the image's own code\n" if images.available
+                        else "no code shipped: the trials run in the sweep file's directory\n", style="dim")
         for note in sweep.notes:
             if images.available or "image" not in note:
                 text.append(f"note: {note}\n", style="yellow")
@@ -194,14 +226,28 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
             text.append("\nfirst Job:\n", style="bold")
             text.append(yaml.safe_dump(first, sort_keys=False, width=200))
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show, sweep, "", text)
+            self.app.call_from_thread(self._show, sweep, "", text, file_code, ship)
 
-    def _show(self, sweep: Sweep | None, errors: str, preview: Text) -> None:
+    def _show(self, sweep: Sweep | None, errors: str, preview: Text, file_code: str | None = None,
+              ship: Shipment | None = None) -> None:
         self.sweep = sweep
+        self.ship = ship
+        if file_code is not None and not self._code_touched:
+            self._fill_code(file_code)
         self._set_refused(None)  # the form changed: a refusal no longer stands
         self.query_one("#launch-errors", Static).update(Text(errors, style="bold red"))
         self.query_one("#launch-preview", Static).update(preview)
         self.query_one("#launch-submit", Button).disabled = sweep is None or self._submitting
+
+    def _fill_code(self, path: str) -> None:
+        shown = path
+        if path:
+            rel = os.path.relpath(path)
+            shown = path if rel.startswith("..") else rel
+        field = self.query_one("#launch-code", Input)
+        if field.value != shown:
+            self._code_auto = shown
+            field.value = shown
 
     @on(Button.Pressed, "#launch-submit")
     def _press_submit(self) -> None:
@@ -250,18 +296,23 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         bar = self.query_one("#launch-progress", ProgressBar)
         bar.display = True
         bar.update(total=self.sweep.count(), progress=0)
-        self._submit(self.sweep, self.sweep.namespace or self.default_namespace, replace)
+        self._submit(self.sweep, self.sweep.namespace or self.default_namespace, replace, self.ship)
 
     @work(thread=True, exclusive=True, group="launch-submit")
-    def _submit(self, sweep: Sweep, namespace: str, replace: bool) -> None:
-        manifests = list(render_jobs(sweep, namespace))
+    def _submit(self, sweep: Sweep, namespace: str, replace: bool, ship: Shipment | None = None) -> None:
+        # As `ktui launch`: each Job records its provenance and mounts the snapshot, whose
+        # ConfigMap the backend creates before the first Job (kept here on this machine).
+        extra = provenance()
+        manifests = list(render_jobs(sweep, namespace, ship.ref if ship else None))
+        for m in manifests:
+            m["metadata"]["annotations"].update(extra)
 
         def progress(p: SubmitProgress) -> None:
             self.app.call_from_thread(self._progress, p.done)
 
         try:
             result = self.backend.submit(manifests, progress, source_dir=str(Path(sweep.source).resolve().parent),
-                                         replace=replace)
+                                         replace=replace, code=config_map(ship.snapshot, namespace) if ship else None)
         except Exception as e:  # unreachable, forbidden: keep the form open and say why
             self.app.call_from_thread(self._failed, str(e))
             return

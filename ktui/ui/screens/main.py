@@ -74,6 +74,7 @@ class MainScreen(TrialActions):
         Binding("C", "cancel_sweep", "Cancel sweep", show=False, id="jobs.cancel-sweep"),
         Binding("R", "rerun_failed", "Rerun failed", id="jobs.rerun"),
         Binding("d", "describe", "Describe", id="jobs.describe"),
+        Binding("v", "compare", "Compare two trials", show=False, id="jobs.compare"),
         Binding("o", "goto_node", "Its node", id="jobs.goto-node"),
         Binding("p", "chart", "Plot", id="jobs.chart"),
         Binding("escape", "back", "Back", show=False, id="view.back"),

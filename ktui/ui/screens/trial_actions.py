@@ -14,8 +14,9 @@ from textual.screen import Screen
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.logmetrics import LogMetrics
-from ktui.cluster.model import ActionResult, SubmitResult, Trial
+from ktui.cluster.model import ActionResult, SubmitResult, Trial, TrialKey
 from ktui.ui.screens.chart import ChartScreen
+from ktui.ui.screens.compare import CompareScreen
 from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.describe import DescribeScreen
 from ktui.ui.screens.launch import LaunchScreen
@@ -47,6 +48,7 @@ class TrialActions(Screen[None]):
         "cancel_sweep": "cancel",
         "rerun_failed": "rerun",
         "describe": "describe",
+        "compare": "describe",
     }
 
     def action_chart(self) -> None:
@@ -75,6 +77,23 @@ class TrialActions(Screen[None]):
         t = self.selected_trial()
         if t is not None and self._require("describe"):
             self.app.push_screen(DescribeScreen(self.backend, t.key, self.state.clock))
+
+    compare_mark: TrialKey | None = None  # the trial `v` marked, waiting for the second one
+
+    def action_compare(self) -> None:
+        """The first press marks the selected trial; on another trial, the second shows what
+        differs between them (`ktui diff A B`); on the same one, it clears the mark."""
+        t = self.selected_trial()
+        if t is None:
+            return
+        mark = self.compare_mark
+        if mark is None or mark == t.key:
+            self.compare_mark = None if mark == t.key else t.key
+            self.notify(f"compare: {t.name} marked; press v on another trial" if mark is None
+                        else f"compare: {t.name} unmarked", timeout=4)
+            return
+        self.compare_mark = None
+        self.app.push_screen(CompareScreen(self.backend, mark, t.key))
 
     def action_cancel_trial(self) -> None:
         t = self.selected_trial()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 
 from rich.text import Text
@@ -18,16 +19,41 @@ MAX_SWEEP_LINES = 4
 _CELL_INDEX = {k: i for i, k in enumerate(TRIAL_CELLS)}
 
 
-def job_columns(width: int, one_node: bool = False, gpu: bool = False) -> list[Column]:
+def job_columns(width: int, one_node: bool = False, gpu: bool = False, differ: tuple[str, ...] = ()) -> list[Column]:
     """Columns that fit `width` (minus a scrollbar) without horizontal scrolling. With one
     node (this machine, a kind cluster) the NODE column says nothing: at 80 columns its
     room goes to the measured CPU and memory instead. `gpu`: some trial's GPU use is known
-    (the column takes no room from the others until then)."""
+    (the column takes no room from the others until then). `differ`: "image", "code" when
+    the trials differ in it (a column that would say the same on every row is left out)."""
     cols = _job_columns(width, one_node)
+    at = next(i for i, c in enumerate(cols) if c.key == "phase")
+    if "code" in differ:
+        cols.insert(at, Column("code", "CODE", 8))
+    if "image" in differ:
+        cols.insert(at, Column("image", "IMAGE", 12 if width < 140 else 18, flex=1, keep="end"))
     if gpu:  # (at 80 columns the busy share alone: "94%")
         at = next(i for i, c in enumerate(cols) if c.key == "retries")
         cols.insert(at, Column("gpu", "GPU", 9, align="right") if width >= 140
                     else Column("gpu_util", "GPU", 4, align="right"))
+    return _squeeze(cols, width) if differ else cols
+
+
+# How narrow a column may get to make room for IMAGE and CODE, in the order they give way.
+_FLOORS = (("params", 5), ("reason", 5), ("image", 6), ("name", 10), ("metric", 5), ("node", 5))
+_SCROLLBAR = 2
+
+
+def _squeeze(cols: list[Column], width: int) -> list[Column]:
+    over = sum(c.width for c in cols) + len(cols) - 1 - (width - _SCROLLBAR)
+    for key, floor in _FLOORS:
+        if over <= 0:
+            break
+        i = next((i for i, c in enumerate(cols) if c.key == key), None)
+        if i is None or cols[i].width <= floor:
+            continue
+        cut = min(over, cols[i].width - floor)
+        cols[i] = dataclasses.replace(cols[i], width=cols[i].width - cut)
+        over -= cut
     return cols
 
 
@@ -88,6 +114,7 @@ class JobsPane(Vertical):
         self._column_keys = [c.key for c in job_columns(140)]
         self._one_node = False
         self._gpu = False
+        self._differ: tuple[str, ...] = ()
         self._node_prefix = ""
 
     def compose(self) -> ComposeResult:
@@ -114,7 +141,7 @@ class JobsPane(Vertical):
             self.table.forget_rows()
 
     def _fit_columns(self) -> None:
-        cols = job_columns(self.size.width, self._one_node, self._gpu)
+        cols = job_columns(self.size.width, self._one_node, self._gpu, self._differ)
         keys = [c.key for c in cols]
         if keys != self._column_keys or cols[0].width != self.table.columns[0].width:
             self._column_keys = keys
@@ -132,8 +159,9 @@ class JobsPane(Vertical):
     def refresh_from(self, changed: set, moved: bool, sweeps: bool) -> None:  # type: ignore[type-arg]
         one_node = len(self.state.nodes.keys) == 1
         gpu = self.state.store.has_gpu_use
-        if one_node != self._one_node or gpu != self._gpu:
-            self._one_node, self._gpu = one_node, gpu
+        differ = self.state.differing.columns(self.state.sweep_filter)
+        if one_node != self._one_node or gpu != self._gpu or differ != self._differ:
+            self._one_node, self._gpu, self._differ = one_node, gpu, differ
             self._fit_columns()
         self._fit_node_names()
         self.table.locate = self.state.trials.index
