@@ -66,9 +66,7 @@ class CompareScreen(ModalScreen[None]):
         for ln in lines:
             style = ""
             body = ln.lstrip()
-            if not ln.startswith(" "):
-                style = "bold"
-            elif body.startswith(("+++", "---")):
+            if not ln.startswith(" ") or body.startswith(("+++", "---")):
                 style = "bold"
             elif body.startswith("+"):
                 style = "green"
