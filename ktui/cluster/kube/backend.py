@@ -236,8 +236,12 @@ class KubeBackend:
     ) -> SubmitResult:
         from ktui.cluster.kube import codemap
 
-        ship = (lambda: codemap.ensure(self.actions, code)) if code is not None else None  # noqa: E731
-        result = self.actions.submit(manifests, progress, replace=replace, dry_run=dry_run, before_create=ship)
+        def ship() -> None:
+            assert code is not None
+            codemap.ensure(self.actions, code)  # (what it says of the ConfigMap: the CLI prints it)
+
+        result = self.actions.submit(manifests, progress, replace=replace, dry_run=dry_run,
+                                     before_create=ship if code is not None else None)
         self._learn(result.failed, "submit")
         return result
 
