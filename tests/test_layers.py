@@ -112,6 +112,12 @@ def test_ui_reaches_the_cluster_only_through_the_backend_interface():
     assert not _offenders(PKG / "ui", lambda n: _under(n, "ktui.cluster.kube", "ktui.cluster.local", "ktui.sim"))
 
 
+def test_the_ui_never_reaches_up_into_the_commands():
+    # (What a command and a screen share lives in a layer below both: cluster/shipment.py,
+    # cluster/trialdiff.py.)
+    assert not _offenders(PKG / "ui", lambda n: _under(n, "ktui.cli"))
+
+
 def test_the_backends_do_not_know_each_other():
     assert not _offenders(PKG / "cluster" / "kube", lambda n: _under(n, "ktui.cluster.local"))
     assert not _offenders(PKG / "cluster" / "local", lambda n: _under(n, "ktui.cluster.kube"))

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from ktui.cli.clusterargs import add_cluster_args
-from ktui.cli.code import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.cli.local import add_local_arg
+from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
 from ktui.sweep.model import format_value
 

@@ -109,7 +109,7 @@ class Backend(Protocol):
         ``source_dir``: the sweep file's directory. A backend that runs trials on this
         machine runs them there (as the file's relative paths expect); a cluster ignores it.
 
-        ``code``: the code snapshot's ConfigMap (ktui.cli.code.config_map) the manifests mount:
+        ``code``: the code snapshot's ConfigMap (ktui.cluster.shipment.config_map) the manifests mount:
         a cluster creates (or reuses) it once the submit is not refused, before the first Job;
         this machine keeps its archive for the trials' copies."""
         ...

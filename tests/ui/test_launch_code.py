@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.widgets import Button, Input, Static
 
-import ktui.cli.code as code_mod
+import ktui.cluster.shipment as code_mod
 from ktui.ui.app import KtuiApp
 from ktui.ui.screens.launch import LaunchScreen
 from ktui.wire.names import CODE_ANNOTATION

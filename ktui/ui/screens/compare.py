@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from ktui.cluster.backend import Backend
 from ktui.cluster.model import TrialKey
+from ktui.cluster.trialdiff import compare  # `ktui diff`'s own comparison, word for word
 
 
 class CompareScreen(ModalScreen[None]):
@@ -42,8 +43,6 @@ class CompareScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True)
     def _load(self) -> None:
-        from ktui.cli.diff import compare  # the command's own comparison, word for word
-
         try:
             da = self.backend.describe(self.a)
             db = self.backend.describe(self.b)

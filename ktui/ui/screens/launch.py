@@ -23,10 +23,10 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from ktui.cli.code import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.cluster.backend import Backend
 from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
+from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_job, render_jobs
 from ktui.ui.screens.confirm import ConfirmScreen
 
