@@ -137,13 +137,7 @@ class Api:
             if len(parts) >= 2 and parts[0] == "apis" and not crds.is_builtin_group(parts[1]):
                 return _page_not_found()
             raise _NOT_FOUND_PAGE
-        faults = self.server.faults
-        if faults.latency:
-            await asyncio.sleep(faults.latency)
-        user = self.server.auth.user_for(request.headers.get("Authorization"))
-        fault = faults.maybe_error()
-        if fault is not None:
-            raise fault
+        user = await self._admit(request)
         if target.group == "metrics.k8s.io":
             return await self._metrics(request, target, user)
         if target.group == kueue.VISIBILITY and self.server.kueue is not None:
@@ -404,10 +398,9 @@ class Api:
                 return await self._patch(request, info, target.namespace, name, "status")
         raise _NOT_FOUND_PAGE
 
-    # ------------------------------------------------------------------ proxy
-
-    async def _proxy(self, request: web.Request, namespace: str, kind: str, ident: str,
-                     rest: str | None) -> web.StreamResponse:
+    async def _admit(self, request: web.Request) -> str:
+        """What every request meets first: the injected latency, who it comes from, and an
+        injected error (raised)."""
         faults = self.server.faults
         if faults.latency:
             await asyncio.sleep(faults.latency)
@@ -415,6 +408,13 @@ class Api:
         fault = faults.maybe_error()
         if fault is not None:
             raise fault
+        return user
+
+    # ------------------------------------------------------------------ proxy
+
+    async def _proxy(self, request: web.Request, namespace: str, kind: str, ident: str,
+                     rest: str | None) -> web.StreamResponse:
+        user = await self._admit(request)
         try:
             return await proxy.Proxy(self.server).handle(request, user, namespace, kind, ident,
                                                           rest)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ktui.sim import clock, errors
 from ktui.sim.cluster import Cluster
+from ktui.sim.controllers.keyqueue import KeyQueue
 from ktui.sim.events import EventRecorder
 from ktui.sim.resources import PODS, PYTORCHJOBS, SERVICES, ResourceInfo
 from ktui.sim.store import WatchEvent
@@ -116,8 +117,7 @@ class TrainingOperator:
     def __init__(self, cluster: Cluster, events: EventRecorder) -> None:
         self.cluster = cluster
         self.events = events
-        self._dirty: set[str] = set()
-        self._scheduled = False
+        self._queue = KeyQueue(lambda: self.cluster.loop, self.reconcile)
         self._keys: dict[str, str] = {}  # PyTorchJob uid -> key
         cluster.store.listeners.append(self._on_event)
 
@@ -134,16 +134,7 @@ class TrainingOperator:
             self._mark(self._keys[ev.obj.owner])
 
     def _mark(self, key: str) -> None:
-        self._dirty.add(key)
-        if not self._scheduled:
-            self._scheduled = True
-            self.cluster.loop.call_soon(self._process)
-
-    def _process(self) -> None:
-        self._scheduled = False
-        dirty, self._dirty = self._dirty, set()
-        for key in sorted(dirty):
-            self.reconcile(key)
+        self._queue.mark(key)
 
     def _delete_dependents(self, uid: str, namespace: str) -> None:
         for v in self.cluster.pods_of(uid):

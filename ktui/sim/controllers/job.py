@@ -16,6 +16,7 @@ from typing import Any
 from ktui.sim import clock, defaults
 from ktui.sim.cluster import JOB_TRACKING, Cluster
 from ktui.sim.controllers import indexed
+from ktui.sim.controllers.keyqueue import KeyQueue
 from ktui.sim.events import EventRecorder
 from ktui.sim.kubelet import Kubelet
 from ktui.sim.resources import JOBS, PODS, ResourceInfo
@@ -45,8 +46,7 @@ class JobController:
         self.cluster = cluster
         self.events = events
         self.kubelet = kubelet
-        self._dirty: set[str] = set()
-        self._scheduled = False
+        self._queue = KeyQueue(lambda: self.cluster.loop, self.sync)
         self._job_keys: dict[str, str] = {}  # job uid -> key
         # job uid -> wall time before which no replacement pod is created (failure back-off)
         self._not_before: dict[str, float] = {}
@@ -101,16 +101,7 @@ class JobController:
             self._mark(k)
 
     def _mark(self, key: str) -> None:
-        self._dirty.add(key)
-        if not self._scheduled:
-            self._scheduled = True
-            self.cluster.loop.call_soon(self._process)
-
-    def _process(self) -> None:
-        self._scheduled = False
-        dirty, self._dirty = self._dirty, set()
-        for key in sorted(dirty):
-            self.sync(key)
+        self._queue.mark(key)
 
     def _drop_finalizer(self, pod_key: str) -> None:
         def drop(pod: dict[str, Any]) -> bool | None:
