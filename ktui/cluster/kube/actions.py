@@ -28,7 +28,7 @@ import msgspec
 from ktui.cluster.fingerprint import differences, launch_of, stamp
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.decode import JOB_CODEC, SWEEP_LABEL, TRIAL_LABEL
-from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
+from ktui.cluster.kube.transport import ApiError, Query, Transport, Unreachable
 from ktui.cluster.model import (
     ActionResult,
     Failure,
@@ -111,6 +111,21 @@ class Actions:
         self.stop = threading.Event()  # set to abandon queued work (Ctrl-C)
 
     # ----------------------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, query: Query = (), body: Any = None) -> bytes:
+        """One request, retried as every action's are (throttling, 5xx, a dropped connection)."""
+        return self._retrying(lambda: self.transport.request(method, path, query=query, body=body))
+
+    def create(self, path: str, manifest: Mapping[str, Any]) -> bool:
+        """POST an object, retried; False when one of its name already exists (409
+        AlreadyExists: perhaps made by a retry whose first answer was lost)."""
+        try:
+            self.call("POST", path, body=manifest)
+            return True
+        except ApiError as exc:
+            if exc.status != 409 or exc.reason != "AlreadyExists":
+                raise
+            return False
 
     def _retrying(self, call: Callable[[], T]) -> T:
         backoff = Backoff(self.backoff_base, self.backoff_cap)
@@ -267,17 +282,13 @@ class Actions:
         lost (a 5xx, a dropped connection) after the server made the Job; the retry then
         finds it, and the launch id it carries tells ours from one made before."""
         path = JOBS.format(ns=ns)
-        try:
-            self._retrying(lambda: self.transport.request("POST", path, body=manifest))
+        if self.create(path, manifest):
             return "created"
-        except ApiError as exc:
-            if exc.status != 409 or exc.reason != "AlreadyExists":
-                raise
         meta = manifest.get("metadata") or {}
         name = str(meta.get("name"))
         label = f"{ns}/{name}"
         want = (meta.get("labels") or {}).get(SWEEP_LABEL)
-        have = msgspec.json.decode(self._retrying(lambda: self.transport.get(f"{path}/{name}")))
+        have = msgspec.json.decode(self.call("GET", f"{path}/{name}"))
         if launch_of(have) == launch:
             return "created"
         have_sweep = ((have.get("metadata") or {}).get("labels") or {}).get(SWEEP_LABEL)

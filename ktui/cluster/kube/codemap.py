@@ -16,7 +16,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -49,13 +48,9 @@ def ensure(actions: Actions, manifest: Mapping[str, Any]) -> str:
     ns, name = str(meta.get("namespace") or actions.default_namespace), str(meta["name"])
     want = (meta.get("annotations") or {}).get(CODE_SHA_ANNOTATION)
     path = CONFIGMAPS.format(ns=ns)
-    try:
-        actions._retrying(lambda: actions.transport.request("POST", path, body=manifest))
+    if actions.create(path, manifest):
         return "created"
-    except ApiError as exc:
-        if exc.status != 409 or exc.reason != "AlreadyExists":
-            raise
-    have = msgspec.json.decode(actions._retrying(partial(actions.transport.get, f"{path}/{name}")))
+    have = msgspec.json.decode(actions.call("GET", f"{path}/{name}"))
     got = _content_sha(have)
     if got != want:
         raise CodeMapConflict(f"configmap {ns}/{name} already exists with other content "
@@ -91,7 +86,7 @@ def _list(actions: Actions, path: str, selector: str | None) -> list[dict[str, A
             query.append(("labelSelector", selector))
         if cont:
             query.append(("continue", cont))
-        page = msgspec.json.decode(actions._retrying(partial(actions.transport.get, path, query)))
+        page = msgspec.json.decode(actions.call("GET", path, query))
         items.extend(page.get("items") or [])
         cont = (page.get("metadata") or {}).get("continue")
         if not cont:
@@ -132,7 +127,7 @@ def garbage(actions: Actions, namespace: str | None, min_age: float, now: dateti
 
 def delete(actions: Actions, g: Garbage) -> bool:
     try:
-        actions._retrying(lambda: actions.transport.request("DELETE", f"{CONFIGMAPS.format(ns=g.namespace)}/{g.name}"))
+        actions.call("DELETE", f"{CONFIGMAPS.format(ns=g.namespace)}/{g.name}")
     except ApiError as exc:
         if exc.status == 404:
             return False
