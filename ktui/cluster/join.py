@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ktui.cluster.earlystop import describe
-from ktui.cluster.model import GpuDevice, JobPhase, NodeView, Resources, Trial
+from ktui.cluster.model import GpuDevice, JobPhase, NodeView, QueueInfo, Resources, Trial
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodGpu, PodRec, PodUsage
 from ktui.wire.names import parse_object
 
@@ -71,6 +71,7 @@ def build_trial(
     last_failure: tuple[str, str | None, str | None] | None = None,
     usage: PodUsage | None = None,
     gpu: PodGpu | None = None,
+    queue: QueueInfo | None = None,
 ) -> Trial:
     """Join a Job with its pods (already filtered by owned_pods) and warning events.
 
@@ -155,6 +156,11 @@ def build_trial(
         gpu_idle=gpu.idle if gpu is not None else False,
         provenance=job.provenance,
         image_id=pod.image_id if pod is not None else None,
+        kind=job.kind,
+        pods_ready=job.ready if job.replicas else 0,
+        pods_total=job.replicas,
+        source=job.source,
+        queue=queue,
     )
 
 

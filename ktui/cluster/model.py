@@ -101,6 +101,22 @@ class NodeView(msgspec.Struct, frozen=True, gc=False):
     gpu_memory: int = 0  # bytes per GPU, likewise
 
 
+class QueueInfo(msgspec.Struct, frozen=True, gc=False):
+    """Why a trial waits in a queue (Kueue): its Workload's state and, where the visibility
+    API is served, its place in line (0-based, as Kueue counts)."""
+
+    workload: str
+    local_queue: str | None = None
+    cluster_queue: str | None = None
+    # "Pending", "QuotaReserved", "Admitted", "Evicted", "Preempted" or "Finished": the
+    # condition that says most about why it waits or runs.
+    state: str = "Pending"
+    reason: str | None = None
+    message: str | None = None
+    position_local: int | None = None
+    position_cluster: int | None = None
+
+
 class Trial(msgspec.Struct, frozen=True, gc=False):
     """One Job (ktui's or not) joined with its pods."""
 
@@ -145,6 +161,14 @@ class Trial(msgspec.Struct, frozen=True, gc=False):
     # its newest pod resolved (the pod's imageID), once it ran.
     provenance: dict[str, Any] | None = None
     image_id: str | None = None
+    # "Job", "PyTorchJob" or "TrainJob" (a distributed trial: pods_total pods at once, of
+    # which pods_ready are ready; node is its master's).
+    kind: str = "Job"
+    pods_ready: int = 0
+    pods_total: int = 0
+    # The object that runs it when it is not of the trial's name: an indexed sweep's Job.
+    source: str | None = None
+    queue: QueueInfo | None = None
 
     @property
     def key(self) -> TrialKey:

@@ -104,6 +104,14 @@ class JobRec(msgspec.Struct, frozen=True, gc=False):
     # What the trial was launched with (ktui.wire.provenance): code snapshot, git state, image
     # as submitted, ktui's version, who launched it; one shared dict per launch. None: not ktui's.
     provenance: dict[str, Any] | None = None
+    # What kind of object runs the trial: "Job" (one pod at a time), "PyTorchJob" or
+    # "TrainJob" (a distributed trial: ``replicas`` pods at once, ``ready`` of them ready).
+    kind: str = "Job"
+    replicas: int = 0
+    # A trial of an indexed sweep: the batch/v1 Job that runs it (``name`` is the trial's)
+    # and its completion index there; None for a trial that is its own object.
+    source: str | None = None
+    completion_index: int | None = None
 
     @property
     def key(self) -> ObjKey:

@@ -74,6 +74,8 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
         # (ns, name) tuple in each would cost memory per dict per trial: NOTES.md M22).
         self._tkeys: dict[TrialKey, TrialKey] = {}
+        # An indexed sweep's Job -> the keys of the trials it runs (one per index).
+        self._index_children: dict[ObjKey, tuple[TrialKey, ...]] = {}
 
         # Join indexes, maintained on write.
         self._job_pods: dict[TrialKey, tuple[str, ...]] = {}  # (ns, job) -> pod names

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ktui.cluster.join import build_node, build_trial, owned_pods
-from ktui.cluster.model import JOB_PHASES, GpuDevice, NodeView, Trial, TrialKey
+from ktui.cluster.model import JOB_PHASES, GpuDevice, NodeView, QueueInfo, Trial, TrialKey
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodGpu, PodRec, PodUsage
 
 _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
@@ -35,6 +35,7 @@ class TrialJoin:
     _gpu_devices: dict[str, tuple[GpuDevice, ...]]
     _pod_gpu: dict[ObjKey, PodGpu]
     _tkeys: dict[TrialKey, TrialKey]
+    _index_children: dict[ObjKey, tuple[TrialKey, ...]]
     _job_pods: dict[TrialKey, tuple[str, ...]]
     _last_failure: dict[TrialKey, tuple[str | None, tuple[str, str | None, str | None]]]
     _node_req: dict[str, list[int]]
@@ -87,6 +88,15 @@ class TrialJoin:
                 # tombstones, and their place in the change feed would be lost.)
         return out
 
+    def _queue_of(self, job: JobRec) -> QueueInfo | None:
+        """The trial's place in a queue (the queue feed overrides this); None: not queued."""
+        return None
+
+    def _trials_of_object(self, key: ObjKey) -> tuple[TrialKey, ...]:
+        """The trials an API object (a Job, a PyTorchJob...) runs: itself, or an indexed
+        sweep's Job's one trial per index."""
+        return self._index_children.get(key, (key,))
+
     def _flush(self) -> None:
         if self._dirty_trials:
             pods_known = "pods" in self._synced
@@ -126,8 +136,8 @@ class TrialJoin:
                 gpu = self._pod_gpu.get((ns, top.name))
             memo = self._last_failure.get(key)
             last_failure = memo[1] if memo is not None and memo[0] in (None, job.uid) else None
-            new = build_trial(job, pods, self._events_of(ns, "Job", job.name), pod_events, pods_known,
-                              last_failure, usage, gpu)
+            new = build_trial(job, pods, self._events_of(ns, job.kind, job.source or job.name), pod_events,
+                              pods_known, last_failure, usage, gpu, self._queue_of(job))
             self._trials[key] = new
         else:
             if old is not None:

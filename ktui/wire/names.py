@@ -36,6 +36,23 @@ CODE_ARCHIVE_KEY = "code.tar.gz"
 PREFIX = "ktui.dev/"
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# Indexed sweeps (`mode: indexed`): one batch/v1 Job runs many trials, one per completion
+# index. MODE_LABEL=indexed marks the Job and its pod template; INDEXES_ANNOTATION (on both)
+# lists the trial index each completion index runs ("3,17,40-45"; absent: the identity, as
+# for the sweep's first Job, while a rerun of failed trials runs only those);
+# INDEX_WIDTH_ANNOTATION gives the zero-padding of trial names (<sweep>-<index, padded>), so
+# a pod's trial is named without the sweep file.
+MODE_LABEL = "ktui.dev/mode"
+INDEXED_MODE = "indexed"
+INDEXES_ANNOTATION = "ktui.dev/indexes"
+INDEX_WIDTH_ANNOTATION = "ktui.dev/index-width"
+# Written by the Job controller on each pod of an Indexed Job (and as JOB_COMPLETION_INDEX env).
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+# Kubeflow training operator v1 (PyTorchJob) pods, and JobSet's (Trainer v2 TrainJob) pods.
+KUBEFLOW_JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+KUBEFLOW_REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
+KUBEFLOW_REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CONTAINER = "trial"
 GPU_RESOURCE = "nvidia.com/gpu"
