@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ktui.sim import clock
+from ktui.sim import clock, kueueapi
 from ktui.sim.config import SimConfig
 from ktui.sim.resources import (
     CLUSTERQUEUES,
@@ -22,6 +22,7 @@ from ktui.sim.resources import (
     LOCALQUEUES,
     PYTORCHJOBS,
     RESOURCEFLAVORS,
+    WORKLOADPRIORITYCLASSES,
     WORKLOADS,
     ResourceInfo,
 )
@@ -80,10 +81,15 @@ CRDS = {
         Column("Admitted Workloads", "integer", ".status.admittedWorkloads")), ("kueue",)),
     "resourceflavors": Crd(RESOURCEFLAVORS, "resourceflavor", ("v1beta2", "v1beta1"), (AGE,),
                            ("kueue",)),
+    "workloadpriorityclasses": Crd(WORKLOADPRIORITYCLASSES, "workloadpriorityclass",
+                                   ("v1beta2", "v1beta1"),
+                                   (Column("Value", "integer", ".value"), AGE), ("kueue",)),
 }
 GROUP_RESOURCES = {"kubeflow.org": ("pytorchjobs",),
-                   KUEUE: ("workloads", "clusterqueues", "localqueues", "resourceflavors")}
-GROUP_VERSIONS = {"kubeflow.org": ("v1",), KUEUE: ("v1beta2", "v1beta1")}
+                   KUEUE: ("workloads", "clusterqueues", "localqueues", "resourceflavors",
+                           "workloadpriorityclasses")}
+GROUP_VERSIONS = {"kubeflow.org": ("v1",), KUEUE: ("v1beta2", "v1beta1"),
+                  kueueapi.VISIBILITY: kueueapi.VERSIONS}
 
 
 def _hash(crd: Crd) -> str:
@@ -105,14 +111,15 @@ class CustomResources:
         if config.kubeflow:
             self.groups.append("kubeflow.org")
         if config.kueue:
-            self.groups.append(KUEUE)
+            # (The visibility group is an aggregated API, not a CRD: discovery only here.)
+            self.groups += [KUEUE, kueueapi.VISIBILITY]
         self._by_gvr: dict[tuple[str, str, str], ResourceInfo] = {}
         for group in self.groups:
-            for plural in GROUP_RESOURCES[group]:
+            for plural in GROUP_RESOURCES.get(group, ()):
                 crd = CRDS[plural]
                 for version in crd.versions:
-                    info = crd.info if version == crd.info.version else replace(crd.info,
-                                                                                version=version)
+                    info = crd.info if version == crd.info.version else replace(
+                        crd.info, version=version, **kueueapi.served_as(plural, version))
                     self._by_gvr[(group, version, plural)] = info
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceInfo | None:
@@ -130,6 +137,8 @@ class CustomResources:
     def resource_list(self, group: str, version: str) -> dict[str, Any] | None:
         if version not in GROUP_VERSIONS.get(group, ()) or group not in self.groups:
             return None
+        if group == kueueapi.VISIBILITY:
+            return kueueapi.visibility_resources(version)
         resources: list[dict[str, Any]] = []
         for plural in GROUP_RESOURCES[group]:
             crd = CRDS[plural]
@@ -151,6 +160,9 @@ class CustomResources:
     def aggregated(self) -> list[dict[str, Any]]:
         out = []
         for group in self.groups:
+            if group == kueueapi.VISIBILITY:
+                out.append(kueueapi.visibility_aggregated())
+                continue
             versions = []
             for version in GROUP_VERSIONS[group]:
                 resources = []

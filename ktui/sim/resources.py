@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,11 @@ class ResourceInfo:
     # Field selector labels kube-apiserver accepts for this resource, besides
     # metadata.name and metadata.namespace (which every resource supports).
     field_labels: tuple[str, ...] = field(default=())
+    # A version served from another version's storage (Kueue's v1beta1): the object as this
+    # version spells it (down), back to storage (up), and the Warning every answer carries.
+    down: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+    up: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+    warning: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -84,7 +91,10 @@ LOCALQUEUES = ResourceInfo("localqueues", "LocalQueue", KUEUE, "v1beta2", True,
                            ("queue", "queues", "lq"))
 RESOURCEFLAVORS = ResourceInfo("resourceflavors", "ResourceFlavor", KUEUE, "v1beta2", False,
                                ("flavor", "flavors", "rf"))
-CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS)
+WORKLOADPRIORITYCLASSES = ResourceInfo("workloadpriorityclasses", "WorkloadPriorityClass", KUEUE,
+                                       "v1beta2", False)
+CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS,
+          WORKLOADPRIORITYCLASSES)
 STORED = ALL + CUSTOM
 
 BY_PLURAL = {r.plural: r for r in STORED}
