@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -202,9 +203,8 @@ def columns(plural: str) -> list[dict[str, Any]]:
 def _jsonpath(obj: Any, path: str) -> Any:
     """The few JSONPath forms printer columns use: .a.b, [-1:], [?(@.type=='X')]."""
     cur: list[Any] = [obj]
-    for part in path.lstrip(".").replace("[", ".[").split("."):
-        if not part:
-            continue
+    # (A filter's "@.type" holds a dot: split around brackets, not inside them.)
+    for part in re.findall(r"\[[^\]]*\]|[^.\[]+", path):
         nxt: list[Any] = []
         for value in cur:
             if part == "[-1:]":

@@ -204,3 +204,12 @@ def test_a_deleted_job_takes_its_workload_along(qsim: Sim) -> None:
     qsim.wait_for(lambda s: wl_of(s, "gone") is not None)
     qsim.delete("jobs", "default", "gone")
     qsim.wait_for(lambda s: wl_of(s, "gone") is None)
+
+
+def test_kubectl_shows_admitted_and_finished(qsim: Sim, qctl) -> None:
+    request(qsim, "POST", "/apis/batch/v1/namespaces/default/jobs", queued("done", "5"))
+    qsim.wait_for(lambda s: wl_of(s, "done") and condition(wl_of(s, "done"), "Finished"),
+                  timeout=20)
+    row = qctl("get", "workloads", "--no-headers").split()
+    # NAME QUEUE RESERVED-IN ADMITTED FINISHED AGE (the filters' "@.type" read right)
+    assert row[1:5] == ["user-queue", "cluster-queue", "True", "True"]
