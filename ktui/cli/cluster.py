@@ -207,7 +207,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     supervisor: SweepSupervisor | None = None
     try:
         backend.start()
-        wait_listed(backend, kinds, required=("jobs",))
+        # (Kueue's Workloads too, where it runs: why a queued trial waits.)
+        wait_listed(backend, (*kinds, *getattr(backend, "queue_kinds", ())), required=("jobs",))
+        getattr(backend, "refresh_queue_positions", lambda: None)()
         store = backend.store
         wide_ns = bool(args.all_namespaces)
 

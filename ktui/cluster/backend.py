@@ -149,6 +149,12 @@ class Backend(Protocol):
         in the background, into the store. Returns at once."""
         ...
 
+    def set_queue_focus(self, queues: Iterable[tuple[str, str]] | None) -> None:
+        """The (namespace, LocalQueue) of the waiting trials on screen: a backend that reads
+        places in line on demand (Kueue's visibility API) reads only these; None: all that
+        hold a waiting trial. Returns at once."""
+        ...
+
     def refresh_gpus(self, nodes: Iterable[str]) -> None:
         """Read these nodes' GPUs into the store now (a command that prints them once);
         blocks for at most one bounded round of requests."""

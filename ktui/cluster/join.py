@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ktui.cluster.earlystop import describe
 from ktui.cluster.model import GpuDevice, JobPhase, NodeView, QueueInfo, Resources, Trial
+from ktui.cluster.queuewords import queue_reason, waiting
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodGpu, PodRec, PodUsage
 from ktui.wire.names import parse_object
 
@@ -121,6 +122,11 @@ def build_trial(
             if warning is not None:
                 reason, message = f"{warning.reason}: {warning.message}", warning.message
 
+    if waiting(queue) and phase in ("Pending", "Suspended"):
+        # Suspended by Kueue until admitted (again): it waits, and its queue says why.
+        assert queue is not None
+        phase = "Pending"
+        reason, message = queue_reason(queue)
     if gpu is not None and phase != "Running":
         gpu = None  # (the last reading of a pod that has finished)
     started = job.started

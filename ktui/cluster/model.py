@@ -115,6 +115,8 @@ class QueueInfo(msgspec.Struct, frozen=True, gc=False):
     message: str | None = None
     position_local: int | None = None
     position_cluster: int | None = None
+    # (type, status, reason, message) of its Workload's conditions, for describe.
+    conditions: tuple[tuple[str, str, str, str], ...] = ()
 
 
 class Trial(msgspec.Struct, frozen=True, gc=False):

@@ -41,6 +41,7 @@ from ktui.cluster.model import (
     Trial,
     TrialKey,
 )
+from ktui.cluster.queuefeed import QueueFeed
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
 from ktui.cluster.trialjoin import TrialJoin
 from ktui.gcpause import gc_paused
@@ -56,7 +57,7 @@ def _same_but_rv(old: Any, new: Any) -> bool:
     return msgspec.structs.replace(new, rv=old.rv) == old
 
 
-class Store(Health, EventIndex, GpuFeed, TrialJoin):
+class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -70,6 +71,7 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
         self._usage: dict[str, NodeUsage] | None = None
         self._pod_usage: dict[ObjKey, PodUsage] = {}
         self._init_gpu()
+        self._init_queues()
 
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
         # (ns, name) tuple in each would cost memory per dict per trial: NOTES.md M22).
@@ -368,6 +370,7 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
             "jobs": self._jobs,
             "nodes": self._nodes,
             "events": self._events,
+            "workloads": self._workloads,
         }
         try:
             return tables[kind]
@@ -383,6 +386,8 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
             return self._put_node, self._drop_node
         if kind == "events":
             return self._put_event, self._drop_event
+        if kind == "workloads":
+            return self._put_workload, self._drop_workload
         raise ValueError(f"unknown kind {kind!r}")
 
     def _tkey(self, key: TrialKey) -> TrialKey:

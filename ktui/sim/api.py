@@ -149,6 +149,8 @@ class Api:
             return _page_not_found()
         if info is None:
             raise _NOT_FOUND_PAGE
+        if info.warning:
+            request[httpio.WARNING] = info.warning
         if target.namespace is not None and not info.namespaced:
             raise _NOT_FOUND_PAGE
         method = request.method
@@ -295,6 +297,8 @@ class Api:
         body = await self._body(request)
         if body is None:
             raise errors.bad_request("the body of the request was empty")
+        if info.up is not None and isinstance(body, dict):
+            body = info.up(body)
         v = self.cluster.create(info, body, namespace, _dry_run(request.query))
         return await self._object(request, info, v, 201)
 
@@ -303,6 +307,8 @@ class Api:
         body = await self._body(request)
         if body is None:
             raise errors.bad_request("the body of the request was empty")
+        if info.up is not None and isinstance(body, dict):
+            body = info.up(body)
         v = self.cluster.update(info, namespace, name, body, sub, _dry_run(request.query))
         return await self._object(request, info, v)
 
@@ -314,6 +320,8 @@ class Api:
         body = await self._body(request)
         if body is None:
             raise errors.bad_request("the body of the request was empty")
+        if info.up is not None and isinstance(body, dict):
+            body = info.up(body)  # (renamed fields; a v1beta1 priorityClassName alone is kept)
         existed = self.cluster.store.get(info, namespace, name) is not None
         v = self.cluster.patch(info, namespace, name, ctype, body, sub, _dry_run(request.query),
                                request.query.get("fieldManager"))

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ktui.sim import clock
+from ktui.sim import clock, kueueapi
 from ktui.sim.config import SimConfig
 from ktui.sim.resources import (
     CLUSTERQUEUES,
@@ -29,6 +29,7 @@ from ktui.sim.resources import (
     TRAINER,
     TRAININGRUNTIMES,
     TRAINJOBS,
+    WORKLOADPRIORITYCLASSES,
     WORKLOADS,
     ResourceInfo,
 )
@@ -104,12 +105,17 @@ CRDS = {
         Column("Suspended", "string", ".spec.suspend", description="JobSet suspended"),
         Column("Age", "date", ".metadata.creationTimestamp",
                description="Time this JobSet was created"))),
+    "workloadpriorityclasses": Crd(WORKLOADPRIORITYCLASSES, "workloadpriorityclass",
+                                   ("v1beta2", "v1beta1"),
+                                   (Column("Value", "integer", ".value"), AGE), ("kueue",)),
 }
 GROUP_RESOURCES = {"kubeflow.org": ("pytorchjobs",),
-                   KUEUE: ("workloads", "clusterqueues", "localqueues", "resourceflavors"),
+                   KUEUE: ("workloads", "clusterqueues", "localqueues", "resourceflavors",
+                           "workloadpriorityclasses"),
                    TRAINER: ("trainjobs", "trainingruntimes", "clustertrainingruntimes"),
                    JOBSET: ("jobsets",)}
 GROUP_VERSIONS = {"kubeflow.org": ("v1",), KUEUE: ("v1beta2", "v1beta1"),
+                  kueueapi.VISIBILITY: kueueapi.VERSIONS,
                   TRAINER: ("v1alpha1",), JOBSET: ("v1alpha2",)}
 
 
@@ -132,16 +138,17 @@ class CustomResources:
         if config.kubeflow:
             self.groups.append("kubeflow.org")
         if config.kueue:
-            self.groups.append(KUEUE)
+            # (The visibility group is an aggregated API, not a CRD: discovery only here.)
+            self.groups += [KUEUE, kueueapi.VISIBILITY]
         if config.trainer:
             self.groups += [TRAINER, JOBSET]
         self._by_gvr: dict[tuple[str, str, str], ResourceInfo] = {}
         for group in self.groups:
-            for plural in GROUP_RESOURCES[group]:
+            for plural in GROUP_RESOURCES.get(group, ()):
                 crd = CRDS[plural]
                 for version in crd.versions:
-                    info = crd.info if version == crd.info.version else replace(crd.info,
-                                                                                version=version)
+                    info = crd.info if version == crd.info.version else replace(
+                        crd.info, version=version, **kueueapi.served_as(plural, version))
                     self._by_gvr[(group, version, plural)] = info
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceInfo | None:
@@ -159,6 +166,8 @@ class CustomResources:
     def resource_list(self, group: str, version: str) -> dict[str, Any] | None:
         if version not in GROUP_VERSIONS.get(group, ()) or group not in self.groups:
             return None
+        if group == kueueapi.VISIBILITY:
+            return kueueapi.visibility_resources(version)
         resources: list[dict[str, Any]] = []
         for plural in GROUP_RESOURCES[group]:
             crd = CRDS[plural]
@@ -181,6 +190,9 @@ class CustomResources:
     def aggregated(self) -> list[dict[str, Any]]:
         out = []
         for group in self.groups:
+            if group == kueueapi.VISIBILITY:
+                out.append(kueueapi.visibility_aggregated())
+                continue
             versions = []
             for version in GROUP_VERSIONS[group]:
                 resources = []

@@ -21,6 +21,15 @@ TABLE_VERSIONS = {"v1": "meta.k8s.io/v1", "v1beta1": "meta.k8s.io/v1beta1"}
 CHUNK = 256 * 1024
 # Set once a streamed response has sent its status line: errors can then only cut it.
 STARTED = web.RequestKey("ktui_started", bool)
+# A Warning header every answer to this request carries (a deprecated API version).
+WARNING = web.RequestKey("ktui_warning", str)
+
+
+async def add_warning(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """on_response_prepare: streamed answers too get it, before their headers go out."""
+    warning = request.get(WARNING)
+    if warning:
+        response.headers["Warning"] = warning
 
 
 async def start(resp: web.StreamResponse, request: web.BaseRequest) -> None:

@@ -1,15 +1,23 @@
-"""A Kueue (v0.19) emulation for batch/v1 Jobs: queueing by ClusterQueue quota.
+"""A Kueue (v0.19) emulation for batch/v1 Jobs and PyTorchJobs: queueing by ClusterQueue
+quota, priorities and preemption.
 
 At start: ResourceFlavor `default-flavor`, ClusterQueue `cluster-queue` (BestEffortFIFO, one
-resource group with the quota of `SimConfig.kueue_quota`) and LocalQueue `user-queue` in
-`default`. A Job labelled `kueue.x-k8s.io/queue-name` is made suspended at admission (Kueue's
-webhook), gets a Workload `job-<name>-<hash5>` (ownerReference to the Job, label
-`kueue.x-k8s.io/job-uid`, one PodSet `main`) and the Job event CreatedWorkload. Workloads are
-admitted in queue order (priority, then creation) while the ClusterQueue's quota holds
-(QuotaReserved + Admitted with Kueue's messages; the flavor's nodeLabels go into the Job's
-nodeSelector and the Job is un-suspended); a waiting one carries QuotaReserved False `Pending`
-with the flavor assigner's message. A finished Job finishes its Workload (Finished) and frees
-the quota. The visibility API lists pending workloads with their 0-based positions.
+resource group with the quota of `SimConfig.kueue_quota`, preemption withinClusterQueue
+LowerPriority) and LocalQueue `user-queue` in `default`. An object labelled
+`kueue.x-k8s.io/queue-name` (kueueowners.py: a Job, a PyTorchJob) is made suspended at
+admission (Kueue's webhook), gets a Workload `<kind>-<name>-<hash5>` (ownerReference, label
+`kueue.x-k8s.io/job-uid`, its PodSets; priority from the WorkloadPriorityClass its label
+`kueue.x-k8s.io/priority-class` names) and the event CreatedWorkload. Workloads are admitted
+in queue order (priority, then creation) while the ClusterQueue's quota holds (QuotaReserved +
+Admitted with Kueue's messages; the flavor's nodeLabels go into the pod templates'
+nodeSelector and the owner is un-suspended); a waiting one carries QuotaReserved False
+`Pending` with the flavor assigner's message. One that does not fit preempts admitted
+Workloads of lower priority when evicting them makes room (lowest priority, then the most
+recently admitted, first): each victim gets Evicted (Preempted) and Preempted (InClusterQueue),
+loses its quota (QuotaReserved False, Admitted False), its owner is suspended again, and it
+waits in the queue; re-admitted, Evicted and Preempted turn False ("Previously: ...").
+A finished owner finishes its Workload (Finished) and frees the quota; a deleted one takes
+its Workload along. The visibility API lists pending workloads with their 0-based positions.
 """
 
 from __future__ import annotations
@@ -20,19 +28,22 @@ from typing import Any
 from ktui.sim import clock, errors
 from ktui.sim.cluster import Cluster
 from ktui.sim.events import EventRecorder
+from ktui.sim.kueueowners import OWNERS, Owner
 from ktui.sim.resources import (
     CLUSTERQUEUES,
-    JOBS,
     LOCALQUEUES,
     RESOURCEFLAVORS,
+    WORKLOADPRIORITYCLASSES,
     WORKLOADS,
     ResourceInfo,
 )
-from ktui.sim.store import WatchEvent
+from ktui.sim.store import ObjVersion, WatchEvent
 from ktui.wire import quantity
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
+PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
+EVICTED_MESSAGE = "Preempted to accommodate a higher priority Workload"
 FLAVOR = "default-flavor"
 CLUSTER_QUEUE = "cluster-queue"
 LOCAL_QUEUE = "user-queue"
@@ -85,6 +96,7 @@ class Kueue:
         c.create(RESOURCEFLAVORS, {"metadata": {"name": FLAVOR}, "spec": {}}, None)
         c.create(CLUSTERQUEUES, {"metadata": {"name": CLUSTER_QUEUE}, "spec": {
             "namespaceSelector": {}, "queueingStrategy": "BestEffortFIFO",
+            "preemption": {"reclaimWithinCohort": "Never", "withinClusterQueue": "LowerPriority"},
             "resourceGroups": [{"coveredResources": list(self.quota), "flavors": [{
                 "name": FLAVOR, "resources": [{"name": k, "nominalQuota": v}
                                               for k, v in self.quota.items()]}]}]}}, None)
@@ -95,13 +107,14 @@ class Kueue:
     # ------------------------------------------------------------------ reactions
 
     def _suspend_queued(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
-        """The webhook: a queued Job is created suspended ("you do not need to create the Job
-        suspended")."""
-        if info is JOBS and (obj["metadata"].get("labels") or {}).get(QUEUE_LABEL):
-            obj.setdefault("spec", {})["suspend"] = True
+        """The webhook: a queued object is created suspended ("you do not need to create the
+        Job suspended")."""
+        owner = OWNERS.get(info.plural)
+        if owner is not None and (obj["metadata"].get("labels") or {}).get(QUEUE_LABEL):
+            owner.suspend_holder(obj)["suspend"] = True
 
     def _on_event(self, info: ResourceInfo, ev: WatchEvent) -> None:
-        if info is JOBS and ev.obj.labels.get(QUEUE_LABEL) or info.plural == "workloads":
+        if info.plural in OWNERS and ev.obj.labels.get(QUEUE_LABEL) or info.plural == "workloads":
             self._kick()
 
     def _kick(self) -> None:
@@ -114,67 +127,117 @@ class Kueue:
     def _workloads(self) -> dict[str, dict[str, Any]]:
         return {v.key: v.obj() for v in self.cluster.store["workloads"].objects.values()}
 
+    def _owners(self) -> dict[str, tuple[Owner, ObjVersion]]:
+        """uid -> (its kind, its current version) of every queued object."""
+        out = {}
+        for plural, owner in OWNERS.items():
+            for v in self.cluster.store[plural].objects.values():
+                if v.labels.get(QUEUE_LABEL):
+                    out[v.uid] = (owner, v)
+        return out
+
     def _reconcile(self) -> None:
         self._scheduled = False
         now = clock.rfc3339(clock.now())
+        owners = self._owners()
+        have = {w["metadata"].get("labels", {}).get(JOB_UID_LABEL)
+                for w in self._workloads().values()}
+        for uid, (owner, v) in owners.items():
+            if uid not in have:
+                self._create_workload(owner, v.obj())
         workloads = self._workloads()
-        by_owner = {w["metadata"].get("labels", {}).get(JOB_UID_LABEL): k
-                    for k, w in workloads.items()}
-        for v in list(self.cluster.store["jobs"].objects.values()):
-            if not v.labels.get(QUEUE_LABEL) or v.uid in by_owner:
-                continue
-            self._create_workload(v.obj())
-        workloads = self._workloads()
-        jobs = {v.uid: v for v in self.cluster.store["jobs"].objects.values()}
         used: dict[str, float] = {}
         pending: list[tuple[str, dict[str, Any]]] = []
+        admitted: list[tuple[str, dict[str, Any]]] = []
         for key, w in workloads.items():
             st = w.get("status") or {}
             conds = st.get("conditions") or []
-            owner = w["metadata"].get("labels", {}).get(JOB_UID_LABEL)
-            job_v = jobs.get(owner or "")
-            if job_v is None or any(c["type"] == "Finished" for c in conds):
+            found = owners.get(w["metadata"].get("labels", {}).get(JOB_UID_LABEL) or "")
+            if found is None and w["metadata"].get("ownerReferences"):
+                # Its owner is gone: the garbage collector follows the ownerReference.
+                self.cluster.store.remove(WORKLOADS, key)
                 continue
-            job = job_v.obj()
-            done = next((c for c in (job.get("status") or {}).get("conditions") or ()
-                         if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"),
-                        None)
+            if any(c["type"] == "Finished" for c in conds):
+                continue
+            # (A Workload of no owner, made by hand, is admitted for nothing to run.)
+            done = found[0].finished(found[1].obj()) if found is not None else None
             if done is not None:
-                ok = done["type"] == "Complete"
+                ok, message = done
                 conds = conds + [_cond("Finished", "True", "Succeeded" if ok else "Failed",
-                                       "Job finished successfully" if ok else done.get(
-                                           "message", ""), now)]
+                                       message, now)]
                 self._write_status(key, {**st, "conditions": conds})
                 continue
             if st.get("admission"):
                 for k, val in self._usage(w).items():
                     used[k] = used.get(k, 0.0) + val
+                admitted.append((key, w))
             else:
                 pending.append((key, w))
-        pending.sort(key=lambda kw: (-(kw[1]["spec"].get("priority") or 0),
-                                     kw[1]["metadata"]["creationTimestamp"], kw[0]))
-        blocked = False
+        pending.sort(key=_queue_order)
         for key, w in pending:
             need = self._usage(w)
-            short = next(((k, used.get(k, 0.0) + val - self._quota(k)) for k, val in need.items()
-                          if used.get(k, 0.0) + val > self._quota(k)), None)
+            short = self._short(used, need)
+            if short is not None:
+                victims = self._victims(w, need, used, admitted)
+                if victims:
+                    for vkey, victim in victims:
+                        for k, val in self._usage(victim).items():
+                            used[k] = used.get(k, 0.0) - val
+                        admitted.remove((vkey, victim))
+                        self._evict(vkey, victim, w, owners, now)
+                    short = None
             st = dict(w.get("status") or {})
-            if short is None and not blocked:
+            if short is None:
                 for k, val in need.items():
                     used[k] = used.get(k, 0.0) + val
-                self._admit(key, w, need, now)
+                admitted.append((key, w))
+                self._admit(key, w, owners, now)
                 continue
-            if short is not None:
-                # BestEffortFIFO: a workload that does not fit lets later ones try.
-                msg = (f"couldn't assign flavors to pod set main: insufficient unused quota for "
-                       f"{short[0]} in flavor {FLAVOR}, {_fmt(short[1])} more needed")
-                conds = [c for c in st.get("conditions") or () if c["type"] != "QuotaReserved"]
-                old = next((c for c in st.get("conditions") or ()
-                            if c["type"] == "QuotaReserved"), None)
-                if old is None or old["message"] != msg:
-                    conds.insert(0, _cond("QuotaReserved", "False", "Pending", msg, now))
-                    self._write_status(key, {**st, "conditions": conds})
-        self._queue_status(workloads)
+            # BestEffortFIFO: a workload that does not fit lets later ones try.
+            msg = (f"couldn't assign flavors to pod set {w['spec']['podSets'][0]['name']}: "
+                   f"insufficient unused quota for {short[0]} in flavor {FLAVOR}, "
+                   f"{_fmt(short[1])} more needed")
+            conds = [c for c in st.get("conditions") or () if c["type"] != "QuotaReserved"]
+            old = next((c for c in st.get("conditions") or ()
+                        if c["type"] == "QuotaReserved"), None)
+            if old is None or old["message"] != msg:
+                conds.insert(0, _cond("QuotaReserved", "False", "Pending", msg, now))
+                self._write_status(key, {**st, "conditions": conds})
+        self._queue_status()
+
+    def _short(self, used: dict[str, float], need: dict[str, float]) -> tuple[str, float] | None:
+        """The first resource the quota lacks for ``need``, and by how much."""
+        return next(((k, used.get(k, 0.0) + val - self._quota(k)) for k, val in need.items()
+                     if used.get(k, 0.0) + val > self._quota(k) + 1e-9), None)
+
+    def _victims(self, w: dict[str, Any], need: dict[str, float], used: dict[str, float],
+                 admitted: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        """Admitted workloads of lower priority whose eviction makes room for ``w`` (fewest
+        needed: the lowest priority, then the most recently admitted, go first); [] if
+        evicting all of them would not."""
+        prio = _priority(w)
+        candidates = sorted((kw for kw in admitted if _priority(kw[1]) < prio),
+                            key=lambda kw: (_priority(kw[1]), _newest_first(_admitted_at(kw[1])),
+                                            _newest_first(kw[1]["metadata"]["creationTimestamp"]),
+                                            _newest_first(kw[0])))
+        free = dict(used)
+        chosen = []
+        for kw in candidates:
+            if self._short(free, need) is None:
+                break
+            chosen.append(kw)
+            for k, val in self._usage(kw[1]).items():
+                free[k] = free.get(k, 0.0) - val
+        if not chosen or self._short(free, need) is not None:
+            return []
+        for kw in reversed(chosen[:-1]):  # those not needed after all stay
+            back = dict(free)
+            for k, val in self._usage(kw[1]).items():
+                back[k] = back.get(k, 0.0) + val
+            if self._short(back, need) is None:
+                chosen.remove(kw)
+                free = back
+        return chosen
 
     def _quota(self, resource: str) -> float:
         raw = self.quota.get(resource)
@@ -188,64 +251,121 @@ class Kueue:
                 out[k] = out.get(k, 0.0) + v * int(ps.get("count", 1))
         return out
 
-    def _create_workload(self, job: dict[str, Any]) -> None:
-        meta, spec = job["metadata"], job.get("spec") or {}
-        name = workload_name("Job", "batch", meta["name"], meta["uid"])
-        template = (spec.get("template") or {})
+    def _create_workload(self, owner: Owner, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        name = workload_name(owner.kind, owner.group, meta["name"], meta["uid"])
+        spec: dict[str, Any] = {"active": True, "podSets": owner.podsets(obj), "priority": 0,
+                                "queueName": meta["labels"][QUEUE_LABEL]}
+        pclass = meta["labels"].get(PRIORITY_CLASS_LABEL)
+        wpc = self.cluster.store.get(WORKLOADPRIORITYCLASSES, None, pclass) if pclass else None
+        if wpc is not None:
+            spec["priority"] = int(wpc.obj().get("value") or 0)
+            spec["priorityClassRef"] = {"group": "kueue.x-k8s.io",
+                                        "kind": "WorkloadPriorityClass", "name": pclass}
         body = {"metadata": {
             "name": name, "namespace": meta["namespace"],
             "labels": {JOB_UID_LABEL: meta["uid"]},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"],
-                                 "uid": meta["uid"], "controller": True,
+            "ownerReferences": [{"apiVersion": owner.info.api_version, "kind": owner.kind,
+                                 "name": meta["name"], "uid": meta["uid"], "controller": True,
                                  "blockOwnerDeletion": True}]},
-            "spec": {"active": True, "podSets": [{
-                "count": min(spec.get("parallelism", 1), spec.get("completions") or 10 ** 9),
-                "name": "main", "template": {"metadata": template.get("metadata") or {},
-                                             "spec": template.get("spec") or {}}}],
-                "priority": 0, "priorityClassSource": "",
-                "queueName": meta["labels"][QUEUE_LABEL]}}
+            "spec": dict(sorted(spec.items()))}
         try:
             self.cluster.create(WORKLOADS, body, meta["namespace"])
         except errors.ApiError:
             return
-        self.events.controller("kueue-admission", "Job", "batch/v1", meta, "Normal",
-                               "CreatedWorkload",
+        self.events.controller("kueue-admission", owner.kind, owner.info.api_version, meta,
+                               "Normal", "CreatedWorkload",
                                f"Created Workload: {meta['namespace']}/{name}")
 
-    def _admit(self, key: str, w: dict[str, Any], need: dict[str, float], now: str) -> None:
+    def _admit(self, key: str, w: dict[str, Any], owners: dict[str, tuple[Owner, ObjVersion]],
+               now: str) -> None:
         st = dict(w.get("status") or {})
-        conds = [c for c in st.get("conditions") or () if c["type"] not in (
-            "QuotaReserved", "Admitted")]
+        conds = []
+        for c in st.get("conditions") or ():
+            if c["type"] in ("QuotaReserved", "Admitted"):
+                continue
+            if c["type"] in ("Evicted", "Preempted") and c["status"] == "True":
+                # Kueue's SetQuotaReservation: the eviction is history now.
+                c = _cond(c["type"], "False", "QuotaReserved", f"Previously: {c['message']}", now)
+            conds.append(c)
         conds += [_cond("QuotaReserved", "True", "QuotaReserved",
                         f"Quota reserved in ClusterQueue {CLUSTER_QUEUE}", now),
                   _cond("Admitted", "True", "Admitted", "The workload is admitted", now)]
-        count = w["spec"]["podSets"][0].get("count", 1)
-        st["admission"] = {"clusterQueue": CLUSTER_QUEUE, "podSetAssignments": [{
-            "count": count, "flavors": {k: FLAVOR for k in sorted(need)}, "name": "main",
-            "resourceUsage": {k: _fmt(v) for k, v in sorted(need.items())}}]}
+        assignments = []
+        for ps in w["spec"]["podSets"]:
+            use = {k: v * int(ps.get("count", 1))
+                   for k, v in _requests(ps.get("template") or {}).items()}
+            assignments.append({"count": ps.get("count", 1),
+                                "flavors": {k: FLAVOR for k in sorted(use)}, "name": ps["name"],
+                                "resourceUsage": {k: _fmt(v) for k, v in sorted(use.items())}})
+        st["admission"] = {"clusterQueue": CLUSTER_QUEUE, "podSetAssignments": assignments}
         st["conditions"] = conds
         self._write_status(key, st)
-        owner = w["metadata"].get("labels", {}).get(JOB_UID_LABEL)
-        for v in self.cluster.store["jobs"].objects.values():
-            if v.uid == owner:
-                self.cluster.mutate(JOBS, v.key, self._resume)
-                job = v.obj()
-                self.events.controller("kueue-admission", "Job", "batch/v1", job["metadata"],
-                                       "Normal", "Started",
-                                       f"Admitted by clusterQueue {CLUSTER_QUEUE}")
-                break
+        found = owners.get(w["metadata"].get("labels", {}).get(JOB_UID_LABEL) or "")
+        if found is not None:
+            owner, v = found
+            self.cluster.mutate(owner.info, v.key, lambda obj: self._resume(owner, obj))
+            self.events.controller("kueue-admission", owner.kind, owner.info.api_version,
+                                   v.obj()["metadata"], "Normal", "Started",
+                                   f"Admitted by clusterQueue {CLUSTER_QUEUE}")
 
-    def _resume(self, job: dict[str, Any]) -> bool | None:
-        spec = job["spec"]
-        if not spec.get("suspend"):
-            return False
-        spec["suspend"] = False
+    def _evict(self, key: str, w: dict[str, Any], by: dict[str, Any],
+               owners: dict[str, tuple[Owner, ObjVersion]], now: str) -> None:
+        """Preemption: ``w`` gives its quota to ``by`` and waits again."""
+        by_meta = by["metadata"]
+        why = (f"Preempted to accommodate a workload (UID: {by_meta.get('uid', '')}, JobUID: "
+               f"{by_meta.get('labels', {}).get(JOB_UID_LABEL, '')}) due to prioritization in "
+               f"the ClusterQueue")
+        st = {k: v for k, v in (w.get("status") or {}).items() if k != "admission"}
+        conds = [c for c in st.get("conditions") or () if c["type"] not in (
+            "QuotaReserved", "Admitted", "Evicted", "Preempted")]
+        conds += [_cond("QuotaReserved", "False", "Pending", EVICTED_MESSAGE, now),
+                  _cond("Admitted", "False", "NoReservation", "The workload has no reservation",
+                        now),
+                  _cond("Evicted", "True", "Preempted", EVICTED_MESSAGE, now),
+                  _cond("Preempted", "True", "InClusterQueue", why, now)]
+        st["conditions"] = conds
+        self._write_status(key, st)
+        self.events.controller("kueue-admission", "Workload", WORKLOADS.api_version,
+                               w["metadata"], "Normal", "Preempted", why)
+        found = owners.get(w["metadata"].get("labels", {}).get(JOB_UID_LABEL) or "")
+        if found is not None:
+            owner, v = found
+            self.cluster.mutate(owner.info, v.key, lambda obj: self._stop(owner, obj))
+            self.events.controller("kueue-admission", owner.kind, owner.info.api_version,
+                                   v.obj()["metadata"], "Normal", "Stopped", EVICTED_MESSAGE)
+
+    def _flavor_labels(self) -> dict[str, str]:
         flavor = self.cluster.store.get(RESOURCEFLAVORS, None, FLAVOR)
-        labels = ((flavor.obj().get("spec") or {}).get("nodeLabels") if flavor else None) or {}
+        return ((flavor.obj().get("spec") or {}).get("nodeLabels") if flavor else None) or {}
+
+    def _resume(self, owner: Owner, obj: dict[str, Any]) -> bool | None:
+        holder = owner.suspend_holder(obj)
+        if not holder.get("suspend"):
+            return False
+        holder["suspend"] = False
+        labels = self._flavor_labels()
         if labels:
-            tspec = spec["template"].setdefault("spec", {})
-            tspec["nodeSelector"] = {**(tspec.get("nodeSelector") or {}), **labels}
-        job["metadata"]["generation"] = job["metadata"].get("generation", 1) + 1
+            for tspec in owner.templates(obj):
+                tspec["nodeSelector"] = {**(tspec.get("nodeSelector") or {}), **labels}
+        obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
+        return None
+
+    def _stop(self, owner: Owner, obj: dict[str, Any]) -> bool | None:
+        """Suspend it again and take back the flavor's nodeSelector (Kueue restores the pod
+        templates it changed; the Job controller then clears startTime)."""
+        holder = owner.suspend_holder(obj)
+        if holder.get("suspend"):
+            return False
+        holder["suspend"] = True
+        for tspec in owner.templates(obj):
+            sel = {k: v for k, v in (tspec.get("nodeSelector") or {}).items()
+                   if k not in self._flavor_labels()}
+            if sel:
+                tspec["nodeSelector"] = sel
+            else:
+                tspec.pop("nodeSelector", None)
+        obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
         return None
 
     def _write_status(self, key: str, status: dict[str, Any]) -> None:
@@ -256,7 +376,7 @@ class Kueue:
             return None
         self.cluster.mutate(WORKLOADS, key, put)
 
-    def _queue_status(self, before: dict[str, dict[str, Any]]) -> None:
+    def _queue_status(self) -> None:
         workloads = self._workloads()
         pend = adm = 0
         per_lq: dict[str, list[int]] = {}
@@ -291,8 +411,7 @@ class Kueue:
                                           for c in st.get("conditions") or ()):
                 continue
             items.append((key, w))
-        items.sort(key=lambda kw: (-(kw[1]["spec"].get("priority") or 0),
-                                   kw[1]["metadata"]["creationTimestamp"], kw[0]))
+        items.sort(key=_queue_order)
         out = []
         per_lq: dict[str, int] = {}
         for pos, (_, w) in enumerate(items):
@@ -311,6 +430,24 @@ class Kueue:
                         "priority": w["spec"].get("priority") or 0, "localQueueName": lq,
                         "positionInClusterQueue": pos, "positionInLocalQueue": lq_pos})
         return out
+
+
+def _priority(w: dict[str, Any]) -> int:
+    return int(w["spec"].get("priority") or 0)
+
+
+def _queue_order(kw: tuple[str, dict[str, Any]]) -> tuple[int, str, str]:
+    return (-_priority(kw[1]), kw[1]["metadata"]["creationTimestamp"], kw[0])
+
+
+def _admitted_at(w: dict[str, Any]) -> str:
+    return next((c.get("lastTransitionTime") or "" for c in (w.get("status") or {}).get(
+        "conditions") or () if c["type"] == "QuotaReserved"), "")
+
+
+def _newest_first(text: str) -> tuple[int, ...]:
+    """Sorts RFC 3339 times (and names, for ties within a second) newest first."""
+    return tuple(-ord(ch) for ch in text) + (1,)
 
 
 def _counts(pending: int, admitted: int) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,11 @@ class ResourceInfo:
     # Field selector labels kube-apiserver accepts for this resource, besides
     # metadata.name and metadata.namespace (which every resource supports).
     field_labels: tuple[str, ...] = field(default=())
+    # A version served from another version's storage (Kueue's v1beta1): the object as this
+    # version spells it (down), back to storage (up), and the Warning every answer carries.
+    down: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+    up: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+    warning: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -91,8 +98,10 @@ CLUSTERTRAININGRUNTIMES = ResourceInfo("clustertrainingruntimes", "ClusterTraini
                                        TRAINER, "v1alpha1", False)
 JOBSET = "jobset.x-k8s.io"
 JOBSETS = ResourceInfo("jobsets", "JobSet", JOBSET, "v1alpha2", True)
-CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS, TRAINJOBS,
-          TRAININGRUNTIMES, CLUSTERTRAININGRUNTIMES, JOBSETS)
+WORKLOADPRIORITYCLASSES = ResourceInfo("workloadpriorityclasses", "WorkloadPriorityClass", KUEUE,
+                                       "v1beta2", False)
+CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS,
+          WORKLOADPRIORITYCLASSES, TRAINJOBS, TRAININGRUNTIMES, CLUSTERTRAININGRUNTIMES, JOBSETS)
 STORED = ALL + CUSTOM
 
 BY_PLURAL = {r.plural: r for r in STORED}

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ktui.sim import httpio
 from ktui.sim import nodes as node_objects
 from ktui.sim.api import Api
 from ktui.sim.auth import Auth
@@ -100,6 +101,7 @@ class SimServer:
 
     async def start_http(self) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.on_response_prepare.append(httpio.add_warning)
         self.api = Api(self)
         app.router.add_post("/sim/storm", self._storm)  # not Kubernetes: a benchmark's lever
         app.router.add_route("*", "/{tail:.*}", self.api.handle)

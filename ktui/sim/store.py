@@ -138,6 +138,9 @@ class ObjVersion:
         return out
 
     def full(self, info: ResourceInfo) -> bytes:
+        if info.down is not None:  # (a deprecated version: converted on the way out)
+            return msgspec.json.encode({"kind": info.kind, "apiVersion": info.api_version,
+                                        **info.down(self.obj())})
         return info.kind_prefix + self.raw[1:]
 
     def with_rv(self, rv: int) -> ObjVersion:

@@ -224,6 +224,9 @@ class FakeBackend:
     def refresh_gpus(self, nodes) -> None:  # type: ignore[no-untyped-def]
         pass
 
+    def set_queue_focus(self, queues) -> None:  # type: ignore[no-untyped-def]
+        self.queue_focus = None if queues is None else set(queues)
+
     def stop_early(self, trial, note) -> ActionResult:  # type: ignore[no-untyped-def]
         label = f"{trial[0]}/{trial[1]}"
         job = self.store.job(trial)

@@ -21,8 +21,9 @@ from ktui.cluster.kube.gpu import GpuPoller
 from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
 from ktui.cluster.kube.metrics import MIN_INTERVAL, MetricsPoller
 from ktui.cluster.kube.reflector import Reflector
-from ktui.cluster.kube.resources import RESOURCES
+from ktui.cluster.kube.resources import RESOURCES, Resource
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
+from ktui.cluster.kube.workloads import QueueWatch
 from ktui.cluster.model import (
     ActionResult,
     Capabilities,
@@ -73,8 +74,11 @@ class KubeBackend:
         gpu_interval: float = 15.0,
         prometheus: str | None = None,
         gpu_idle: GpuIdleRule | None = None,
+        queues: bool = True,
+        queue_interval: float = 3.0,
     ) -> None:
-        """``gpu``: read GPU telemetry (dcgm-exporter, Prometheus; see kube/gpu.py) for the
+        """``queues``: where the cluster runs Kueue, read its Workloads and, every
+        ``queue_interval`` seconds, places in line (kube/workloads.py). ``gpu``: read GPU telemetry (dcgm-exporter, Prometheus; see kube/gpu.py) for the
         nodes ``set_gpu_focus`` names, every ``gpu_interval`` seconds; ``prometheus``: a URL
         or "namespace/service[:port]" to query instead of finding one."""
         self.cluster = cluster
@@ -99,6 +103,14 @@ class KubeBackend:
             )
             for kind in resources
         }
+
+        def reflector(res: Resource) -> Reflector:
+            return Reflector(self.transport, self._store, res, namespace=self.namespace,
+                             page_limit=page_limit, watch_timeout=watch_timeout,
+                             backoff=Backoff(backoff_base, backoff_cap),
+                             forbidden_retry=forbidden_retry, user=cluster.user)
+        self.queues = QueueWatch(self.transport, self._store, reflector,
+                                 visibility_interval=queue_interval) if queues else None
         self.metrics: MetricsPoller | None = (
             MetricsPoller(self.transport, self._store, interval=metrics_interval,
                           min_interval=metrics_min_interval, namespace=self.namespace)
@@ -188,11 +200,15 @@ class KubeBackend:
                     self.metrics.start()
                 if self.gpu is not None:
                     self.gpu.start()
+                if self.queues is not None:
+                    self.queues.start()
                 if self._probe:
                     threading.Thread(target=self._probe_capabilities, name="ktui-rbac", daemon=True).start()
                 return
         for r in self.reflectors.values():
             r.wake()
+        if self.queues is not None:
+            self.queues.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
         """``timeout`` bounds the whole wait for the threads (a request stuck on a server
@@ -210,12 +226,16 @@ class KubeBackend:
             self.metrics.stop()
         if self.gpu is not None:
             self.gpu.stop()
+        if self.queues is not None:
+            self.queues.stop()
         for r in self.reflectors.values():
             r.join(max(0.0, deadline - time.monotonic()))
         if self.metrics is not None:
             self.metrics.join(max(0.0, deadline - time.monotonic()))
         if self.gpu is not None:
             self.gpu.join(max(0.0, deadline - time.monotonic()))
+        if self.queues is not None:
+            self.queues.join(max(0.0, deadline - time.monotonic()))
         self.transport.close()
 
     def __enter__(self) -> KubeBackend:
@@ -284,6 +304,23 @@ class KubeBackend:
     def set_gpu_focus(self, nodes: Iterable[str]) -> None:
         if self.gpu is not None:
             self.gpu.set_focus(nodes)
+
+    @property
+    def queue_kinds(self) -> tuple[str, ...]:
+        """What a command waits for besides its lists: the Workloads (synced at once
+        where Kueue is not served)."""
+        return ("workloads",) if self.queues is not None else ()
+
+    def set_queue_focus(self, queues: Iterable[tuple[str, str]] | None) -> None:
+        """The (namespace, LocalQueue) of the waiting trials on screen: only their places in
+        line are read (None: every LocalQueue with a waiting Workload)."""
+        if self.queues is not None:
+            self.queues.set_focus(set(queues) if queues is not None else None)
+
+    def refresh_queue_positions(self) -> None:
+        """Read the waiting trials' places in line now; blocks for one round of requests."""
+        if self.queues is not None:
+            self.queues.refresh()
 
     def refresh_gpus(self, nodes: Iterable[str]) -> None:
         if self.gpu is not None:

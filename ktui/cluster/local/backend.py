@@ -421,6 +421,9 @@ class LocalBackend:
     def refresh_gpus(self, nodes: Iterable[str]) -> None:
         """(Read with every usage sample, on the backend's own thread.)"""
 
+    def set_queue_focus(self, queues: Iterable[tuple[str, str]] | None) -> None:
+        """(No queues here but this machine's own.)"""
+
     def stop_early(self, trial: TrialKey, note: str) -> ActionResult:
         """The trial's processes are stopped (SIGTERM, then SIGKILL after the grace period);
         its row stays, marked stopped with the figures, its log kept."""

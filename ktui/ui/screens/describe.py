@@ -21,6 +21,7 @@ from ktui.cluster import provenance
 from ktui.cluster.backend import Backend
 from ktui.cluster.format import reason_line, short_params
 from ktui.cluster.model import Trial, TrialDescription, TrialKey
+from ktui.ui.queuetext import conditions_table, queue_rows
 from ktui.ui.render import fmt_age, fmt_mem, phase_text
 
 
@@ -66,6 +67,9 @@ class DescribeScreen(ModalScreen[None]):
         head.add_row("Phase", phase_text(t))
         if t.reason:
             head.add_row("Reason", Text(reason_line(t.reason, t.message), style="red"))
+        if t.queue is not None:
+            for label, words in queue_rows(t.queue):
+                head.add_row(label, words)
         head.add_row("Node", t.node or "-")
         head.add_row("Started", fmt_age(now - t.started) + " ago" if t.started else "-")
         head.add_row("Duration", fmt_age(t.duration(now)))
@@ -87,6 +91,8 @@ class DescribeScreen(ModalScreen[None]):
             events.add_row(Text(e.type, style="yellow" if e.type == "Warning" else ""), e.reason, e.object,
                            fmt_age(now - e.last) if e.last else "-", e.message)
         parts: list = [head, pods, events]  # type: ignore[type-arg]
+        if t.queue is not None and t.queue.conditions:
+            parts.insert(1, conditions_table(t.queue))
         if d.manifest:
             spec = (d.manifest.get("spec") or {}).get("template", {}).get("spec", {})
             parts.append(Text("\npod spec", style="bold"))

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input
 from ktui.cluster.backend import Backend
 from ktui.cluster.logmetrics import LogMetrics
 from ktui.cluster.model import Trial, TrialKey
+from ktui.cluster.queuewords import waiting
 from ktui.gcpause import age_young, freeze_survivors
 from ktui.ui import banner
 from ktui.ui.pacing import TICK_SECONDS, Pacer, Prebuild, Step
@@ -92,6 +93,7 @@ class MainScreen(TrialActions):
         self._shown_problems: list[str] = []
         self._shown_connection: tuple[str, str] | None = None
         self._gpu_nodes: set[str] = set()
+        self._queues: set[tuple[str, str]] | None = None
         self.logs_open = False
 
     def compose(self) -> ComposeResult:
@@ -396,6 +398,12 @@ class MainScreen(TrialActions):
         if nodes != self._gpu_nodes:
             self._gpu_nodes = nodes
             self.backend.set_gpu_focus(nodes)
+        queues = {(t.namespace, t.queue.local_queue) for key in self.query_one(JobsPane).visible_keys()
+                  if (t := self.state.trials.record(key)) is not None and waiting(t.queue)
+                  and t.queue is not None and t.queue.local_queue}
+        if queues != self._queues:  # (their places in line: read for these queues only)
+            self._queues = queues
+            self.backend.set_queue_focus(queues)
 
     def _update_title(self) -> None:
         self.query_one("#title", Line).show(banner.title(

@@ -13,6 +13,7 @@ from textual.widgets import Input
 from ktui.ui.render import TRIAL_CELLS, sweep_line, trial_cells
 from ktui.ui.state import UiState
 from ktui.ui.widgets.line import Line
+from ktui.ui.widgets.queueline import QueueLine
 from ktui.ui.widgets.vtable import Column, VirtualTable, layout_widths
 
 MAX_SWEEP_LINES = 4
@@ -119,6 +120,7 @@ class JobsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Line(id="sweeps")
+        yield QueueLine(id="queues")
         yield Input(placeholder="filter: words that must all appear (name, sweep, params, phase, node, reason, gpu-idle)", id="job-filter")
         yield VirtualTable(job_columns(140), self._render_row, id="jobs-table")
 
@@ -172,6 +174,7 @@ class JobsPane(Vertical):
 
     def refresh_summary(self) -> None:
         self.query_one("#sweeps", Line).show(self.sweep_summary())
+        self.query_one(QueueLine).show_loads(self.state.store.queue_loads())
 
     def visible_keys(self) -> list:  # type: ignore[type-arg]
         t = self.table
