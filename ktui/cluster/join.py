@@ -86,8 +86,6 @@ def build_trial(
         restarts = sum(p.restarts for p in pods)
         failed_pods = sum(1 for p in pods if p.phase == "Failed")
     retries = restarts + max(job.failed, failed_pods)
-    if phase == "EarlyStopped" and retries:
-        retries -= 1  # the attempt that was stopped (its pod counts as failed): not a retry
 
     reason: str | None = None
     message: str | None = None

@@ -112,10 +112,10 @@ def test_a_preempted_trial_says_so_with_kueues_messages(qsim: Sim, backend_facto
 
     def preempted() -> Trial | None:
         t = trial(b, "qs-000")
+        # (The Workload may say so a moment before the Job's suspension reaches the store.)
         return t if t is not None and t.queue is not None and t.queue.state == "Preempted" \
-            else None
+            and t.phase == "Pending" else None
     t = eventually(preempted, timeout=15)
-    assert t.phase == "Pending"
     assert (t.queue.reason, t.queue.message) == ("Preempted", EVICTED)
     assert t.reason == f"Preempted: {EVICTED}"
     conds = {c[0]: c for c in t.queue.conditions}

@@ -232,3 +232,19 @@ def test_event_shapes_match_the_captures(sim: Sim) -> None:
     assert got["Scheduled"]["eventTime"] and "count" not in got["Scheduled"]
     assert got["SuccessfulCreate"]["eventTime"] is None and got["SuccessfulCreate"]["count"] == 1
     assert got["SuccessfulCreate"]["metadata"]["name"].startswith("ev.")
+
+
+def test_pods_deleted_by_a_suspension_are_not_failures(sim: Sim) -> None:
+    # Kueue's preemption and ktui's early stop suspend a running Job: its pods go, and the
+    # upstream controller does not count them in `failed`
+    # (more/job-kueue-style-resuspended-preempted.json).
+    sim.create(job("pre", annotations={"sim.ktui.dev/duration": "600"}))
+    sim.wait_for(lambda s: [p["status"]["phase"] for p in pods_of(s, "pre")] == ["Running"])
+    obj = sim.get("jobs", "default", "pre")
+    obj["spec"]["suspend"] = True
+    sim.update(obj)
+    sim.wait_for(lambda s: pods_of(s, "pre") == [] and condition(
+        s.get("jobs", "default", "pre"), "Suspended") is not None)
+    st = sim.get("jobs", "default", "pre")["status"]
+    assert st.get("failed", 0) == 0, st
+    assert condition(sim.get("jobs", "default", "pre"), "Suspended")["reason"] == "JobSuspended"

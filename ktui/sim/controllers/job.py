@@ -143,7 +143,7 @@ class JobController:
             acc = indexed.account(spec, status, pods)
             newly_failed = acc.newly_failed if spec.get("backoffLimitPerIndex") is None else 0
         else:
-            newly_failed = self._count(status, pods)
+            newly_failed = self._count(status, pods, bool(spec.get("suspend")))
         if newly_failed:
             n = status.get("failed", 0) + len(acc.uncounted if acc else ())
             delay = min(BACKOFF_BASE * 2 ** (n - 1), BACKOFF_MAX)
@@ -237,16 +237,22 @@ class JobController:
         for pod_key in acc.release if acc else ():
             self._drop_finalizer(pod_key)
 
-    def _count(self, status: dict[str, Any], pods: list[tuple[ObjVersion, dict[str, Any]]]) -> int:
+    def _count(self, status: dict[str, Any], pods: list[tuple[ObjVersion, dict[str, Any]]],
+               suspended: bool = False) -> int:
         """Count terminated pods exactly once, guarded by the tracking finalizer. A pod deleted
-        before it was ever scheduled will never run: it counts as failed right away."""
+        before it was ever scheduled will never run: it counts as failed right away. A pod
+        deleted because the Job was suspended (Kueue's preemption, an early stop) is not a
+        failure: the upstream controller leaves `failed` alone then
+        (more/job-kueue-style-resuspended-preempted.json)."""
         newly_failed = 0
         for v, pod in pods:
             phase = (pod.get("status") or {}).get("phase")
             unbound = v.deleting and not (pod.get("spec") or {}).get("nodeName")
             if (phase in ("Succeeded", "Failed") or unbound) and JOB_TRACKING in (
                     pod["metadata"].get("finalizers") or ()):
-                if phase == "Succeeded":
+                if suspended and v.deleting and phase != "Succeeded":
+                    pass
+                elif phase == "Succeeded":
                     status["succeeded"] = status.get("succeeded", 0) + 1
                 else:
                     status["failed"] = status.get("failed", 0) + 1
