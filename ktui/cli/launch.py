@@ -15,7 +15,7 @@ import yaml
 from ktui.cli.clusterargs import add_cluster_args
 from ktui.cli.local import add_local_arg
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
-from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
+from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_trials
 from ktui.sweep.model import format_value
 
 
@@ -119,7 +119,7 @@ def manifests_of(sweep: Sweep, namespace: str, ship: Shipment | None) -> list[di
     """The Jobs to submit, each recording its provenance (ktui's version, who launched it)."""
     extra = provenance()
     out = []
-    for m in render_jobs(sweep, namespace, ship.ref if ship else None):
+    for m in render_trials(sweep, namespace, ship.ref if ship else None):
         m["metadata"]["annotations"].update(extra)
         out.append(m)
     return out
@@ -154,7 +154,7 @@ def context_namespace(kubeconfig: str | None, context: str | None) -> str:
 
 
 def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any, ship: Shipment | None = None) -> None:
-    jobs: Iterable[dict[str, Any]] = render_jobs(sweep, namespace, ship.ref if ship else None)
+    jobs: Iterable[dict[str, Any]] = render_trials(sweep, namespace, ship.ref if ship else None)
     if ship is not None:  # the ConfigMap the Jobs mount comes first, so `kubectl apply -f -` works
         jobs = itertools.chain([config_map(ship.snapshot, namespace)], jobs)
     if output == "json":

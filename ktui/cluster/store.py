@@ -42,6 +42,7 @@ from ktui.cluster.model import (
     TrialKey,
 )
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
+from ktui.cluster.trainingfeed import TRAINING_KINDS, TrainingFeed
 from ktui.cluster.trialjoin import TrialJoin
 from ktui.gcpause import gc_paused
 
@@ -56,7 +57,7 @@ def _same_but_rv(old: Any, new: Any) -> bool:
     return msgspec.structs.replace(new, rv=old.rv) == old
 
 
-class Store(Health, EventIndex, GpuFeed, TrialJoin):
+class Store(Health, EventIndex, GpuFeed, TrialJoin, TrainingFeed):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -70,6 +71,7 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
         self._usage: dict[str, NodeUsage] | None = None
         self._pod_usage: dict[ObjKey, PodUsage] = {}
         self._init_gpu()
+        self._init_training()
 
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
         # (ns, name) tuple in each would cost memory per dict per trial: NOTES.md M22).
@@ -363,9 +365,11 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
     # Internals (lock held)
 
     def _table(self, kind: str) -> dict[Any, Any]:
+        if kind in TRAINING_KINDS:
+            return self._training[kind]
         tables: dict[str, dict[Any, Any]] = {
             "pods": self._pods,
-            "jobs": self._jobs,
+            "jobs": self._batch_jobs(),
             "nodes": self._nodes,
             "events": self._events,
         }
@@ -383,6 +387,8 @@ class Store(Health, EventIndex, GpuFeed, TrialJoin):
             return self._put_node, self._drop_node
         if kind == "events":
             return self._put_event, self._drop_event
+        if kind in TRAINING_KINDS:
+            return self._training_handlers(kind)
         raise ValueError(f"unknown kind {kind!r}")
 
     def _tkey(self, key: TrialKey) -> TrialKey:

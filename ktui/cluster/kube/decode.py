@@ -164,10 +164,14 @@ def _pod_reason(st: api.PodStatus) -> tuple[str | None, str | None]:
 _labels_decoder = msgspec.json.Decoder(dict[str, str] | None)
 
 
+# The controllers whose pods are a trial's: a Job's, a distributed trial's PyTorchJob's.
+OWNER_KINDS = frozenset(("Job", "PyTorchJob"))
+
+
 def _owner_job(meta: api.PodMeta) -> tuple[str | None, str | None]:
     if meta.ownerReferences:
         for ref in meta.ownerReferences:
-            if ref.controller and ref.kind == "Job":
+            if ref.controller and ref.kind in OWNER_KINDS:
                 return ref.name, ref.uid
     labels = _labels_decoder.decode(meta.labels) if meta.labels else None
     if labels:

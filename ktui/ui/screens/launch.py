@@ -27,7 +27,7 @@ from ktui.cluster.backend import Backend
 from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
-from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_job, render_jobs
+from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_trial, render_trials
 from ktui.ui.screens.confirm import ConfirmScreen
 
 MAX_RECENT = 10
@@ -202,7 +202,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
                 self.app.call_from_thread(self._show, None, str(e), Text(""), file_code)
             return
         ns = sweep.namespace or self.default_namespace
-        first = render_job(sweep, sweep.trial(0), ns, ship.ref if ship else None) if sweep.count() else None
+        first = render_trial(sweep, sweep.trial(0), ns, ship.ref if ship else None) if sweep.count() else None
         text = Text()
         text.append(f"{sweep.count():,} trials", style="bold")
         text.append(f" of sweep {sweep.name} into namespace {ns}"
@@ -223,7 +223,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         if sweep.count() > 8:
             text.append(f"  … {sweep.count() - 8:,} more\n", style="dim")
         if first is not None:
-            text.append("\nfirst Job:\n", style="bold")
+            text.append(f"\nfirst {first['kind']}:\n", style="bold")
             text.append(yaml.safe_dump(first, sort_keys=False, width=200))
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show, sweep, "", text, file_code, ship)
@@ -303,7 +303,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         # As `ktui launch`: each Job records its provenance and mounts the snapshot, whose
         # ConfigMap the backend creates before the first Job (kept here on this machine).
         extra = provenance()
-        manifests = list(render_jobs(sweep, namespace, ship.ref if ship else None))
+        manifests = list(render_trials(sweep, namespace, ship.ref if ship else None))
         for m in manifests:
             m["metadata"]["annotations"].update(extra)
 
