@@ -16,6 +16,7 @@ from ktui.cli.clusterargs import add_cluster_args
 from ktui.cli.local import add_local_arg
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_trials
+from ktui.sweep.distributed import local_note
 from ktui.sweep.model import format_value
 
 
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if ship is not None:
         print(f"ktui: code: {ship.snapshot.summary()} from {ship.snapshot.root} as {ship.snapshot.name}",
               file=sys.stderr)
+    if args.local and local_note(sweep):
+        print(f"ktui: note: {local_note(sweep)}", file=sys.stderr)
     if args.local and not args.dry_run:
         where = "each in its own copy of the code" if ship else f"in {Path(args.file).resolve().parent}"
         print(f"ktui: note: --local ignores the image: trials run here, {where}", file=sys.stderr)

@@ -95,6 +95,14 @@ def name_problem(d: Draft, name: str, width: int) -> str | None:
     return None
 
 
+def local_note(sweep: Sweep) -> str | None:
+    """What this machine makes of a distributed sweep (None for Jobs): one process per trial."""
+    if sweep.kind not in DISTRIBUTED_KINDS:
+        return None
+    return (f"on this machine each {sweep.kind} trial runs as one process, its master (rank 0 of one node: "
+            f"MASTER_ADDR=127.0.0.1, MASTER_PORT a free port); its {sweep.workers} workers are not started")
+
+
 # ---------------------------------------------------------------------------------------------
 # Rendering
 

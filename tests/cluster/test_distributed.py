@@ -212,3 +212,29 @@ def test_ktui_jobs_lists_distributed_trials(ksim: Sim, tmp_path: Path, capsys) -
     assert main(["jobs", "--kubeconfig", kc, "-o", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert sorted(r["name"] for r in rows) == ["ddp-000", "ddp-001", "ddp-002"]
+
+
+def test_shipped_code_reaches_every_replica_and_gc_keeps_it_while_the_trial_lives(ksim: Sim, tmp_path: Path, capsys) -> None:
+    from tests.sim.helpers import request
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "train.py").write_text("print('hello')\n")
+    path = proj / "ddp.yaml"
+    path.write_text(SPEC.replace("parameters:", "code: .\nparameters:").replace("[0.1, 0.01, 0.001]", "[0.1]"))
+    kc = str(ksim.kubeconfig)
+    assert main(["launch", str(path), "--kubeconfig", kc]) == 0
+    capsys.readouterr()
+    (cm,) = [c["metadata"]["name"] for c in ksim.objects("configmaps", NS) if c["metadata"]["name"].startswith("ktui-code-")]
+    job = ksim.get("pytorchjobs", NS, "ddp-000")
+    for rspec in job["spec"]["pytorchReplicaSpecs"].values():
+        pod = rspec["template"]["spec"]
+        assert pod["volumes"][0]["configMap"]["name"] == cm and pod["initContainers"][0]["name"] == "unpack-code"
+        assert pod["containers"][0]["name"] == "pytorch" and pod["containers"][0]["workingDir"] == "/workspace"
+    eventually(lambda: [p for p in ksim.objects("pods", NS) if p["metadata"]["name"] == "ddp-000-worker-2"
+                        and (p.get("status") or {}).get("phase") in ("Running", "Succeeded")], timeout=20)
+    log = request(ksim, "GET", f"/api/v1/namespaces/{NS}/pods/ddp-000-worker-2/log?container=unpack-code")
+    assert log.status == 200
+    assert main(["gc", "--kubeconfig", kc, "--min-age", "0", "--yes"]) == 0
+    assert "no unused code snapshots" in capsys.readouterr().out
+    assert cm in {c["metadata"]["name"] for c in ksim.objects("configmaps", NS)}

@@ -28,6 +28,7 @@ from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
 from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_trial, render_trials
+from ktui.sweep.distributed import local_note
 from ktui.ui.screens.confirm import ConfirmScreen
 
 MAX_RECENT = 10
@@ -217,6 +218,8 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
                 text.append(f"note: {note}\n", style="yellow")
         if not images.available:
             text.append(f"note: {images.reason}\n", style="yellow")
+            if local_note(sweep):
+                text.append(f"note: {local_note(sweep)}\n", style="yellow")
         for t in (sweep.trial(i) for i in range(min(8, sweep.count()))):
             text.append(f"  {t.job_name}  ", style="cyan")
             text.append(" ".join(f"{k}={v}" for k, v in t.params.items()) + "\n")
