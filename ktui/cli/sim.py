@@ -63,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--kueue-quota", default="", metavar="RES=QTY,...",
                    help="quota of the ClusterQueue created at start (default "
                         "cpu=64,memory=256Gi,nvidia.com/gpu=<all GPUs>)")
+    p.add_argument("--trainer", action="store_true",
+                   help="serve Kubeflow Trainer v2 TrainJobs (trainer.kubeflow.org, runtime "
+                        "torch-distributed) over JobSets (jobset.x-k8s.io) with their controllers")
     p.add_argument("-v", "--verbose", action="store_true", help="log server errors to stderr")
     p.set_defaults(func=run)
 
@@ -88,7 +91,8 @@ async def _serve(args: argparse.Namespace) -> int:
                        port=args.port, bookmark_interval=args.bookmark_interval,
                        gpu_telemetry=args.gpu_telemetry, mig_node=args.mig_node,
                        dcgm_interval=args.dcgm_interval, kubeflow=args.kubeflow,
-                       kueue=args.kueue, kueue_quota=_quota(args.kueue_quota))
+                       kueue=args.kueue, kueue_quota=_quota(args.kueue_quota),
+                       trainer=args.trainer)
     server = SimServer(config)
     t0 = time.monotonic()
     try:

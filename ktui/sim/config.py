@@ -36,3 +36,6 @@ class SimConfig:
     # (ktui/sim/kueue.py); quota of the ClusterQueue created at start.
     kueue: bool = False
     kueue_quota: dict[str, str] | None = None
+    # Serve Kubeflow Trainer v2 (trainer.kubeflow.org TrainJob, [Cluster]TrainingRuntime) and
+    # jobset.x-k8s.io JobSet, with their controllers (ktui/sim/trainer.py).
+    trainer: bool = False

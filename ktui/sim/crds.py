@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,10 +19,16 @@ from ktui.sim import clock
 from ktui.sim.config import SimConfig
 from ktui.sim.resources import (
     CLUSTERQUEUES,
+    CLUSTERTRAININGRUNTIMES,
+    JOBSET,
+    JOBSETS,
     KUEUE,
     LOCALQUEUES,
     PYTORCHJOBS,
     RESOURCEFLAVORS,
+    TRAINER,
+    TRAININGRUNTIMES,
+    TRAINJOBS,
     WORKLOADS,
     ResourceInfo,
 )
@@ -48,6 +55,7 @@ class Column:
     type: str
     path: str
     priority: int = 0
+    description: str = ""  # the CRD's own; empty: the server's generic one
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class Crd:
     versions: tuple[str, ...]
     columns: tuple[Column, ...]
     categories: tuple[str, ...] = ()
+    status: bool = True  # has the status subresource
 
 
 AGE = Column("Age", "date", ".metadata.creationTimestamp")
@@ -80,10 +89,28 @@ CRDS = {
         Column("Admitted Workloads", "integer", ".status.admittedWorkloads")), ("kueue",)),
     "resourceflavors": Crd(RESOURCEFLAVORS, "resourceflavor", ("v1beta2", "v1beta1"), (AGE,),
                            ("kueue",)),
+    # Kubeflow Trainer v2.3 (trainjob_types.go, trainingruntime_types.go) and JobSet v0.12.
+    "trainjobs": Crd(TRAINJOBS, "trainjob", ("v1alpha1",),
+                     (Column("State", "string", ".status.conditions[-1:].type"), AGE)),
+    "trainingruntimes": Crd(TRAININGRUNTIMES, "trainingruntime", ("v1alpha1",), (AGE,),
+                            status=False),
+    "clustertrainingruntimes": Crd(CLUSTERTRAININGRUNTIMES, "clustertrainingruntime",
+                                   ("v1alpha1",), (AGE,), status=False),
+    "jobsets": Crd(JOBSETS, "jobset", ("v1alpha2",), (
+        Column("TerminalState", "string", ".status.terminalState",
+               description="Final state of JobSet"),
+        Column("Restarts", "string", ".status.restarts", description="Number of restarts"),
+        Column("Completed", "string", '.status.conditions[?(@.type=="Completed")].status'),
+        Column("Suspended", "string", ".spec.suspend", description="JobSet suspended"),
+        Column("Age", "date", ".metadata.creationTimestamp",
+               description="Time this JobSet was created"))),
 }
 GROUP_RESOURCES = {"kubeflow.org": ("pytorchjobs",),
-                   KUEUE: ("workloads", "clusterqueues", "localqueues", "resourceflavors")}
-GROUP_VERSIONS = {"kubeflow.org": ("v1",), KUEUE: ("v1beta2", "v1beta1")}
+                   KUEUE: ("workloads", "clusterqueues", "localqueues", "resourceflavors"),
+                   TRAINER: ("trainjobs", "trainingruntimes", "clustertrainingruntimes"),
+                   JOBSET: ("jobsets",)}
+GROUP_VERSIONS = {"kubeflow.org": ("v1",), KUEUE: ("v1beta2", "v1beta1"),
+                  TRAINER: ("v1alpha1",), JOBSET: ("v1alpha2",)}
 
 
 def _hash(crd: Crd) -> str:
@@ -106,6 +133,8 @@ class CustomResources:
             self.groups.append("kubeflow.org")
         if config.kueue:
             self.groups.append(KUEUE)
+        if config.trainer:
+            self.groups += [TRAINER, JOBSET]
         self._by_gvr: dict[tuple[str, str, str], ResourceInfo] = {}
         for group in self.groups:
             for plural in GROUP_RESOURCES[group]:
@@ -142,9 +171,10 @@ class CustomResources:
                 main["categories"] = list(crd.categories)
             main["storageVersionHash"] = _hash(crd)
             resources.append(main)
-            resources.append({"name": f"{plural}/status", "singularName": "",
-                              "namespaced": crd.info.namespaced, "kind": crd.info.kind,
-                              "verbs": STATUS_VERBS})
+            if crd.status:
+                resources.append({"name": f"{plural}/status", "singularName": "",
+                                  "namespaced": crd.info.namespaced, "kind": crd.info.kind,
+                                  "verbs": STATUS_VERBS})
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
                 "resources": resources}
 
@@ -166,8 +196,9 @@ class CustomResources:
                     entry["verbs"] = CRUD_VERBS
                     if crd.categories:
                         entry["categories"] = list(crd.categories)
-                    entry["subresources"] = [{"subresource": "status", "responseKind": kind,
-                                              "verbs": STATUS_VERBS}]
+                    if crd.status:
+                        entry["subresources"] = [{"subresource": "status",
+                                                  "responseKind": kind, "verbs": STATUS_VERBS}]
                     resources.append(entry)
                 versions.append({"version": version, "resources": resources,
                                  "freshness": "Current"})
@@ -182,17 +213,16 @@ def columns(plural: str) -> list[dict[str, Any]]:
     out = [dict(NAME_COLUMN)]
     for c in CRDS[plural].columns:
         out.append({"name": c.name, "type": c.type, "format": "",
-                    "description": "Custom resource definition column (in JSONPath format): "
-                    + c.path, "priority": c.priority})
+                    "description": c.description or "Custom resource definition column (in "
+                    "JSONPath format): " + c.path, "priority": c.priority})
     return out
 
 
 def _jsonpath(obj: Any, path: str) -> Any:
     """The few JSONPath forms printer columns use: .a.b, [-1:], [?(@.type=='X')]."""
     cur: list[Any] = [obj]
-    for part in path.lstrip(".").replace("[", ".[").split("."):
-        if not part:
-            continue
+    # Brackets first: a filter's own dot (`@.type`) must not split it.
+    for part in re.findall(r"\[[^\]]*\]|[^.\[]+", path):
         nxt: list[Any] = []
         for value in cur:
             if part == "[-1:]":
@@ -202,7 +232,7 @@ def _jsonpath(obj: Any, path: str) -> Any:
                 key, _, want = part[5:-2].partition("==")
                 if isinstance(value, list):
                     nxt.extend(v for v in value if isinstance(v, dict)
-                               and v.get(key) == want.strip("'"))
+                               and v.get(key) == want.strip("'\""))
             elif isinstance(value, dict) and part in value:
                 nxt.append(value[part])
         cur = nxt

@@ -84,7 +84,15 @@ LOCALQUEUES = ResourceInfo("localqueues", "LocalQueue", KUEUE, "v1beta2", True,
                            ("queue", "queues", "lq"))
 RESOURCEFLAVORS = ResourceInfo("resourceflavors", "ResourceFlavor", KUEUE, "v1beta2", False,
                                ("flavor", "flavors", "rf"))
-CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS)
+TRAINER = "trainer.kubeflow.org"
+TRAINJOBS = ResourceInfo("trainjobs", "TrainJob", TRAINER, "v1alpha1", True)
+TRAININGRUNTIMES = ResourceInfo("trainingruntimes", "TrainingRuntime", TRAINER, "v1alpha1", True)
+CLUSTERTRAININGRUNTIMES = ResourceInfo("clustertrainingruntimes", "ClusterTrainingRuntime",
+                                       TRAINER, "v1alpha1", False)
+JOBSET = "jobset.x-k8s.io"
+JOBSETS = ResourceInfo("jobsets", "JobSet", JOBSET, "v1alpha2", True)
+CUSTOM = (PYTORCHJOBS, WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, RESOURCEFLAVORS, TRAINJOBS,
+          TRAININGRUNTIMES, CLUSTERTRAININGRUNTIMES, JOBSETS)
 STORED = ALL + CUSTOM
 
 BY_PLURAL = {r.plural: r for r in STORED}

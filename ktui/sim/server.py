@@ -30,6 +30,7 @@ from ktui.sim.resources import NAMESPACES, NODES
 from ktui.sim.scheduler import Scheduler
 from ktui.sim.store import Watcher
 from ktui.sim.telemetry import GpuTelemetry
+from ktui.sim.trainer import TrainerControllers
 
 log = logging.getLogger("ktui.sim")
 
@@ -73,6 +74,9 @@ class SimServer:
             self.kueue = Kueue(self.cluster, self.events, cfg.kueue_quota or default_quota(
                 cfg.nodes, cfg.gpus_per_node))
             self.kueue.bootstrap()
+        self.trainer = TrainerControllers(self.cluster, self.events) if cfg.trainer else None
+        if self.trainer is not None:
+            self.trainer.bootstrap()
         if cfg.pods:
             from ktui.sim.populate import populate
 
