@@ -78,20 +78,43 @@ def read_distributed(c: Checker, top: dict[str, Node], d: Draft) -> None:
             c.add(top[key].pos, f"{key} needs kind: PyTorchJob or TrainJob (a Job runs one pod per trial)")
     if "runtime" in top and d.kind != TRAINJOB:
         c.add(top["runtime"].pos, "runtime is a TrainJob's (kind: TrainJob): a training runtime's name")
+    if d.kind == TRAINJOB:
+        for key, why in TRAINJOB_LACKS.items():
+            if key in top:
+                c.add(top[key].pos, f"{key} is not carried by a TrainJob: {why}")
+
+
+# What a TrainJob has no field for (its training runtime decides), and what to do instead.
+TRAINJOB_LACKS = {
+    "retries": "its runtime's JobSet decides how often a node is retried (remove it, or use kind: PyTorchJob)",
+    "restartPolicy": "its runtime's pods restart OnFailure (remove it, or use kind: PyTorchJob)",
+    "ttlSecondsAfterFinished": "remove it, or use kind: PyTorchJob",
+    "code": "its trainer has no step to unpack a snapshot: bake the code into the image, or use kind: PyTorchJob",
+}
+
+
+def code_flag_problem(d: Draft) -> str | None:
+    if d.kind == TRAINJOB:
+        return f"--code: {TRAINJOB_LACKS['code'].replace('its trainer', 'a TrainJob')}"
+    return None
 
 
 def name_problem(d: Draft, name: str, width: int) -> str | None:
-    """Why the sweep's name cannot name this kind's pods and Services, if it cannot."""
-    if d.kind != PYTORCHJOB or d.workers is None:
+    """Why the sweep's name cannot name this kind's pods, Services and hostnames, if it cannot:
+    a PyTorchJob's replicas get a Service each named as the pod (<trial>-worker-<i>), a
+    TrainJob's nodes the hostname <trial>-node-0-<i>; both DNS-1035 labels."""
+    if d.kind not in DISTRIBUTED_KINDS or d.workers is None:
         return None
-    longest = f"{name}-{'0' * width}-worker-{d.workers - 1}"
+    trial = f"{name}-{'0' * width}"
+    first, longest = ((f"{trial}-master-0", f"{trial}-worker-{d.workers - 1}") if d.kind == PYTORCHJOB
+                      else (f"{trial}-node-0-0", f"{trial}-node-0-{d.workers}"))
     if not name[:1].isalpha():
-        return (f"name '{name}' must start with a letter for kind: PyTorchJob (each replica gets a "
-                f"Service named as its pod, {name}-{'0' * width}-master-0, a DNS-1035 label)")
+        return (f"name '{name}' must start with a letter for kind: {d.kind} (its replicas are named "
+                f"{first}..., DNS-1035 labels)")
     if len(longest) > MAX_SERVICE_NAME:
         room = MAX_SERVICE_NAME - (len(longest) - len(name))
-        return (f"name '{name}' is too long for kind: PyTorchJob: its replicas' pods and Services "
-                f"({longest}) must fit in {MAX_SERVICE_NAME} characters; use at most {room}")
+        return (f"name '{name}' is too long for kind: {d.kind}: its replicas' names ({longest}) "
+                f"must fit in {MAX_SERVICE_NAME} characters; use at most {room}")
     return None
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ktui.sweep.check import Checker
+from ktui.sweep.distributed import code_flag_problem
 from ktui.sweep.distributed import name_problem as kind_name_problem
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import Pos, Problem, SweepError, did_you_mean
@@ -124,6 +125,8 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
             continue
         requests[key] = Quantity(text, value, flag)
     _check_limits(c, requests, d.limits)
+    if ov.code is not None and (problem := code_flag_problem(d)):
+        c.add(flag, problem)
 
     _check_templates(c, d, command_src, args_src)
     if d.names_known:

@@ -21,8 +21,13 @@ TRAINJOB_API = "trainer.kubeflow.org/v1alpha1"
 # The training operator looks up MASTER_PORT on the container of this name (it adds the
 # port `pytorchjob-port` to it): a PyTorchJob's trial container must be called so.
 PYTORCH_CONTAINER = "pytorch"
-# Trainer v2's stock runtime for PyTorch (a ClusterTrainingRuntime).
+# Trainer v2's stock runtime for PyTorch (a ClusterTrainingRuntime), and the container its
+# trainer step runs in.
 DEFAULT_RUNTIME = "torch-distributed"
+TRAINJOB_CONTAINER = "node"
+# On a TrainJob's JobSet's Jobs and their pods (which step of the TrainJob they run): they
+# are the TrainJob's, not trials of their own.
+TRAINJOB_STEP_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
 
 
 def kind_of(obj: Mapping[str, Any]) -> str:
@@ -50,7 +55,7 @@ def job_view(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     if kind == TRAINJOB:
         spec = obj.get("spec") or {}
         trainer = spec.get("trainer") or {}
-        container: dict[str, Any] = {"name": "node"}
+        container: dict[str, Any] = {"name": TRAINJOB_CONTAINER}
         for key in ("image", "command", "args", "env"):
             if key in trainer:
                 container[key] = trainer[key]

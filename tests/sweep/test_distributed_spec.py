@@ -76,3 +76,31 @@ def test_each_trial_is_one_pytorchjob_running_the_jobs_container() -> None:
     # Without a kind, nothing changes: a Job.
     plain = loads_sweep(BASE + PARAMS, "s.yaml")
     assert render_trial(plain, plain.trial(1), "default") == render_job(plain, plain.trial(1), "default")
+
+
+def test_a_trainjob_trial_carries_the_container_as_its_trainer() -> None:
+    base = BASE.replace("retries: 2\nttlSecondsAfterFinished: 600\n", "")
+    sweep = loads_sweep(base + "kind: TrainJob\nworkers: 3\nnprocPerNode: 2\n" + PARAMS, "s.yaml")
+    m = render_trial(sweep, sweep.trial(0), "default")
+    job = render_job(sweep, sweep.trial(0), "default")
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    assert (m["apiVersion"], m["kind"]) == ("trainer.kubeflow.org/v1alpha1", "TrainJob")
+    assert m["metadata"] == job["metadata"]
+    assert m["spec"] == {"runtimeRef": {"name": "torch-distributed"}, "trainer": {
+        "numNodes": 4, "image": c["image"], "command": c["command"], "args": c["args"], "env": c["env"],
+        "resourcesPerNode": c["resources"], "numProcPerNode": 2}}
+    other = loads_sweep(base + "kind: TrainJob\nworkers: 1\nruntime: my-runtime\n" + PARAMS, "s.yaml")
+    assert render_trial(other, other.trial(0))["spec"]["runtimeRef"] == {"name": "my-runtime"}
+
+
+def test_what_a_trainjob_cannot_carry_is_refused() -> None:
+    out = problems("kind: TrainJob\nworkers: 1\nrestartPolicy: Never\ncode: .\n")
+    assert out == [
+        "s.yaml:8:10: retries is not carried by a TrainJob: its runtime's JobSet decides how often a node is "
+        "retried (remove it, or use kind: PyTorchJob)",
+        "s.yaml:9:26: ttlSecondsAfterFinished is not carried by a TrainJob: remove it, or use kind: PyTorchJob",
+        "s.yaml:13:16: restartPolicy is not carried by a TrainJob: its runtime's pods restart OnFailure (remove it, "
+        "or use kind: PyTorchJob)",
+        "s.yaml:14:7: code is not carried by a TrainJob: its trainer has no step to unpack a snapshot: bake the "
+        "code into the image, or use kind: PyTorchJob",
+    ]

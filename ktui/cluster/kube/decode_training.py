@@ -35,7 +35,7 @@ from ktui.wire.names import (
     parse_object,
     provenance_of,
 )
-from ktui.wire.training import PYTORCHJOB
+from ktui.wire.training import PYTORCHJOB, TRAINJOB
 
 
 class ReplicaSpec(msgspec.Struct, gc=False):
@@ -139,3 +139,96 @@ def pytorchjob_record(w: PyTorchJobWire) -> JobRec | None:
 
 
 PYTORCHJOB_CODEC: Codec[PyTorchJobWire, JobRec] = Codec("pytorchjobs", PyTorchJobWire, pytorchjob_record)
+
+
+# ---------------------------------------------------------------------------------------------
+# TrainJob (trainer.kubeflow.org/v1alpha1, Trainer v2.3; ecosystem-facts 4b): conditions
+# Complete / Failed (copied from its JobSet) and Suspended, but no Running condition: it runs
+# while its jobsStatus has active Jobs (counts of Jobs, not pods). Its pods are its JobSet's
+# child Jobs' (see decode._owner_job); the trial's container is its `trainer`.
+
+
+class Trainer(msgspec.Struct, gc=False):
+    image: str | None = None
+    numNodes: int | None = None
+    resourcesPerNode: api.Resources | None = None
+
+
+class TrainJobSpec(msgspec.Struct, gc=False):
+    trainer: Trainer | None = None
+    suspend: bool | None = None
+
+
+class JobsStatus(msgspec.Struct, gc=False):
+    name: str = ""
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    active: int = 0
+
+
+class TrainJobStatus(msgspec.Struct, gc=False):
+    conditions: list[api.Condition] | None = None
+    jobsStatus: list[JobsStatus] | None = None
+
+
+class TrainJobWire(msgspec.Struct, gc=False):
+    metadata: api.JobMeta = msgspec.field(default_factory=api.JobMeta)
+    spec: TrainJobSpec | None = None
+    status: TrainJobStatus | None = None
+
+
+def trainjob_record(w: TrainJobWire) -> JobRec | None:
+    meta = w.metadata
+    if not meta.name:
+        return None
+    labels = meta.labels or {}
+    spec = w.spec or TrainJobSpec()
+    trainer = spec.trainer or Trainer()
+    annotations = _ktui_annotations(meta.annotations)
+    st = w.status or TrainJobStatus()
+    outcome = reason = message = None
+    completed = None
+    for cond in st.conditions or ():
+        if cond.status != "True":
+            continue
+        if cond.type == "Failed":
+            outcome, reason, message = "Failed", cond.reason, cond.message
+            completed = cond.lastTransitionTime
+        elif cond.type == "Complete" and outcome is None:
+            outcome, completed = "Complete", cond.lastTransitionTime
+    jobs = st.jobsStatus or ()
+    res = trainer.resourcesPerNode
+    node = [api.Container(name="node", image=trainer.image, resources=res)]
+    sweep = labels.get(SWEEP_LABEL)
+    return JobRec(
+        namespace=_intern(meta.namespace),
+        name=_intern(meta.name),
+        uid=_intern(meta.uid),
+        rv=meta.resourceVersion,
+        created=_ts(meta.creationTimestamp),
+        started=None,  # (it keeps no startTime: its first node's pod's start stands in)
+        completed=_ts(completed),
+        sweep=_intern(sweep) if sweep else None,
+        trial=_trial_index(labels),
+        params=annotations.get(PARAMS_ANNOTATION),
+        metric=parse_metric(annotations.get(METRIC_ANNOTATION)),
+        suspended=bool(spec.suspend),
+        # Jobs, not pods (jobsStatus counts its JobSet's Jobs): enough to tell it runs.
+        active=sum(j.active for j in jobs),
+        ready=sum(j.ready for j in jobs),
+        succeeded=sum(j.succeeded for j in jobs),
+        failed=sum(j.failed for j in jobs),
+        outcome=outcome,
+        reason=_short_intern(reason),
+        message=_short_intern(message),
+        gpu=_requests(node, None)[2],
+        early_stopping=parse_object(annotations.get(EARLY_STOPPING_ANNOTATION)),
+        stopped=annotations.get(EARLY_STOPPED_ANNOTATION),
+        provenance=provenance_of(annotations, trainer.image) if annotations else None,
+        kind=TRAINJOB,
+        replicas=max(trainer.numNodes or 1, 1),
+    )
+
+
+TRAINJOB_CODEC: Codec[TrainJobWire, JobRec] = Codec("trainjobs", TrainJobWire, trainjob_record)

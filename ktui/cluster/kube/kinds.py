@@ -1,4 +1,4 @@
-"""The kinds of API object that run a trial (batch/v1 Job, Kubeflow's PyTorchJob): where
+"""The kinds of API object that run a trial (batch/v1 Job, Kubeflow's PyTorchJob and TrainJob): where
 each lives and how it is decoded, for the actions that write them and the reads that find
 one trial's object."""
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktui.cluster.kube.decode import JOB_CODEC, Codec
-from ktui.cluster.kube.decode_training import PYTORCHJOB_CODEC
+from ktui.cluster.kube.decode_training import PYTORCHJOB_CODEC, TRAINJOB_CODEC
 from ktui.cluster.records import JobRec
-from ktui.wire.training import JOB, PYTORCHJOB, PYTORCHJOB_API, kind_of
+from ktui.wire.training import JOB, PYTORCHJOB, PYTORCHJOB_API, TRAINJOB, TRAINJOB_API, kind_of
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class Kind:
 
 JOB_KIND = Kind(JOB, "batch/v1", "jobs", JOB_CODEC)
 PYTORCHJOB_KIND = Kind(PYTORCHJOB, PYTORCHJOB_API, "pytorchjobs", PYTORCHJOB_CODEC)
+TRAINJOB_KIND = Kind(TRAINJOB, TRAINJOB_API, "trainjobs", TRAINJOB_CODEC)
 # Those a cluster may lack (served only with their CRD), in the order they are looked for.
-OPTIONAL: tuple[Kind, ...] = (PYTORCHJOB_KIND,)
+OPTIONAL: tuple[Kind, ...] = (PYTORCHJOB_KIND, TRAINJOB_KIND)
 BY_KIND: dict[str, Kind] = {k.kind: k for k in (JOB_KIND, *OPTIONAL)}
 
 

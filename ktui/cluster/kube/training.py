@@ -10,12 +10,14 @@ from ktui.cluster.kube.decode import POD_CODEC
 from ktui.cluster.kube.kinds import JOB_KIND, OPTIONAL, Kind
 from ktui.cluster.kube.transport import Transport
 from ktui.cluster.records import PodRec
-from ktui.wire.names import KUBEFLOW_JOB_NAME_LABEL
-from ktui.wire.training import PYTORCH_CONTAINER, PYTORCHJOB, replica_of
+from ktui.wire.names import JOBSET_NAME_LABEL, KUBEFLOW_JOB_NAME_LABEL
+from ktui.wire.training import PYTORCH_CONTAINER, PYTORCHJOB, TRAINJOB, TRAINJOB_CONTAINER, replica_of
 
-CONTAINERS = {PYTORCHJOB: PYTORCH_CONTAINER}  # the trial's container in each kind's pods
-# The label a kind's operator puts on its pods, naming the object (a Job's: job-name).
-POD_LABELS = {PYTORCHJOB: KUBEFLOW_JOB_NAME_LABEL}
+# The trial's container in each kind's pods.
+CONTAINERS = {PYTORCHJOB: PYTORCH_CONTAINER, TRAINJOB: TRAINJOB_CONTAINER}
+# The label a kind's operator puts on its pods, naming the object (a Job's: job-name); a
+# TrainJob's JobSet has its name.
+POD_LABELS = {PYTORCHJOB: KUBEFLOW_JOB_NAME_LABEL, TRAINJOB: JOBSET_NAME_LABEL}
 
 
 def served_kinds(serves: Callable[[str], bool]) -> list[Kind]:

@@ -19,7 +19,7 @@ from ktui.wire.names import (
     provenance_of,
 )
 from ktui.wire.quantity import cpu_millis, to_int
-from ktui.wire.training import PYTORCHJOB, job_view
+from ktui.wire.training import DISTRIBUTED_KINDS, job_view
 
 DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default
 DEFAULT_CPU_M = 1000  # a trial that requests nothing counts as one cpu
@@ -57,17 +57,17 @@ def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     if not containers:
         raise SpecError("the Job has no container")
     for c in containers:
-        if c.get("name") in ("trial", "pytorch"):
+        if c.get("name") in ("trial", "pytorch", "node"):
             return c  # type: ignore[no-any-return]
     return containers[0]  # type: ignore[no-any-return]
 
 
 def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "default") -> TrialSpec:
     kind = manifest.get("kind", "Job")
-    if kind not in ("Job", PYTORCHJOB):
+    if kind not in ("Job", *DISTRIBUTED_KINDS):
         raise SpecError(f"not a Job: {kind!r}")
-    # A PyTorchJob runs here as its master alone (see local_rendezvous).
-    rendezvous = local_rendezvous(manifest) if kind == PYTORCHJOB else None
+    # A PyTorchJob (TrainJob) runs here as its master alone (see local_rendezvous).
+    rendezvous = local_rendezvous(manifest) if kind in DISTRIBUTED_KINDS else None
     manifest = job_view(manifest)
     meta = manifest.get("metadata") or {}
     name = meta.get("name")
@@ -117,10 +117,11 @@ def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "defaul
 
 
 def local_rendezvous(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """The training operator's env for a PyTorchJob of one node, this machine: its master
-    alone (rank 0 of 1 node; its workers are not started), MASTER_ADDR 127.0.0.1, and
+    """The training operator's env for a PyTorchJob (TrainJob) of one node, this machine: its
+    master alone (rank 0 of 1 node; its workers are not started), MASTER_ADDR 127.0.0.1, and
     MASTER_PORT a free port chosen when it starts."""
-    nproc = str((manifest.get("spec") or {}).get("nprocPerNode") or "auto")
+    spec = manifest.get("spec") or {}
+    nproc = str(spec.get("nprocPerNode") or (spec.get("trainer") or {}).get("numProcPerNode") or "auto")
     return {"MASTER_ADDR": "127.0.0.1", "PET_MASTER_ADDR": "127.0.0.1",
             "WORLD_SIZE": nproc if nproc.isdigit() else "1", "RANK": "0",
             "PET_NNODES": "1", "PET_NODE_RANK": "0", "PET_NPROC_PER_NODE": nproc}
