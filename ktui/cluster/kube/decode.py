@@ -177,9 +177,11 @@ def _owner_job(meta: api.PodMeta) -> tuple[str | None, str | None]:
     if meta.ownerReferences:
         for ref in meta.ownerReferences:
             if ref.controller and ref.kind in OWNER_KINDS:
-                if ref.kind == "Job" and _TRAINJOB_BYTES in bytes(meta.labels):
-                    # A TrainJob's node: its JobSet's child Job's pod. The trial is the
-                    # TrainJob (its JobSet has its name), not the child Job.
+                # A TrainJob's node: its JobSet's child Job's pod. The trial is the TrainJob
+                # (its JobSet has its name), not the child Job. Such a Job is Indexed (its pods
+                # are <job>-<index>-<random>): most pods are not, and skip the label search.
+                if ref.kind == "Job" and meta.name.find("-", len(ref.name) + 1) > 0 \
+                        and _TRAINJOB_BYTES in bytes(meta.labels):
                     name = (_labels_decoder.decode(meta.labels) or {}).get(JOBSET_NAME_LABEL)
                     if name:
                         return name, None
