@@ -170,8 +170,9 @@ class Actions:
         """The kinds a trial's object may be of, the likeliest first (asked lazily: a Job is
         found without discovery)."""
         hint = self.kind_hint(key) if self.kind_hint is not None else None
-        if hint in BY_KIND:
-            yield BY_KIND[hint]  # type: ignore[index]
+        known = BY_KIND.get(hint) if hint is not None else None
+        if known is not None:
+            yield known
             return
         yield JOB_KIND
         yield from self.kinds()[1:]
