@@ -7,7 +7,10 @@ simulator's pod annotations, so they are the same on every run.
 
 The cluster has the simulator's GPU telemetry (dcgm-exporter pods and a Prometheus): two GPU
 trials train long enough to be seen across several 30 s collections, and one of them holds
-its GPUs without using them (`sim.ktui.dev/gpu-util: "0"`), the idle trial to spot."""
+its GPUs without using them (`sim.ktui.dev/gpu-util: "0"`), the idle trial to spot.
+
+With the simulator's training operator (`--kubeflow`): a distributed sweep of 3 PyTorchJob
+trials of 4 pods (a master and 3 workers) each, in which one trial's worker-1 crashes."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any
 
 from ktui.sim.config import SimConfig
 from ktui.sim.testing import Sim
-from ktui.sweep import loads_sweep, render_jobs
+from ktui.sweep import loads_sweep, render_jobs, render_trials
 
 GRID = """
 name: mnist-grid
@@ -43,6 +46,35 @@ parameters:
 """
 
 
+DDP = """
+name: ddp-demo
+image: nvcr.io/nvidia/pytorch:24.05-py3
+kind: PyTorchJob
+workers: 3
+command: [torchrun, train.py]
+args: ["--lr={lr}"]
+resources: {cpu: "4", memory: 16Gi, gpu: 1}
+restartPolicy: Never
+metric: {name: accuracy, goal: maximize}
+parameters:
+  grid: {lr: [0.1, 0.01, 0.001]}
+"""
+
+
+def demo_distributed(namespace: str = "default") -> list[dict[str, Any]]:
+    """PyTorchJobs (the cluster needs the training operator): trial 1's worker-1 exits 1."""
+    ddp = list(render_trials(loads_sweep(DDP, "demo/ddp-demo.yaml"), namespace))
+    for i, m in enumerate(ddp):
+        for replica, seconds in (("Master", "900"), ("Worker", "850")):
+            tmeta = m["spec"]["pytorchReplicaSpecs"][replica]["template"]["metadata"]
+            ann = tmeta.setdefault("annotations", {})
+            ann["sim.ktui.dev/duration"] = seconds
+            if i == 1 and replica == "Worker":
+                ann.update({"sim.ktui.dev/duration": "120", "sim.ktui.dev/fail-indexes": "1",
+                            "sim.ktui.dev/exit-code": "1"})
+    return ddp
+
+
 def _script(job: dict[str, Any], **annotations: str) -> None:
     meta = job["spec"]["template"]["metadata"]
     meta.setdefault("annotations", {}).update({f"sim.ktui.dev/{k}": v for k, v in annotations.items()})
@@ -64,8 +96,8 @@ def demo_jobs(namespace: str = "default") -> list[dict[str, Any]]:
 
 def start_demo_cluster(nodes: int = 8, gpus_per_node: int = 8, speed: float = 4.0) -> Sim:
     sim = Sim(SimConfig(nodes=nodes, gpus_per_node=gpus_per_node, speed=speed,
-                        gpu_telemetry="dcgm+prometheus"))
+                        gpu_telemetry="dcgm+prometheus", kubeflow=True))
     sim.start()
-    for job in demo_jobs():
+    for job in demo_jobs() + demo_distributed():
         sim.create(job)
     return sim

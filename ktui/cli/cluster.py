@@ -90,6 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("job", metavar="JOB", help="job (trial) name; a pod name works too")
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming until the trial ends")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    p.add_argument("--replica", metavar="NAME",
+                   help="a distributed trial's replica: master (the default), worker-0, worker-1, ...")
     p.add_argument("--raw", action="store_true",
                    help="the log's bytes exactly as written, escape sequences included (for a file or a pipe); "
                         "by default they are shown inert, as in the UI's log pane")
@@ -209,6 +211,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         backend.start()
         # (Kueue's Workloads too, where it runs: why a queued trial waits.)
         wait_listed(backend, (*kinds, *getattr(backend, "queue_kinds", ())), required=("jobs",))
+        # Distributed trials' objects, where the cluster serves them (never required).
+        wait_listed(backend, getattr(backend, "training_kinds", tuple)(), required=())
         getattr(backend, "refresh_queue_positions", lambda: None)()
         store = backend.store
         wide_ns = bool(args.all_namespaces)
@@ -431,8 +435,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         try:
-            stream = backend.stream_logs((ns, args.job), follow=args.follow, tail=args.tail)
-        except LookupError:
+            stream = backend.stream_logs((ns, args.job), follow=args.follow, tail=args.tail,
+                                         replica=args.replica)
+        except LookupError as exc:
+            if args.replica:
+                raise CliError(str(exc)) from None
             if backend.find_trial((ns, args.job)) is None:
                 raise CliError(f"no job or pod named {args.job} in {_where(ns, args.local)}") from None
             raise CliError(f"job {args.job} has no pod yet in {_where(ns, args.local)}") from None

@@ -15,7 +15,8 @@ import yaml
 from ktui.cli.clusterargs import add_cluster_args
 from ktui.cli.local import add_local_arg
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
-from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_jobs
+from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_trials
+from ktui.sweep.distributed import local_note
 from ktui.sweep.model import format_value
 
 
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if ship is not None:
         print(f"ktui: code: {ship.snapshot.summary()} from {ship.snapshot.root} as {ship.snapshot.name}",
               file=sys.stderr)
+    if args.local and local_note(sweep):
+        print(f"ktui: note: {local_note(sweep)}", file=sys.stderr)
     if args.local and not args.dry_run:
         where = "each in its own copy of the code" if ship else f"in {Path(args.file).resolve().parent}"
         print(f"ktui: note: --local ignores the image: trials run here, {where}", file=sys.stderr)
@@ -119,7 +122,7 @@ def manifests_of(sweep: Sweep, namespace: str, ship: Shipment | None) -> list[di
     """The Jobs to submit, each recording its provenance (ktui's version, who launched it)."""
     extra = provenance()
     out = []
-    for m in render_jobs(sweep, namespace, ship.ref if ship else None):
+    for m in render_trials(sweep, namespace, ship.ref if ship else None):
         m["metadata"]["annotations"].update(extra)
         out.append(m)
     return out
@@ -154,7 +157,7 @@ def context_namespace(kubeconfig: str | None, context: str | None) -> str:
 
 
 def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any, ship: Shipment | None = None) -> None:
-    jobs: Iterable[dict[str, Any]] = render_jobs(sweep, namespace, ship.ref if ship else None)
+    jobs: Iterable[dict[str, Any]] = render_trials(sweep, namespace, ship.ref if ship else None)
     if ship is not None:  # the ConfigMap the Jobs mount comes first, so `kubectl apply -f -` works
         jobs = itertools.chain([config_map(ship.snapshot, namespace)], jobs)
     if output == "json":

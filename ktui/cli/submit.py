@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ktui.cluster.fingerprint import summarize
 from ktui.cluster.kube import codemap
 from ktui.cluster.kube import config as kconfig
-from ktui.cluster.kube.actions import Actions, explain
+from ktui.cluster.kube.actions import Actions, KindNotServed, explain
 from ktui.cluster.kube.transport import ApiError, Transport, Unreachable
 from ktui.cluster.model import SubmitProgress, SubmitResult
 from ktui.sweep.manifest import SWEEP_LABEL
@@ -94,6 +94,9 @@ def submit_manifests(args: argparse.Namespace, manifests: list[dict[str, Any]],
     except codemap.CodeMapConflict as exc:
         print(f"ktui: {exc}; nothing was submitted", file=sys.stderr)
         return 1
+    except KindNotServed as exc:
+        print(f"ktui: {exc}; nothing was submitted", file=sys.stderr)
+        return REFUSED
     except (ApiError, Unreachable) as exc:
         what = "create the code's ConfigMap" if creating and not shipped else "read the sweep's existing jobs"
         print(f"ktui: cannot {what} ({explain(exc)}); nothing was submitted", file=sys.stderr)
@@ -124,6 +127,9 @@ def verdict(args: argparse.Namespace, manifests: list[dict[str, Any]]) -> int:
     except (ApiError, Unreachable) as exc:
         print(f"ktui: note: not compared with the cluster's jobs: {explain(exc)}", file=sys.stderr)
         return 0
+    except KindNotServed as exc:
+        print(f"ktui: {exc}: launching would be refused", file=sys.stderr)
+        return REFUSED
     finally:
         transport.close()
     return report(result, manifests, out=sys.stderr)

@@ -161,10 +161,11 @@ class Backend(Protocol):
         ...
 
     def stream_logs(
-        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
+        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None, replica: str | None = None
     ) -> LogStream:
         """Lines of the trial's newest pod (its ``trial`` container, or the only one of a Job
-        that is not a ktui trial); with ``follow`` it
+        that is not a ktui trial; a distributed trial's master, or ``replica``: "worker-1",
+        whose pod is looked for; LookupError when there is none); with ``follow`` it
         keeps going across reconnects, without duplicates or gaps, until the trial ends.
         Raises LookupError when the trial has no pod (yet); iterating may raise the
         backend's errors (e.g. the pod vanished before anything was read)."""

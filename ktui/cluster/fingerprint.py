@@ -31,6 +31,7 @@ from ktui.wire.names import (
     parse_object,
 )
 from ktui.wire.quantity import parse_decimal
+from ktui.wire.training import job_view, shape_of
 
 # Not bumped for the code snapshot's field: a Job without one hashes as before, and no Job
 # stamped v1 by an older ktui had one.
@@ -140,9 +141,13 @@ _READERS: tuple[Callable[[Mapping[str, Any], Fields], None], ...] = (_params, _p
 
 
 def trial_fields(job: Mapping[str, Any]) -> Fields:
+    """A PyTorchJob's (TrainJob's) trial is its master's pod template, as a Job's is its
+    template; its kind and replicas add fields (none for a Job: its hash stays as it was)."""
     out: Fields = {}
+    view = job_view(job)
     for read in _READERS:
-        read(job, out)
+        read(view, out)
+    out.update(shape_of(job))
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -175,7 +180,10 @@ def show(v: Any) -> str:
 def diff_fields(old: Fields, new: Fields) -> tuple[str, ...]:
     """``field: old -> new`` for each field that differs, in the new Job's field order."""
     keys = list(new) + [k for k in old if k not in new]
-    return tuple(f"{k}: {show(old.get(k))} -> {show(new.get(k))}" for k in keys if old.get(k) != new.get(k))
+    def shown(k: str, v: Any) -> str:
+        return "Job" if k == "kind" and v is None else show(v)  # (a Job has no kind field)
+
+    return tuple(f"{k}: {shown(k, old.get(k))} -> {shown(k, new.get(k))}" for k in keys if old.get(k) != new.get(k))
 
 
 def _annotation(job: Mapping[str, Any], key: str) -> str | None:

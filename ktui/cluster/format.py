@@ -97,7 +97,8 @@ def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: in
         t.name,
         t.sweep or "-",
         str(t.index) if t.index is not None else "-",
-        t.phase,
+        # A distributed trial: its pods running of all ("Running 3/4").
+        f"{t.phase} {t.pods_ready}/{t.pods_total}" if t.pods_total else t.phase,
         t.node or "-",
         human_duration(t.duration(now)),
         human_duration(now - t.created) if t.created else "-",

@@ -12,6 +12,7 @@ from ktui.cluster.earlystop import describe
 from ktui.cluster.model import GpuDevice, JobPhase, NodeView, QueueInfo, Resources, Trial
 from ktui.cluster.queuewords import queue_reason, waiting
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodGpu, PodRec, PodUsage
+from ktui.cluster.replicas import first_failed, lead_pod, pods_ready, troubled, words
 from ktui.wire.names import parse_object
 
 _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
@@ -79,7 +80,8 @@ def build_trial(
     ``pod_events`` are the warnings of the newest pod.
     """
     phase = job_phase(job, pods, pods_known)
-    pod = newest(pods)
+    # A distributed trial (job.replicas pods at once) is its master's: node, log, GPUs.
+    pod = lead_pod(job, pods) if job.replicas else newest(pods)
     if len(pods) == 1:  # most trials: no generators (a watch storm joins ~20k a second)
         restarts, failed_pods = pods[0].restarts, 1 if pods[0].phase == "Failed" else 0
     else:
@@ -95,9 +97,9 @@ def build_trial(
             reason, message = job.reason, job.message
         else:
             failed = [p for p in pods if p.phase == "Failed" and p.reason]
-            culprit = newest(failed)
+            culprit = first_failed(job, pods) if job.replicas else newest(failed)
             if culprit is not None:
-                reason = culprit.reason
+                reason = words(job, culprit) if job.replicas else culprit.reason
                 message = f"{job.reason}: {job.message}" if job.reason else culprit.message
             elif last_failure is not None:
                 # The failing pod is gone (OnFailure: the Job controller deletes it when the
@@ -109,7 +111,10 @@ def build_trial(
     elif phase == "EarlyStopped":
         reason, message = "EarlyStopped", describe(parse_object(job.stopped))
     elif phase in ("Pending", "Running"):
-        if pod is not None and pod.reason and not pod.terminated:
+        sick = troubled(job, pods) if job.replicas else None
+        if sick is not None:
+            reason, message = words(job, sick), sick.message
+        elif pod is not None and pod.reason and not pod.terminated:
             reason, message = pod.reason, pod.message
         elif phase == "Pending":
             warning = _latest_warning(pod_events if pod is not None else job_events)
@@ -161,7 +166,7 @@ def build_trial(
         provenance=job.provenance,
         image_id=pod.image_id if pod is not None else None,
         kind=job.kind,
-        pods_ready=job.ready if job.replicas else 0,
+        pods_ready=pods_ready(job, pods, pods_known) if job.replicas else 0,
         pods_total=job.replicas,
         source=job.source,
         queue=queue,

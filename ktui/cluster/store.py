@@ -43,6 +43,7 @@ from ktui.cluster.model import (
 )
 from ktui.cluster.queuefeed import QueueFeed
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodRec, PodUsage
+from ktui.cluster.trainingfeed import TRAINING_KINDS, TrainingFeed
 from ktui.cluster.trialjoin import TrialJoin
 from ktui.gcpause import gc_paused
 
@@ -57,7 +58,7 @@ def _same_but_rv(old: Any, new: Any) -> bool:
     return msgspec.structs.replace(new, rv=old.rv) == old
 
 
-class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin):
+class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin, TrainingFeed):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -72,6 +73,7 @@ class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin):
         self._pod_usage: dict[ObjKey, PodUsage] = {}
         self._init_gpu()
         self._init_queues()
+        self._init_training()
 
         # One tuple object per trial key, shared by every per-trial dict below (a fresh
         # (ns, name) tuple in each would cost memory per dict per trial: NOTES.md M22).
@@ -365,9 +367,11 @@ class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin):
     # Internals (lock held)
 
     def _table(self, kind: str) -> dict[Any, Any]:
+        if kind in TRAINING_KINDS:
+            return self._training[kind]
         tables: dict[str, dict[Any, Any]] = {
             "pods": self._pods,
-            "jobs": self._jobs,
+            "jobs": self._batch_jobs(),
             "nodes": self._nodes,
             "events": self._events,
             "workloads": self._workloads,
@@ -388,6 +392,8 @@ class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin):
             return self._put_event, self._drop_event
         if kind == "workloads":
             return self._put_workload, self._drop_workload
+        if kind in TRAINING_KINDS:
+            return self._training_handlers(kind)
         raise ValueError(f"unknown kind {kind!r}")
 
     def _tkey(self, key: TrialKey) -> TrialKey:

@@ -15,6 +15,7 @@ from typing import Any
 from ktui.cluster.join import build_node, build_trial, owned_pods
 from ktui.cluster.model import JOB_PHASES, GpuDevice, NodeView, QueueInfo, Trial, TrialKey
 from ktui.cluster.records import EventRec, JobRec, NodeRec, NodeUsage, ObjKey, PodGpu, PodRec, PodUsage
+from ktui.cluster.replicas import lead_pod
 
 _PHASE_INDEX = {p: i for i, p in enumerate(JOB_PHASES)}
 # Tombstones kept beyond the live keys before the oldest are pruned.
@@ -130,7 +131,8 @@ class TrialJoin:
             usage: PodUsage | None = None
             gpu: PodGpu | None = None
             if pods:
-                top = pods[0] if len(pods) == 1 else max(pods, key=lambda p: (p.created or 0.0, p.name))
+                top = lead_pod(job, pods)  # (the newest; a distributed trial's master)
+                assert top is not None
                 pod_events = self._events_of(ns, "Pod", top.name)
                 usage = self._pod_usage.get((ns, top.name))
                 gpu = self._pod_gpu.get((ns, top.name))

@@ -12,6 +12,7 @@ from ktui.sweep.manifest import (
     render_jobs,
 )
 from ktui.sweep.model import DEFAULT_MAX_TRIALS, Metric, Overrides, Resources, Sweep, Trial
+from ktui.sweep.render import render_trial, render_trials
 
 __all__ = [
     "CONTAINER",
@@ -32,4 +33,6 @@ __all__ = [
     "loads_sweep",
     "render_job",
     "render_jobs",
+    "render_trial",
+    "render_trials",
 ]

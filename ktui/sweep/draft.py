@@ -50,6 +50,12 @@ class Draft:
     metric: Metric | None = None
     early_stopping: EarlyStopping | None = None
     code: Located | None = None  # the directory as written
+    # What runs each trial (ktui.sweep.distributed): "Job", "PyTorchJob" or "TrainJob".
+    kind: str = "Job"
+    kind_pos: Pos = field(default_factory=Pos)
+    workers: int | None = None
+    nproc_per_node: str | None = None
+    runtime: str | None = None
     code_exclude: tuple[str, ...] = ()
     space: ParameterSpace | None = None
     space_pos: Pos = field(default_factory=Pos)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ktui.sweep.check import Checker
+from ktui.sweep.distributed import code_flag_problem
+from ktui.sweep.distributed import name_problem as kind_name_problem
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import Pos, Problem, SweepError, did_you_mean
 from ktui.sweep.manifest import EARLY_STOPPING_ANNOTATION, METRIC_ANNOTATION, PARAMS_ANNOTATION
@@ -123,6 +125,8 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
             continue
         requests[key] = Quantity(text, value, flag)
     _check_limits(c, requests, d.limits)
+    if ov.code is not None and (problem := code_flag_problem(d)):
+        c.add(flag, problem)
 
     _check_templates(c, d, command_src, args_src)
     if d.names_known:
@@ -138,6 +142,8 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
             c.add(where, f"sweep has {count:,} trials, more than the limit of {ov.max_trials:,} (raise it with --max-trials)")
         elif len(name) + 1 + width > MAX_JOB_NAME and dns1123_label_problem(name) is None:
             c.add(name_pos, f"name '{name}' is too long: its Job names ({name}-{'0' * width}) must fit in {MAX_JOB_NAME} characters; use at most {MAX_JOB_NAME - 1 - width}")
+        elif dns1123_label_problem(name) is None and (problem := kind_name_problem(d, name, width)):
+            c.add(name_pos, problem)
         elif not c.problems:
             _check_annotations(c, d)
     c.raise_if_any()
@@ -171,6 +177,10 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         queue=d.queue,
         metric=d.metric,
         early_stopping=d.early_stopping,
+        kind=d.kind,
+        workers=d.workers,
+        nproc_per_node=d.nproc_per_node,
+        runtime=d.runtime,
         notes=tuple(notes),
     )
 

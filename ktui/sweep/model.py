@@ -155,6 +155,12 @@ class Sweep:
     metric: Metric | None = None
     early_stopping: EarlyStopping | None = None
     code: CodeSpec | None = None
+    # What runs each trial: a Job, or a distributed trial's PyTorchJob / TrainJob of
+    # 1 + `workers` nodes (ktui.sweep.distributed).
+    kind: str = "Job"
+    workers: int | None = None
+    nproc_per_node: str | None = None  # a number, or auto / cpu / gpu
+    runtime: str | None = None  # a TrainJob's training runtime
     notes: tuple[str, ...] = ()  # things the user should hear once, e.g. a defaulted image
 
     def count(self) -> int:

@@ -7,6 +7,8 @@ import math
 import shlex
 
 from ktui.sweep.check import Checker
+from ktui.sweep.distributed import KEYS as DISTRIBUTED_KEYS
+from ktui.sweep.distributed import read_distributed
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import did_you_mean
 from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
@@ -30,6 +32,7 @@ from ktui.wire.quantity import QuantityError, format_quantity, parse_quantity, r
 TOP_KEYS = (
     "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",
     "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "earlyStopping", "code", "parameters",
+    *DISTRIBUTED_KEYS,
 )
 CODE_KEYS = ("path", "exclude")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
@@ -110,6 +113,7 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
             c.add(top["earlyStopping"].pos, "earlyStopping needs the sweep's 'metric' (what it compares the trials by)")
     if "code" in top:
         _read_code(c, top["code"], d)
+    read_distributed(c, top, d)
     if "parameters" in top:
         d.space_pos = root.key_pos["parameters"]
         _read_parameters(c, top["parameters"], d)

@@ -217,9 +217,19 @@ def trial_time(t: Trial, now: float) -> str:
 
 def phase_text(t: Trial) -> Text:
     phase = t.phase
+    if t.pods_total and phase in ("Pending", "Running"):
+        return pods_text(t)
     if phase == "Running" and t.pod_phase == "Pending":
         return Text("Starting", style="yellow")
     return Text(phase, style=PHASE_STYLE.get(phase, ""))
+
+
+def pods_text(t: Trial) -> Text:
+    """A distributed trial's phase with its pods running of all: "Run 3/4" (yellow while some
+    are not), in the phase column's 9 cells."""
+    short = {"Running": "Run", "Pending": "Pend"}[t.phase]
+    style = PHASE_STYLE[t.phase] if t.phase == "Pending" or t.pods_ready >= t.pods_total else "yellow"
+    return Text(f"{short} {t.pods_ready}/{t.pods_total}", style=style)
 
 
 # The order of trial_cells' cells; the job table picks the columns its width allows.

@@ -40,3 +40,21 @@ def test_demo_has_one_idle_gpu_trial_and_a_busy_one() -> None:
             return out
         sim.wait_for(lambda s: (u := utils()).get(idle[0]) == 0 and any(v > 0 for v in u.values()), timeout=30)
         assert exporter_for(sim, "sim-node-0001")
+
+
+def test_demo_runs_a_distributed_sweep_in_which_one_worker_fails() -> None:
+    sim = start_demo_cluster(nodes=8, gpus_per_node=8, speed=50.0)
+    try:
+        names = sorted(o["metadata"]["name"] for o in sim.objects("pytorchjobs", "default"))
+        assert names == ["ddp-demo-000", "ddp-demo-001", "ddp-demo-002"]
+
+        def failed(s):  # type: ignore[no-untyped-def]
+            obj = s.get("pytorchjobs", "default", "ddp-demo-001") or {}
+            return any(c["type"] == "Failed" and c["status"] == "True"
+                       for c in (obj.get("status") or {}).get("conditions") or ())
+        sim.wait_for(failed, timeout=30)
+        pods = [p for p in sim.objects("pods", "default") if p["metadata"]["name"].startswith("ddp-demo-001-")]
+        assert len(pods) == 4
+        assert [p["status"]["phase"] for p in pods if p["metadata"]["name"] == "ddp-demo-001-worker-1"] == ["Failed"]
+    finally:
+        sim.close()

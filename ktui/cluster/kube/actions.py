@@ -27,7 +27,10 @@ import msgspec
 
 from ktui.cluster.fingerprint import differences, launch_of, stamp
 from ktui.cluster.kube.backoff import Backoff
-from ktui.cluster.kube.decode import JOB_CODEC, SWEEP_LABEL, TRIAL_LABEL
+from ktui.cluster.kube.decode import SWEEP_LABEL, TRIAL_LABEL
+from ktui.cluster.kube.discovery import Served, discover
+from ktui.cluster.kube.kinds import BY_KIND, JOB_KIND, OPTIONAL, Kind
+from ktui.cluster.kube.kinds import of as kind_of
 from ktui.cluster.kube.transport import ApiError, Query, Transport, Unreachable
 from ktui.cluster.model import (
     ActionResult,
@@ -66,12 +69,18 @@ _SERVER_METADATA = (
 )
 
 
+class KindNotServed(Exception):
+    """The sweep's trials are of a kind (PyTorchJob...) whose CRD the cluster does not serve:
+    nothing is submitted. The message is the one line that says what to install."""
+
+
 def clean_manifest(job: Mapping[str, Any]) -> dict[str, Any]:
-    """A Job as the server returned it -> a manifest that creates the same Job anew."""
+    """A Job (or PyTorchJob) as the server returned it -> a manifest that creates it anew."""
     m = copy.deepcopy(dict(job))
     m.pop("status", None)
-    m.setdefault("apiVersion", "batch/v1")
-    m.setdefault("kind", "Job")
+    kind = kind_of(m)
+    m.setdefault("apiVersion", kind.api_version)
+    m.setdefault("kind", kind.kind)
     meta = m.setdefault("metadata", {})
     for key in _SERVER_METADATA:
         meta.pop(key, None)
@@ -100,7 +109,16 @@ class Actions:
         backoff_base: float = 0.5,
         backoff_cap: float = 15.0,
         delete_wait: float = 60.0,
+        served: Callable[[], Served] | None = None,
+        kind_hint: Callable[[TrialKey], str | None] | None = None,
     ) -> None:
+        """``served``: what the cluster serves (discovery; asked here when not given);
+        ``kind_hint``: the kind of a trial's object if known (the store's), so an action on it
+        need not look for it."""
+        self._served_fn = served
+        self._served: Served | None = None
+        self._served_lock = threading.Lock()
+        self.kind_hint = kind_hint
         self.transport = transport
         self.default_namespace = default_namespace
         self.concurrency = max(1, concurrency)
@@ -126,6 +144,53 @@ class Actions:
             if exc.status != 409 or exc.reason != "AlreadyExists":
                 raise
             return False
+
+    def served(self) -> Served:
+        if self._served_fn is not None:
+            return self._served_fn()
+        with self._served_lock:
+            if self._served is None or self._served.error:
+                self._served = discover(self.transport)
+            return self._served
+
+    def kinds(self) -> list[Kind]:
+        """Job, and each optional kind (PyTorchJob...) the cluster serves."""
+        served = self.served()
+        return [JOB_KIND, *(k for k in OPTIONAL if served.serves(k.kind))]
+
+    def refuse_unserved(self, manifests: Iterable[Mapping[str, Any]]) -> None:
+        """Raises KindNotServed for the first kind of ``manifests`` the cluster lacks."""
+        wanted = sorted({kind_of(m).kind for m in manifests} - {JOB_KIND.kind})
+        for kind in wanted:
+            served = self.served()
+            if not served.serves(kind):
+                raise KindNotServed(served.missing(kind))
+
+    def _candidates(self, key: TrialKey) -> Iterable[Kind]:
+        """The kinds a trial's object may be of, the likeliest first (asked lazily: a Job is
+        found without discovery)."""
+        hint = self.kind_hint(key) if self.kind_hint is not None else None
+        known = BY_KIND.get(hint) if hint is not None else None
+        if known is not None:
+            yield known
+            return
+        yield JOB_KIND
+        yield from self.kinds()[1:]
+
+    def fetch(self, key: TrialKey) -> dict[str, Any] | None:
+        """A trial's object as the server has it (with its kind and apiVersion), None if none."""
+        ns, name = key
+        for kind in self._candidates(key):
+            try:
+                obj = msgspec.json.decode(self._retrying(partial(self.transport.get, kind.item(ns, name))))
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            obj.setdefault("kind", kind.kind)
+            obj.setdefault("apiVersion", kind.api_version)
+            return obj  # type: ignore[no-any-return]
+        return None
 
     def _retrying(self, call: Callable[[], T]) -> T:
         backoff = Backoff(self.backoff_base, self.backoff_cap)
@@ -192,6 +257,7 @@ class Actions:
         ``dry_run``: the same verdict, nothing written. ``before_create`` runs once the
         verdict allows writing, before the first Job is created or deleted (the code
         snapshot's ConfigMap); what it raises propagates, with nothing submitted."""
+        self.refuse_unserved(manifests)
         launch = uuid.uuid4().hex
         stamped = [stamp(m, launch) for m in manifests]
         tally = SubmitTally(len(stamped), progress)
@@ -250,8 +316,9 @@ class Actions:
             try:
                 # Foreground: the Job goes only after its pods, so once it is gone no old
                 # pod still runs the old settings beside the new one.
-                self.delete((ns, name), propagation="Foreground", uid=old["metadata"].get("uid"))
-                self._wait_gone(ns, name, old["metadata"].get("uid"))
+                kind = kind_of(old)
+                self.delete((ns, name), propagation="Foreground", uid=old["metadata"].get("uid"), kind=kind)
+                self._wait_gone(ns, name, old["metadata"].get("uid"), kind)
                 outcome = self._create(ns, manifest, launch)
             except (ApiError, Unreachable, TimeoutError) as exc:
                 outcome = Failure(label, explain(exc))
@@ -271,8 +338,11 @@ class Actions:
             if sweep:
                 sweeps.add((str(meta.get("namespace") or self.default_namespace), sweep))
         out: dict[TrialKey, Mapping[str, Any]] = {}
+        # Every kind the cluster serves: a trial relaunched as another kind is a change.
+        wanted = {kind_of(m).kind for m in manifests}
+        kinds = self.kinds()
         for ns, sweep in sorted(sweeps):
-            for job in self.sweep_jobs(sweep, ns):
+            for job in self.sweep_jobs(sweep, ns, kinds, required=wanted):
                 meta = job.get("metadata") or {}
                 out[(str(meta.get("namespace")), str(meta.get("name")))] = job
         return out
@@ -281,11 +351,13 @@ class Actions:
         """POST one Job: "created", "existing" or why not. The answer to a create may be
         lost (a 5xx, a dropped connection) after the server made the Job; the retry then
         finds it, and the launch id it carries tells ours from one made before."""
-        path = JOBS.format(ns=ns)
+        kind = kind_of(manifest)
+        path = kind.collection(ns)
         if self.create(path, manifest):
             return "created"
         meta = manifest.get("metadata") or {}
         name = str(meta.get("name"))
+        word = kind.word
         label = f"{ns}/{name}"
         want = (meta.get("labels") or {}).get(SWEEP_LABEL)
         have = msgspec.json.decode(self.call("GET", f"{path}/{name}"))
@@ -294,9 +366,9 @@ class Actions:
         have_sweep = ((have.get("metadata") or {}).get("labels") or {}).get(SWEEP_LABEL)
         if (want or None) != (have_sweep or None):
             owner = f"sweep {have_sweep!r}" if have_sweep else "no ktui sweep"
-            return Failure(label, f"conflict: job {name} already exists and belongs to {owner}")
+            return Failure(label, f"conflict: {word} {name} already exists and belongs to {owner}")
         if (have.get("metadata") or {}).get("deletionTimestamp"):
-            return Failure(label, f"job {name} is still being deleted; launch again once it is gone")
+            return Failure(label, f"{word} {name} is still being deleted; launch again once it is gone")
         found = differences(have, manifest)
         if found:  # made meanwhile by another launch, with other settings
             return Failure(label, "already exists with different settings: " + ", ".join(found))
@@ -305,8 +377,9 @@ class Actions:
     # ----------------------------------------------------------------------------------------
     # cancel
 
-    def delete(self, key: TrialKey, *, propagation: str = "Background", uid: str | None = None) -> bool:
-        """Delete one Job; False if it was already gone."""
+    def delete(self, key: TrialKey, *, propagation: str = "Background", uid: str | None = None,
+               kind: Kind = JOB_KIND) -> bool:
+        """Delete one Job (or PyTorchJob...: its pods go with it); False if it was already gone."""
         ns, name = key
         body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions",
                                 "propagationPolicy": propagation}
@@ -315,7 +388,7 @@ class Actions:
             body["preconditions"] = {"uid": uid}
         try:
             self._retrying(lambda: self.transport.request(
-                "DELETE", f"{JOBS.format(ns=ns)}/{name}", body=body))
+                "DELETE", kind.item(ns, name), body=body))
         except ApiError as exc:
             if exc.status == 404:
                 return False
@@ -324,7 +397,8 @@ class Actions:
             raise
         return True
 
-    def cancel(self, keys: Iterable[TrialKey]) -> ActionResult:
+    def cancel(self, keys: Iterable[TrialKey], kinds: Mapping[TrialKey, Kind] | None = None) -> ActionResult:
+        """Delete each trial's object (``kinds``: those known; the others are looked for)."""
         done: list[str] = []
         failed: list[Failure] = []
         lock = threading.Lock()
@@ -332,7 +406,11 @@ class Actions:
         def one(key: TrialKey) -> None:
             label = f"{key[0]}/{key[1]}"
             try:
-                self.delete(key)
+                known = (kinds or {}).get(key)
+                if known is not None:
+                    self.delete(key, kind=known)
+                else:
+                    any(self.delete(key, kind=k) for k in self._candidates(key))
                 with lock:
                     done.append(label)
             except (ApiError, Unreachable) as exc:
@@ -349,19 +427,23 @@ class Actions:
         one acts; a Job already stopped or finished is left alone."""
         ns, name = key
         label = f"{ns}/{name}"
-        path = f"{JOBS.format(ns=ns)}/{name}"
         try:
-            job = msgspec.json.decode(self._retrying(partial(self.transport.get, path)))
+            job = self.fetch(key)
+            if job is None:
+                return ActionResult((), (Failure(label, "not found"),))
+            kind = kind_of(job)
             meta = job.get("metadata") or {}
             if EARLY_STOPPED_ANNOTATION in (meta.get("annotations") or {}):
                 return ActionResult((), (Failure(label, "already stopped early"),))
-            if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                   for c in (job.get("status") or {}).get("conditions") or ()):
+            rec = kind.codec.decode_item(msgspec.json.encode(job))
+            if rec is not None and rec.outcome is not None:
                 return ActionResult((), (Failure(label, "already finished"),))
+            # A PyTorchJob suspends through its runPolicy (its pods go, as a Job's do).
+            suspend = {"runPolicy": {"suspend": True}} if kind is not JOB_KIND else {"suspend": True}
             body = {"metadata": {"resourceVersion": meta.get("resourceVersion"),
                                  "annotations": {EARLY_STOPPED_ANNOTATION: note}},
-                    "spec": {"suspend": True}}
-            self.transport.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+                    "spec": suspend}
+            self.transport.request("PATCH", kind.item(ns, name), body=body, content_type=MERGE_PATCH)
         except ApiError as exc:
             if exc.status == 409:
                 return ActionResult((), (Failure(label, "changed meanwhile (another ktui stopped it?)"),))
@@ -370,9 +452,28 @@ class Actions:
             return ActionResult((), (Failure(label, explain(exc)),))
         return ActionResult((label,), ())
 
-    def sweep_jobs(self, sweep: str, namespace: str | None) -> list[dict[str, Any]]:
-        """The sweep's Jobs, from the server (authoritative, unlike a store being filled)."""
-        path = JOBS.format(ns=namespace) if namespace else "/apis/batch/v1/jobs"
+    def sweep_jobs(self, sweep: str, namespace: str | None, kinds: Sequence[Kind] | None = None,
+                   required: Iterable[str] = (JOB_KIND.kind,)) -> list[dict[str, Any]]:
+        """The sweep's Jobs (and PyTorchJobs..., each with its kind), from the server
+        (authoritative, unlike a store being filled). ``kinds``: those to list (default:
+        every kind served); one not ``required`` that the user may not list is left out."""
+        items: list[dict[str, Any]] = []
+        must = set(required)
+        for kind in kinds if kinds is not None else self.kinds():
+            try:
+                found = self._list(kind, sweep, namespace)
+            except ApiError as exc:
+                if kind.kind in must or exc.status not in (403, 404):
+                    raise
+                continue
+            for item in found:
+                item.setdefault("kind", kind.kind)
+                item.setdefault("apiVersion", kind.api_version)
+            items.extend(found)
+        return items
+
+    def _list(self, kind: Kind, sweep: str, namespace: str | None) -> list[dict[str, Any]]:
+        path = kind.collection(namespace)
         items: list[dict[str, Any]] = []
         cont: str | None = None
         while True:
@@ -392,7 +493,8 @@ class Actions:
             jobs = self.sweep_jobs(sweep, namespace)
         except (ApiError, Unreachable) as exc:
             return ActionResult((), (Failure(sweep, explain(exc)),))
-        return self.cancel((j["metadata"]["namespace"], j["metadata"]["name"]) for j in jobs)
+        kinds = {(j["metadata"]["namespace"], j["metadata"]["name"]): kind_of(j) for j in jobs}
+        return self.cancel(list(kinds), kinds)
 
     # ----------------------------------------------------------------------------------------
     # rerun
@@ -408,12 +510,13 @@ class Actions:
             ns, name = str(meta.get("namespace")), str(meta.get("name"))
             uid: str | None = meta.get("uid")
             label = f"{ns}/{name}"
+            kind = kind_of(job)
             try:
                 manifest = clean_manifest(job)
-                self.delete((ns, name), uid=uid)
-                self._wait_gone(ns, name, uid)
+                self.delete((ns, name), uid=uid, kind=kind)
+                self._wait_gone(ns, name, uid, kind)
                 self._retrying(lambda: self.transport.request(
-                    "POST", JOBS.format(ns=ns), body=manifest))
+                    "POST", kind.collection(ns), body=manifest))
                 with lock:
                     done.append(label)
             except (ApiError, Unreachable, TimeoutError) as exc:
@@ -435,11 +538,13 @@ class Actions:
         jobs: list[dict[str, Any]] = []
         failed: list[Failure] = []
         for ns, name in keys:
-            path = f"{JOBS.format(ns=ns)}/{name}"
             try:
-                job = msgspec.json.decode(self._retrying(partial(self.transport.get, path)))
+                job = self.fetch((ns, name))
             except (ApiError, Unreachable) as exc:
                 failed.append(Failure(f"{ns}/{name}", explain(exc)))
+                continue
+            if job is None:
+                failed.append(Failure(f"{ns}/{name}", "not found"))
                 continue
             if _is_rerunnable(job, failed_only):
                 jobs.append(job)
@@ -449,12 +554,12 @@ class Actions:
         res = self.rerun_jobs(jobs)
         return ActionResult(res.done, res.failed + tuple(failed))
 
-    def _wait_gone(self, ns: str, name: str, uid: str | None) -> None:
+    def _wait_gone(self, ns: str, name: str, uid: str | None, kind: Kind = JOB_KIND) -> None:
         deadline = time.monotonic() + self.delete_wait
         delay = 0.05
         while True:
             try:
-                data = self.transport.get(f"{JOBS.format(ns=ns)}/{name}")
+                data = self.transport.get(kind.item(ns, name))
             except ApiError as exc:
                 if exc.status == 404:
                     return
@@ -463,18 +568,18 @@ class Actions:
             except Unreachable:
                 pass
             else:
-                rec = JOB_CODEC.decode_item(data)
+                rec = kind.codec.decode_item(data)
                 if rec is None or (uid and rec.uid != uid):
                     return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {ns}/{name} still exists after {self.delete_wait:.0f}s")
+                raise TimeoutError(f"{kind.word} {ns}/{name} still exists after {self.delete_wait:.0f}s")
             if self.stop.wait(delay):
                 raise TimeoutError("interrupted")
             delay = min(delay * 2, 1.0)
 
 
 def _is_rerunnable(job: Mapping[str, Any], failed_only: bool) -> bool:
-    rec = JOB_CODEC.decode_item(msgspec.json.encode(job))
+    rec = kind_of(job).codec.decode_item(msgspec.json.encode(job))
     if rec is None:
         return False
     if failed_only:
@@ -500,4 +605,4 @@ def explain(exc: BaseException) -> str:
     return str(exc)
 
 
-__all__ = ["Actions", "clean_manifest", "SWEEP_LABEL", "TRIAL_LABEL"]
+__all__ = ["Actions", "KindNotServed", "clean_manifest", "SWEEP_LABEL", "TRIAL_LABEL"]

@@ -13,11 +13,15 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.kube import config as kconfig
+from ktui.cluster.kube import training
 from ktui.cluster.kube.actions import JOBS, Actions
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.connection import ConnectionMonitor
 from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
+from ktui.cluster.kube.discovery import Served, discover
 from ktui.cluster.kube.gpu import GpuPoller
+from ktui.cluster.kube.kinds import BY_KIND, JOB_KIND, Kind
+from ktui.cluster.kube.kinds import of as kind_of
 from ktui.cluster.kube.logs import CONTAINER, KubeLogStream, newest_pod_of_job
 from ktui.cluster.kube.metrics import MIN_INTERVAL, MetricsPoller
 from ktui.cluster.kube.reflector import Reflector
@@ -37,6 +41,7 @@ from ktui.cluster.model import (
 )
 from ktui.cluster.records import EventRec, PodRec
 from ktui.cluster.store import Store
+from ktui.cluster.trainingfeed import TRAINING_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +90,20 @@ class KubeBackend:
         self.namespace: str | None = None if all_namespaces else cluster.namespace
         self.transport = Transport(cluster.api_client)
         self._store = Store()
+        self._served: Served | None = None
+        self._served_lock = threading.Lock()
+        self._discovered = threading.Event()  # the training kinds' reflectors are decided
         self.actions = Actions(
             self.transport, cluster.namespace, concurrency=submit_concurrency,
             backoff_base=backoff_base, backoff_cap=min(backoff_cap, 15.0),
+            served=self.served, kind_hint=self._kind_hint,
         )
-        self.reflectors: dict[str, Reflector] = {
-            kind: Reflector(
+
+        def new_reflector(resource: Resource) -> Reflector:
+            return Reflector(
                 self.transport,
                 self._store,
-                RESOURCES[kind],
+                resource,
                 namespace=self.namespace,
                 page_limit=page_limit,
                 watch_timeout=watch_timeout,
@@ -101,16 +111,12 @@ class KubeBackend:
                 forbidden_retry=forbidden_retry,
                 user=cluster.user,
             )
-            for kind in resources
-        }
 
-        def reflector(res: Resource) -> Reflector:
-            return Reflector(self.transport, self._store, res, namespace=self.namespace,
-                             page_limit=page_limit, watch_timeout=watch_timeout,
-                             backoff=Backoff(backoff_base, backoff_cap),
-                             forbidden_retry=forbidden_retry, user=cluster.user)
-        self.queues = QueueWatch(self.transport, self._store, reflector,
-                                 visibility_interval=queue_interval) if queues else None
+        self._new_reflector = new_reflector
+        self.reflectors: dict[str, Reflector] = {kind: new_reflector(RESOURCES[kind]) for kind in resources}
+        self.queues = QueueWatch(self.transport, self._store, new_reflector,
+                                 visibility_interval=queue_interval,
+                                 served=self.served) if queues else None
         self.metrics: MetricsPoller | None = (
             MetricsPoller(self.transport, self._store, interval=metrics_interval,
                           min_interval=metrics_min_interval, namespace=self.namespace)
@@ -204,11 +210,46 @@ class KubeBackend:
                     self.queues.start()
                 if self._probe:
                     threading.Thread(target=self._probe_capabilities, name="ktui-rbac", daemon=True).start()
+                if "jobs" in self.reflectors:
+                    threading.Thread(target=self._watch_training, name="ktui-discovery", daemon=True).start()
+                else:
+                    self._discovered.set()
                 return
         for r in self.reflectors.values():
             r.wake()
         if self.queues is not None:
             self.queues.wake()
+
+    def served(self) -> Served:
+        """What the cluster serves of the optional APIs (discovery, asked once it answers)."""
+        with self._served_lock:
+            if self._served is None or self._served.error:
+                self._served = discover(self.transport)
+            return self._served
+
+    def _watch_training(self) -> None:
+        """A reflector for each training kind (PyTorchJob...) the cluster serves."""
+        try:
+            kinds = training.served_kinds(self.served().serves)
+            with self._run_lock:
+                if self._stopped:
+                    return
+                for kind in kinds:
+                    r = self._new_reflector(RESOURCES[kind.plural])
+                    self.reflectors[kind.plural] = r
+                    r.start()
+        finally:
+            self._discovered.set()
+
+    def training_kinds(self, timeout: float = 30.0) -> tuple[str, ...]:
+        """The store kinds of the training objects watched ("pytorchjobs"), once decided."""
+        self._discovered.wait(timeout)
+        with self._run_lock:
+            return tuple(k for k in self.reflectors if k in TRAINING_KINDS)
+
+    def _kind_hint(self, key: TrialKey) -> str | None:
+        job = self._store.job(key)
+        return job.kind if job is not None else None
 
     def stop(self, timeout: float = 5.0) -> None:
         """``timeout`` bounds the whole wait for the threads (a request stuck on a server
@@ -334,25 +375,35 @@ class KubeBackend:
         return self.cluster.namespace
 
     def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
-        from ktui.cluster.kube.decode import JOB_CODEC
-
         out = []
         for job in self.actions.sweep_jobs(sweep, namespace):
-            rec = JOB_CODEC.decode_item(msgspec.json.encode(job))
+            rec = kind_of(job).codec.decode_item(msgspec.json.encode(job))
             if rec is not None:
                 out.append(TrialState((rec.namespace, rec.name), rec.outcome))
         return out
 
     def find_trial(self, trial: TrialKey) -> TrialState | None:
-        from ktui.cluster.kube.decode import JOB_CODEC
-
-        try:
-            rec = JOB_CODEC.decode_item(self.transport.get(f"{JOBS.format(ns=trial[0])}/{trial[1]}"))
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        obj = self.actions.fetch(trial)
+        if obj is None:
+            return None
+        rec = kind_of(obj).codec.decode_item(msgspec.json.encode(obj))
         return TrialState(trial, rec.outcome) if rec is not None else None
+
+    def _trial_kind(self, trial: TrialKey) -> Kind | None:
+        """What runs the trial: the store knows the trials it shows; else the server says."""
+        hint = self._kind_hint(trial)
+        if hint is not None:
+            return BY_KIND.get(hint, JOB_KIND)
+        obj = self.actions.fetch(trial)
+        return kind_of(obj) if obj is not None else None
+
+    def _pods_of(self, trial: TrialKey, kind: Kind) -> list[PodRec]:
+        """A distributed trial's pods, newest first: the store's, else the server's."""
+        if self._store.is_synced("pods"):
+            return self._store.pods_of(trial)
+        job = self._store.job(trial)
+        uid = job.uid if job is not None else None
+        return training.list_pods(self.transport, kind, trial[0], trial[1], uid)
 
     def pod_for(self, trial: TrialKey) -> str | None:
         """The trial's newest pod: from the store when it sees pods, else from the server."""
@@ -363,8 +414,19 @@ class KubeBackend:
         return newest_pod_of_job(self.transport, trial[0], trial[1])
 
     def stream_logs(
-        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
+        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None, replica: str | None = None
     ) -> KubeLogStream:
+        kind = self._trial_kind(trial)
+        if kind is not None and kind is not JOB_KIND:
+            # A distributed trial: its master's log, or the replica asked for.
+            chosen = training.pick(trial[1], self._pods_of(trial, kind), replica)
+            if chosen is None:
+                what = f"no pod for replica {replica}" if replica else "no pod"
+                raise LookupError(f"{kind.word} {trial[0]}/{trial[1]} has {what} (yet)")
+            return KubeLogStream(self.transport, trial[0], chosen.name, container=training.container_of(kind.kind),
+                                 follow=follow, tail=tail)
+        if replica is not None:
+            raise LookupError(f"job {trial[0]}/{trial[1]} runs one pod: it has no replica {replica}")
         pod = self.pod_for(trial)
         container: str | None = CONTAINER
         if pod is None:
@@ -385,10 +447,16 @@ class KubeBackend:
 
     def describe(self, trial: TrialKey) -> TrialDescription:
         ns, name = trial
-        manifest = msgspec.json.decode(self.transport.get(f"{JOBS.format(ns=ns)}/{name}"))
+        found = self.actions.fetch(trial)
+        if found is None:  # (the server's own 404, as for any missing Job)
+            found = msgspec.json.decode(self.transport.get(f"{JOBS.format(ns=ns)}/{name}"))
+        manifest: dict[str, Any] = found
+        kind = kind_of(manifest)
         t = self._store.get_trial(trial)
         pods: list[PodRec]
-        if self._store.is_synced("pods"):
+        if kind is not JOB_KIND:
+            pods = self._pods_of(trial, kind)
+        elif self._store.is_synced("pods"):
             pods = self._store.pods_of(trial)
         else:
             recs, _ = POD_CODEC.decode_list(self.transport.get(
@@ -398,20 +466,21 @@ class KubeBackend:
                           key=lambda p: (p.created or 0.0, p.name), reverse=True)
         if t is None:
             from ktui.cluster.join import build_trial, owned_pods
-            from ktui.cluster.kube.decode import JOB_CODEC
 
-            rec = JOB_CODEC.decode_item(msgspec.json.encode(manifest))
+            rec = kind.codec.decode_item(msgspec.json.encode(manifest))
             assert rec is not None
             t = build_trial(rec, owned_pods(rec, pods))
         events: list[EventView] = []
-        for kind, obj in [("Job", name)] + [("Pod", p.name) for p in pods[:3]]:
+        # A distributed trial's events are its object's and each replica's (up to 16).
+        shown = pods[:16] if kind is not JOB_KIND else pods[:3]
+        for kind_name, obj in [(kind.kind, name)] + [("Pod", p.name) for p in shown]:
             try:
                 recs_e, _ = EVENT_CODEC.decode_list(self.transport.get(
                     f"/api/v1/namespaces/{ns}/events",
-                    [("fieldSelector", f"involvedObject.kind={kind},involvedObject.name={obj}")]))
+                    [("fieldSelector", f"involvedObject.kind={kind_name},involvedObject.name={obj}")]))
             except ApiError:
-                recs_e = self._store.events_of(ns, kind, obj)
-            events.extend(_event_view(e) for e in recs_e if e.kind == kind and e.obj == obj)
+                recs_e = self._store.events_of(ns, kind_name, obj)
+            events.extend(_event_view(e) for e in recs_e if e.kind == kind_name and e.obj == obj)
         events.sort(key=lambda e: e.last or 0.0)
         return TrialDescription(
             trial=t,

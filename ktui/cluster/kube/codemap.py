@@ -23,6 +23,7 @@ import msgspec
 from ktui.cluster.kube.actions import Actions
 from ktui.cluster.kube.transport import ApiError
 from ktui.wire.names import CODE_ARCHIVE_KEY, CODE_CONFIGMAP_LABEL, CODE_CONFIGMAP_PREFIX, CODE_SHA_ANNOTATION
+from ktui.wire.training import job_view
 
 CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"
 
@@ -98,7 +99,7 @@ def referenced(jobs: list[dict[str, Any]]) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for job in jobs:
         ns = str((job.get("metadata") or {}).get("namespace"))
-        pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+        pod = ((job_view(job).get("spec") or {}).get("template") or {}).get("spec") or {}
         for v in pod.get("volumes") or ():
             name = (v.get("configMap") or {}).get("name")
             if isinstance(name, str) and name.startswith(CODE_CONFIGMAP_PREFIX):
@@ -112,7 +113,10 @@ def garbage(actions: Actions, namespace: str | None, min_age: float, now: dateti
     cm_path = CONFIGMAPS.format(ns=namespace) if namespace else "/api/v1/configmaps"
     job_path = f"/apis/batch/v1/namespaces/{namespace}/jobs" if namespace else "/apis/batch/v1/jobs"
     maps = _list(actions, cm_path, CODE_CONFIGMAP_LABEL)
-    used = referenced(_list(actions, job_path, None))
+    jobs = _list(actions, job_path, None)
+    for kind in actions.kinds()[1:]:  # distributed trials' PyTorchJobs mount it too
+        jobs += [{**o, "kind": kind.kind} for o in _list(actions, kind.collection(namespace), None)]
+    used = referenced(jobs)
     out = []
     for cm in maps:
         meta = cm.get("metadata") or {}

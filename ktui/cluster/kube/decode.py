@@ -31,6 +31,7 @@ from ktui.wire.names import (
     EARLY_STOPPED_ANNOTATION,
     EARLY_STOPPING_ANNOTATION,
     GPU_RESOURCE,
+    JOBSET_NAME_LABEL,
     METRIC_ANNOTATION,
     PARAMS_ANNOTATION,
     PREFIX,
@@ -41,6 +42,7 @@ from ktui.wire.names import (
     provenance_of,
 )
 from ktui.wire.quantity import cpu_millis, to_int
+from ktui.wire.training import TRAINJOB_STEP_LABEL
 
 GPU = GPU_RESOURCE
 _KTUI_BYTES = PREFIX.encode()
@@ -164,10 +166,25 @@ def _pod_reason(st: api.PodStatus) -> tuple[str | None, str | None]:
 _labels_decoder = msgspec.json.Decoder(dict[str, str] | None)
 
 
+# The controllers whose pods are a trial's: a Job's, a distributed trial's PyTorchJob's.
+OWNER_KINDS = frozenset(("Job", "PyTorchJob"))
+
+
+_TRAINJOB_BYTES = TRAINJOB_STEP_LABEL.encode()
+
+
 def _owner_job(meta: api.PodMeta) -> tuple[str | None, str | None]:
     if meta.ownerReferences:
         for ref in meta.ownerReferences:
-            if ref.controller and ref.kind == "Job":
+            if ref.controller and ref.kind in OWNER_KINDS:
+                # A TrainJob's node: its JobSet's child Job's pod. The trial is the TrainJob
+                # (its JobSet has its name), not the child Job. Such a Job is Indexed (its pods
+                # are <job>-<index>-<random>): most pods are not, and skip the label search.
+                if ref.kind == "Job" and meta.name.find("-", len(ref.name) + 1) > 0 \
+                        and _TRAINJOB_BYTES in bytes(meta.labels):
+                    name = (_labels_decoder.decode(meta.labels) or {}).get(JOBSET_NAME_LABEL)
+                    if name:
+                        return name, None
                 return ref.name, ref.uid
     labels = _labels_decoder.decode(meta.labels) if meta.labels else None
     if labels:
@@ -263,6 +280,8 @@ def job_record(w: api.JobWire) -> JobRec | None:
     if not meta.name:
         return None
     labels = meta.labels or {}
+    if TRAINJOB_STEP_LABEL in labels:
+        return None  # a TrainJob's JobSet's child Job: the TrainJob is the trial
     spec = w.spec or api.JobSpec()
     annotations = _ktui_annotations(meta.annotations)
     raw_params = annotations.get(PARAMS_ANNOTATION)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktui.cluster.kube.decode import EVENT_CODEC, JOB_CODEC, NODE_CODEC, POD_CODEC, Codec
+from ktui.cluster.kube.decode_training import PYTORCHJOB_CODEC, TRAINJOB_CODEC
 
 
 @dataclass(frozen=True)
@@ -30,4 +31,7 @@ RESOURCES: dict[str, Resource] = {
     "pods": Resource("pods", POD_CODEC, "/api/v1"),
     "jobs": Resource("jobs", JOB_CODEC, "/apis/batch/v1"),
     "events": Resource("events", EVENT_CODEC, "/api/v1", field_selector="type=Warning"),
+    # Watched only where discovery finds them served (kube/training.py).
+    "pytorchjobs": Resource("pytorchjobs", PYTORCHJOB_CODEC, "/apis/kubeflow.org/v1"),
+    "trainjobs": Resource("trainjobs", TRAINJOB_CODEC, "/apis/trainer.kubeflow.org/v1alpha1"),
 }

@@ -149,8 +149,12 @@ class QueueWatch:
 
     def __init__(self, transport: Transport, store: Store,
                  reflector: Callable[[Resource], Reflector], *,
-                 visibility_interval: float = 3.0) -> None:
+                 visibility_interval: float = 3.0,
+                 served: Callable[[], Served] | None = None) -> None:
+        """``served``: the backend's discovery, shared with the training kinds' (one look
+        at the cluster's API groups for both)."""
         self.transport = transport
+        self._discover = served or (lambda: discover(transport))
         self.store = store
         self._make_reflector = reflector
         self.visibility_interval = visibility_interval
@@ -166,7 +170,7 @@ class QueueWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        served = discover(self.transport)
+        served = self._discover()
         with self._lock:
             if self._stopped:
                 return

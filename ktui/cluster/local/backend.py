@@ -448,9 +448,11 @@ class LocalBackend:
         return ActionResult((label,), ())
 
     def stream_logs(
-        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
+        self, trial: TrialKey, *, follow: bool = True, tail: int | None = None, replica: str | None = None
     ) -> LocalLogStream:
         ns, name = trial
+        if replica not in (None, "master"):  # a distributed trial runs here as its master alone
+            raise LookupError(f"job {ns}/{name} runs on this machine as one process: it has no replica {replica}")
         rows = self.state.query(
             "SELECT a.job_uid, a.n, a.dir FROM attempts a JOIN jobs j ON a.job_uid = j.uid"
             " WHERE j.namespace=? AND j.name=? ORDER BY a.n DESC LIMIT 1", (ns, name))

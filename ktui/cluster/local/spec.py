@@ -19,6 +19,7 @@ from ktui.wire.names import (
     provenance_of,
 )
 from ktui.wire.quantity import cpu_millis, to_int
+from ktui.wire.training import DISTRIBUTED_KINDS, job_view
 
 DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default
 DEFAULT_CPU_M = 1000  # a trial that requests nothing counts as one cpu
@@ -46,6 +47,8 @@ class TrialSpec(msgspec.Struct, frozen=True):
     early_stopping: str | None = None  # the ktui.dev/early-stopping annotation text
     code: str | None = None  # sha256 of the code snapshot it runs in (ktui.dev/code), if any
     provenance: dict[str, Any] | None = None  # ktui.wire.names.provenance_of its annotations
+    # Env vars set to one free TCP port when it starts (a PyTorchJob's MASTER_PORT here).
+    free_port_env: tuple[str, ...] = ()
 
 
 def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -54,14 +57,18 @@ def _container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     if not containers:
         raise SpecError("the Job has no container")
     for c in containers:
-        if c.get("name") == "trial":
+        if c.get("name") in ("trial", "pytorch", "node"):
             return c  # type: ignore[no-any-return]
     return containers[0]  # type: ignore[no-any-return]
 
 
 def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "default") -> TrialSpec:
-    if manifest.get("kind", "Job") != "Job":
-        raise SpecError(f"not a Job: {manifest.get('kind')!r}")
+    kind = manifest.get("kind", "Job")
+    if kind not in ("Job", *DISTRIBUTED_KINDS):
+        raise SpecError(f"not a Job: {kind!r}")
+    # A PyTorchJob (TrainJob) runs here as its master alone (see local_rendezvous).
+    rendezvous = local_rendezvous(manifest) if kind in DISTRIBUTED_KINDS else None
+    manifest = job_view(manifest)
     meta = manifest.get("metadata") or {}
     name = meta.get("name")
     if not name:
@@ -76,6 +83,8 @@ def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "defaul
     for e in c.get("env") or []:
         if "value" in e and e.get("name"):
             env[str(e["name"])] = str(e["value"])
+    if rendezvous is not None:
+        env.update(rendezvous)
     res = c.get("resources") or {}
     requests = res.get("requests") or {}
     limits = res.get("limits") or {}
@@ -103,7 +112,19 @@ def parse_manifest(manifest: Mapping[str, Any], default_namespace: str = "defaul
         early_stopping=annotations.get(EARLY_STOPPING_ANNOTATION),
         code=_code_sha(annotations.get(CODE_ANNOTATION)),
         provenance=provenance_of(annotations, c.get("image")),
+        free_port_env=("MASTER_PORT", "PET_MASTER_PORT") if rendezvous is not None else (),
     )
+
+
+def local_rendezvous(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The training operator's env for a PyTorchJob (TrainJob) of one node, this machine: its
+    master alone (rank 0 of 1 node; its workers are not started), MASTER_ADDR 127.0.0.1, and
+    MASTER_PORT a free port chosen when it starts."""
+    spec = manifest.get("spec") or {}
+    nproc = str(spec.get("nprocPerNode") or (spec.get("trainer") or {}).get("numProcPerNode") or "auto")
+    return {"MASTER_ADDR": "127.0.0.1", "PET_MASTER_ADDR": "127.0.0.1",
+            "WORLD_SIZE": nproc if nproc.isdigit() else "1", "RANK": "0",
+            "PET_NNODES": "1", "PET_NODE_RANK": "0", "PET_NPROC_PER_NODE": nproc}
 
 
 def _code_sha(raw: str | None) -> str | None:

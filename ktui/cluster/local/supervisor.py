@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import tarfile
 import threading
@@ -178,6 +179,9 @@ class Supervisor:
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # NVML's numbering, which the inventory uses
         })
         env.setdefault("PYTHONUNBUFFERED", "1")
+        if s.spec.free_port_env:
+            port = str(free_port())
+            env.update(dict.fromkeys(s.spec.free_port_env, port))
         cwd = s.workdir
         if s.spec.code:
             # Its own copy of the snapshot taken at launch, beside its logs (gone with them).
@@ -251,3 +255,10 @@ class Supervisor:
             reap_children()
             time.sleep(0.05)
         self.finish_kills()  # removes the old attempts' directories
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (a distributed trial's rendezvous)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -27,7 +27,8 @@ from ktui.cluster.backend import Backend
 from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
-from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_job, render_jobs
+from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_trial, render_trials
+from ktui.sweep.distributed import local_note
 from ktui.ui.screens.confirm import ConfirmScreen
 
 MAX_RECENT = 10
@@ -202,7 +203,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
                 self.app.call_from_thread(self._show, None, str(e), Text(""), file_code)
             return
         ns = sweep.namespace or self.default_namespace
-        first = render_job(sweep, sweep.trial(0), ns, ship.ref if ship else None) if sweep.count() else None
+        first = render_trial(sweep, sweep.trial(0), ns, ship.ref if ship else None) if sweep.count() else None
         text = Text()
         text.append(f"{sweep.count():,} trials", style="bold")
         text.append(f" of sweep {sweep.name} into namespace {ns}"
@@ -217,13 +218,15 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
                 text.append(f"note: {note}\n", style="yellow")
         if not images.available:
             text.append(f"note: {images.reason}\n", style="yellow")
+            if local_note(sweep):
+                text.append(f"note: {local_note(sweep)}\n", style="yellow")
         for t in (sweep.trial(i) for i in range(min(8, sweep.count()))):
             text.append(f"  {t.job_name}  ", style="cyan")
             text.append(" ".join(f"{k}={v}" for k, v in t.params.items()) + "\n")
         if sweep.count() > 8:
             text.append(f"  … {sweep.count() - 8:,} more\n", style="dim")
         if first is not None:
-            text.append("\nfirst Job:\n", style="bold")
+            text.append(f"\nfirst {first['kind']}:\n", style="bold")
             text.append(yaml.safe_dump(first, sort_keys=False, width=200))
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show, sweep, "", text, file_code, ship)
@@ -303,7 +306,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         # As `ktui launch`: each Job records its provenance and mounts the snapshot, whose
         # ConfigMap the backend creates before the first Job (kept here on this machine).
         extra = provenance()
-        manifests = list(render_jobs(sweep, namespace, ship.ref if ship else None))
+        manifests = list(render_trials(sweep, namespace, ship.ref if ship else None))
         for m in manifests:
             m["metadata"]["annotations"].update(extra)
 

@@ -78,6 +78,7 @@ class MainScreen(TrialActions):
         Binding("v", "compare", "Compare two trials", show=False, id="jobs.compare"),
         Binding("o", "goto_node", "Its node", id="jobs.goto-node"),
         Binding("p", "chart", "Plot", id="jobs.chart"),
+        Binding("r", "next_replica", "Next replica's log (a distributed trial)", show=False, id="jobs.replica"),
         Binding("escape", "back", "Back", show=False, id="view.back"),
     ]
 
@@ -456,6 +457,11 @@ class MainScreen(TrialActions):
         pane = self.query_one(LogPane)
         pane.on_answer = self.log_metrics.release
         pane.open(t.key)
+
+    def action_next_replica(self) -> None:
+        """In a distributed trial's log: the next replica's (master, worker-0, worker-1, ...)."""
+        if self.logs_open:
+            self.query_one(LogPane).next_replica()
 
     def action_goto_node(self) -> None:
         """From a trial to its node in the node view: which node runs it, and how busy it is."""

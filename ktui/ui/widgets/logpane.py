@@ -19,8 +19,15 @@ from textual.worker import get_current_worker
 
 from ktui.cluster.backend import Backend, LogStream
 from ktui.cluster.model import TrialKey
+from ktui.cluster.records import PodRec
 from ktui.ui.widgets.line import Line
 from ktui.ui.widgets.logview import LogView
+from ktui.wire.training import replica_of, replica_order
+
+
+def replicas(trial: str, pods: list[PodRec]) -> list[str]:
+    """A distributed trial's replicas, as its pods name them, master first."""
+    return sorted({replica_of(trial, p.name) for p in pods}, key=replica_order)
 
 TAIL = 100_000  # as many lines as the pane keeps
 RETRY_SECONDS = 2.0
@@ -43,6 +50,9 @@ class LogPane(Vertical):
         super().__init__(id=id)
         self.backend = backend
         self.trial: TrialKey | None = None
+        # A distributed trial's replica shown ("worker-1"); None: its master (or a Job's pod).
+        self.replica: str | None = None
+        self._distributed = False
         self._stream: LogStream | None = None
         self._stream_lock = threading.Lock()
         self._status = "select a job and press enter"
@@ -65,6 +75,10 @@ class LogPane(Vertical):
         t.append(" LOG ", style="bold reverse")
         if self.trial:
             t.append(f" {self.trial[0]}/{self.trial[1]}", style="bold")
+            which = self.replica or ("master" if self._distributed else None)
+            if which is not None:
+                t.append(f" {which}", style="bold cyan")
+
         t.append(f"  {self._status}", style="dim")
         t.append(self._follow_note, style="yellow")
         return t
@@ -82,29 +96,50 @@ class LogPane(Vertical):
         user has left may still speak, and must not label the log now shown. (Posted, so
         the worker does not wait on the UI, busy drawing the pane just opened.)"""
 
-        def __init__(self, trial: TrialKey, status: str) -> None:
+        def __init__(self, trial: TrialKey, status: str, replica: str | None = None) -> None:
             super().__init__()
             self.trial = trial
             self.status = status
+            self.replica = replica
 
-    def _post_status(self, trial: TrialKey, status: str) -> None:
-        self.post_message(self.StreamStatus(trial, status))
+    def _post_status(self, trial: TrialKey, status: str, replica: str | None = None) -> None:
+        self.post_message(self.StreamStatus(trial, status, replica))
 
     def on_log_pane_stream_status(self, message: StreamStatus) -> None:
-        if message.trial == self.trial:  # (not an older stream's last word)
+        if message.trial == self.trial and message.replica == self.replica:  # (not an older stream's last word)
             self.set_status(message.status)
 
-    def open(self, trial: TrialKey) -> None:
-        """Show `trial`'s log, following it; replaces whatever was shown."""
-        if trial == self.trial and self._stream is not None:
+    def open(self, trial: TrialKey, replica: str | None = None) -> None:
+        """Show `trial`'s log (a distributed trial's master's, or ``replica``'s), following
+        it; replaces whatever was shown."""
+        if trial == self.trial and replica == self.replica and self._stream is not None:
             return
         self.close_stream()
         self.trial = trial
+        self.replica = replica
+        shown = self.backend.store.get_trial(trial)
+        self._distributed = shown is not None and shown.pods_total > 0
         self.view.clear()
         self.view.follow = True
         self._follow_note = ""
         self.set_status("connecting…")
-        self._follow(trial)
+        self._follow(trial, replica)
+
+    def next_replica(self) -> None:
+        """A distributed trial: show the next replica's log (master, worker-0, worker-1, ...)."""
+        if self.trial is None:
+            return
+        t = self.backend.store.get_trial(self.trial)
+        if t is None or not t.pods_total:
+            self.app.notify(f"{self.trial[1]} runs one pod: it has no replicas", severity="warning")
+            return
+        names = replicas(self.trial[1], self.backend.store.pods_of(self.trial))
+        if not names:
+            self.app.notify(f"{self.trial[1]} has no pods yet", severity="warning")
+            return
+        now = self.replica or names[0]
+        after = names[(names.index(now) + 1) % len(names)] if now in names else names[0]
+        self.open(self.trial, after)
 
     def close_stream(self) -> None:
         with self._stream_lock:
@@ -116,7 +151,7 @@ class LogPane(Vertical):
         self.close_stream()
 
     @work(thread=True, exclusive=True, group="log-stream")
-    def _follow(self, trial: TrialKey) -> None:
+    def _follow(self, trial: TrialKey, replica: str | None = None) -> None:
         worker = get_current_worker()
         buffer = self.view.buffer
         answered = False
@@ -129,24 +164,28 @@ class LogPane(Vertical):
                 answered = True
                 self.on_answer()
 
-        while not worker.is_cancelled and self.trial == trial:
+        def shown() -> bool:
+            return self.trial == trial and self.replica == replica
+
+        which = {"replica": replica} if replica is not None else {}
+        while not worker.is_cancelled and shown():
             try:
-                stream = self.backend.stream_logs(trial, follow=True, tail=TAIL)
+                stream = self.backend.stream_logs(trial, follow=True, tail=TAIL, **which)
             except LookupError as e:
                 answer()  # no pod yet: nothing to wait for
-                self._post_status(trial, f"{e}; waiting")
+                self._post_status(trial, f"{e}; waiting", replica)
                 time.sleep(RETRY_SECONDS)
                 continue
             except Exception as e:  # a forbidden or broken call must not kill the UI
                 answer()
-                self._post_status(trial, f"cannot read the log: {e}")
+                self._post_status(trial, f"cannot read the log: {e}", replica)
                 return
             with self._stream_lock:
-                if self.trial != trial:
+                if not shown():
                     stream.close()
                     return
                 self._stream = stream
-            self._post_status(trial, "following")
+            self._post_status(trial, "following", replica)
             # Each read is fed as it comes: the view's timer already coalesces repaints, and
             # holding lines back for a next one would hide a quiet trial's tail until it
             # prints again.
@@ -160,11 +199,11 @@ class LogPane(Vertical):
                         self.app.call_from_thread(self.view.drain)
             except Exception as e:
                 answer()
-                self._post_status(trial, f"stream broke: {e}")
+                self._post_status(trial, f"stream broke: {e}", replica)
                 return
             answer()
-            if self.trial == trial:
-                self._post_status(trial, "ended (the container finished)")
+            if shown():
+                self._post_status(trial, "ended (the container finished)", replica)
             return
 
     # -- search and save ----------------------------------------------------------------
