@@ -51,6 +51,10 @@ class Draft:
     early_stopping: EarlyStopping | None = None
     code: Located | None = None  # the directory as written
     code_exclude: tuple[str, ...] = ()
+    mode: Literal["jobs", "indexed"] = "jobs"
+    parallelism: int | None = None
+    max_failed_indexes: int | None = None
+    max_failed_pos: Pos = field(default_factory=Pos)
     space: ParameterSpace | None = None
     space_pos: Pos = field(default_factory=Pos)
     # Parameter names each trial has: one set for grid/random, one per entry for list.

@@ -10,6 +10,7 @@ from pathlib import Path
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import Pos, Problem, SweepError, did_you_mean
+from ktui.sweep.indexed import count_problems
 from ktui.sweep.manifest import EARLY_STOPPING_ANNOTATION, METRIC_ANNOTATION, PARAMS_ANNOTATION
 from ktui.sweep.model import (
     DEFAULT_COMMAND,
@@ -138,8 +139,9 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
             c.add(where, f"sweep has {count:,} trials, more than the limit of {ov.max_trials:,} (raise it with --max-trials)")
         elif len(name) + 1 + width > MAX_JOB_NAME and dns1123_label_problem(name) is None:
             c.add(name_pos, f"name '{name}' is too long: its Job names ({name}-{'0' * width}) must fit in {MAX_JOB_NAME} characters; use at most {MAX_JOB_NAME - 1 - width}")
-        elif not c.problems:
+        elif not c.problems and d.mode != "indexed":  # (indexed: params go in ConfigMaps, not annotations)
             _check_annotations(c, d)
+        count_problems(c, d, count)
     c.raise_if_any()
     if d.space is None:  # readers only leave it unset after recording a problem
         raise SweepError([Problem(d.path, d.space_pos, "no parameters")])
@@ -172,6 +174,9 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         metric=d.metric,
         early_stopping=d.early_stopping,
         notes=tuple(notes),
+        mode=d.mode,
+        parallelism=d.parallelism,
+        max_failed_indexes=d.max_failed_indexes,
     )
 
 

@@ -156,6 +156,10 @@ class Sweep:
     early_stopping: EarlyStopping | None = None
     code: CodeSpec | None = None
     notes: tuple[str, ...] = ()  # things the user should hear once, e.g. a defaulted image
+    # "jobs": one Job per trial; "indexed": one Indexed Job runs them all (sweep/indexed.py).
+    mode: Literal["jobs", "indexed"] = "jobs"
+    parallelism: int | None = None  # indexed: trials at once (None: the default there)
+    max_failed_indexes: int | None = None
 
     def count(self) -> int:
         return self.space.count()

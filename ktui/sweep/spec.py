@@ -9,6 +9,7 @@ import shlex
 from ktui.sweep.check import Checker
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import did_you_mean
+from ktui.sweep.indexed import INDEXED_KEYS, read_indexed
 from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
 from ktui.sweep.objective import early_stopping_of, metric_of
 from ktui.sweep.params import (
@@ -30,6 +31,7 @@ from ktui.wire.quantity import QuantityError, format_quantity, parse_quantity, r
 TOP_KEYS = (
     "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",
     "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "earlyStopping", "code", "parameters",
+    *INDEXED_KEYS,
 )
 CODE_KEYS = ("path", "exclude")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
@@ -110,6 +112,7 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
             c.add(top["earlyStopping"].pos, "earlyStopping needs the sweep's 'metric' (what it compares the trials by)")
     if "code" in top:
         _read_code(c, top["code"], d)
+    read_indexed(c, top, d)
     if "parameters" in top:
         d.space_pos = root.key_pos["parameters"]
         _read_parameters(c, top["parameters"], d)
