@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,7 +248,9 @@ def _entries(sweep: Sweep, trials: Sequence[int], namespace: str | None,
         yield k, script, params
 
 
-def _chunks(entries: Iterator[tuple[int, str, str]]) -> Iterator[tuple[dict[str, str], dict[int, str]]]:
+def chunk_entries(entries: Iterable[tuple[int, str, str]]) -> Iterator[tuple[dict[str, str], dict[int, str]]]:
+    """(completion index, script, params JSON) -> ({key: value}, {index: params}) per ConfigMap,
+    each filled to CHUNK_BYTES at most (a lone bigger trial gets its own)."""
     data: dict[str, str] = {}
     params: dict[int, str] = {}
     size = 0
@@ -264,6 +266,31 @@ def _chunks(entries: Iterator[tuple[int, str, str]]) -> Iterator[tuple[dict[str,
         yield data, params
 
 
+def config_maps(job: str, namespace: str, sweep: str,
+                entries: Iterable[tuple[int, str, str]]) -> tuple[list[Manifest], str]:
+    """The ConfigMaps holding ``entries`` for the Job ``job``, and the sha256 of their data."""
+    maps: list[Manifest] = []
+    digest = hashlib.sha256()
+    for c, (data, params) in enumerate(chunk_entries(entries)):
+        data[f"params-{c}.json"] = "{" + ",".join(f'"{k}":{p}' for k, p in params.items()) + "}"
+        for key in data:
+            digest.update(key.encode() + b"\0" + data[key].encode() + b"\0")
+        maps.append({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config_map_name(job, c), "namespace": namespace,
+                         "labels": {MANAGED_BY: "ktui", SWEEP_LABEL: sweep, PARAMS_OF_LABEL: job}},
+            "immutable": True,
+            "data": data,
+        })
+    return maps, digest.hexdigest()
+
+
+def params_volume(maps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"name": PARAMS_VOLUME,
+            "projected": {"sources": [{"configMap": {"name": m["metadata"]["name"]}} for m in maps]}}
+
+
 def config_map_name(job: str, chunk: int) -> str:
     return f"{job}-params-{chunk}"
 
@@ -276,26 +303,13 @@ def render_indexed(sweep: Sweep, namespace: str | None = None, code: CodeRef | N
     order = tuple(range(sweep.count())) if trials is None else tuple(sorted(set(trials)))
     name = job_name or sweep.name
     ns = sweep.namespace or namespace or "default"
-    maps: list[Manifest] = []
-    digest = hashlib.sha256()
-    for c, (data, params) in enumerate(_chunks(_entries(sweep, order, namespace, code))):
-        data[f"params-{c}.json"] = "{" + ",".join(f'"{k}":{p}' for k, p in params.items()) + "}"
-        for key in data:
-            digest.update(key.encode() + b"\0" + data[key].encode() + b"\0")
-        maps.append({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": config_map_name(name, c), "namespace": ns,
-                         "labels": {MANAGED_BY: "ktui", SWEEP_LABEL: sweep.name, PARAMS_OF_LABEL: name}},
-            "immutable": True,
-            "data": data,
-        })
-    job = _job(sweep, ns, code, name, order, [m["metadata"]["name"] for m in maps], digest.hexdigest())
+    maps, digest = config_maps(name, ns, sweep.name, _entries(sweep, order, namespace, code))
+    job = _job(sweep, ns, code, name, order, maps, digest)
     return IndexedManifests(job, tuple(maps), order)
 
 
 def _job(sweep: Sweep, ns: str, code: CodeRef | None, name: str, order: tuple[int, ...],
-         maps: list[str], digest: str) -> Manifest:
+         maps: list[Manifest], digest: str) -> Manifest:
     base = render_job(sweep, sweep.trial(order[0] if order else 0), ns, code)
     job = copy.deepcopy(base)
     meta = job["metadata"]
@@ -317,8 +331,7 @@ def _job(sweep: Sweep, ns: str, code: CodeRef | None, name: str, order: tuple[in
     container.pop("env", None)
     container.setdefault("volumeMounts", []).append(
         {"name": PARAMS_VOLUME, "mountPath": PARAMS_MOUNT, "readOnly": True})
-    pod.setdefault("volumes", []).append(
-        {"name": PARAMS_VOLUME, "projected": {"sources": [{"configMap": {"name": m}} for m in maps]}})
+    pod.setdefault("volumes", []).append(params_volume(maps))
     spec = job["spec"]
     completions = len(order)
     indexed: dict[str, Any] = {
@@ -350,6 +363,34 @@ def render(sweep: Sweep, namespace: str | None = None, code: CodeRef | None = No
     from ktui.sweep.manifest import render_jobs
 
     return list(render_jobs(sweep, namespace, code))
+
+
+def launch_manifests(sweep: Sweep, namespace: str | None, code: CodeRef | None,
+                     annotations: Mapping[str, str], *, here: bool = False) -> list[Manifest]:
+    """What a launch submits, each Job recording ``annotations`` (provenance). ``here``: the
+    trials run on this machine, one process per trial, whatever the mode (an Indexed Job's
+    pod template means nothing there). Raises ParamsTooLarge."""
+    if sweep.mode == INDEXED_MODE and not here:
+        out = render_indexed(sweep, namespace, code).all()
+        out[-1]["metadata"]["annotations"].update(annotations)
+        return out
+    from ktui.sweep.manifest import render_jobs
+
+    jobs = list(render_jobs(sweep, namespace, code))
+    for m in jobs:
+        m["metadata"]["annotations"].update(annotations)
+    return jobs
+
+
+def mode_note(sweep: Sweep, *, here: bool = False) -> str | None:
+    """The line a launch says about the mode, if any."""
+    if sweep.mode != INDEXED_MODE:
+        return None
+    if here:
+        return "mode: indexed runs each trial as its own process on this machine, as mode: jobs does"
+    n = sweep.count()
+    return (f"mode: indexed: one Indexed Job {sweep.name} runs the {n:,} trials, "
+            f"{default_parallelism(sweep, n):,} at a time")
 
 
 def is_indexed(manifest: Mapping[str, Any]) -> bool:

@@ -38,6 +38,7 @@ from ktui.cluster.model import (
     TrialChange,
     TrialKey,
 )
+from ktui.sweep.indexed import is_indexed
 from ktui.wire.names import EARLY_STOPPED_ANNOTATION
 
 T = TypeVar("T")
@@ -192,6 +193,11 @@ class Actions:
         ``dry_run``: the same verdict, nothing written. ``before_create`` runs once the
         verdict allows writing, before the first Job is created or deleted (the code
         snapshot's ConfigMap); what it raises propagates, with nothing submitted."""
+        if any(is_indexed(m) for m in manifests):  # one Job and its ConfigMaps for the whole sweep
+            from ktui.cluster.kube import indexed
+
+            return indexed.submit(self, manifests, progress, replace=replace, dry_run=dry_run,
+                                  before_create=before_create)
         launch = uuid.uuid4().hex
         stamped = [stamp(m, launch) for m in manifests]
         tally = SubmitTally(len(stamped), progress)
@@ -428,8 +434,17 @@ class Actions:
             jobs = self.sweep_jobs(sweep, namespace)
         except (ApiError, Unreachable) as exc:
             return ActionResult((), (Failure(sweep, explain(exc)),))
-        chosen = [j for j in jobs if _is_rerunnable(j, failed_only)]
-        return self.rerun_jobs(chosen)
+        from ktui.cluster.kube import indexed
+
+        chosen = [j for j in jobs if _is_rerunnable(j, failed_only) and not indexed.is_indexed_job(j)]
+        res = self.rerun_jobs(chosen)
+        if any(indexed.is_indexed_job(j) for j in jobs):  # its trials, in a new Job
+            try:
+                more = indexed.rerun(self, sweep, str(jobs[0]["metadata"]["namespace"]), failed_only=failed_only)
+            except (ApiError, Unreachable) as exc:
+                more = ActionResult((), (Failure(sweep, explain(exc)),))
+            res = ActionResult(res.done + more.done, res.failed + more.failed)
+        return res
 
     def rerun(self, keys: Iterable[TrialKey], *, failed_only: bool = True) -> ActionResult:
         jobs: list[dict[str, Any]] = []

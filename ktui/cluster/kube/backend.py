@@ -13,7 +13,8 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.kube import config as kconfig
-from ktui.cluster.kube.actions import JOBS, Actions
+from ktui.cluster.kube import indexed
+from ktui.cluster.kube.actions import JOBS, Actions, explain
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.connection import ConnectionMonitor
 from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
@@ -28,6 +29,7 @@ from ktui.cluster.model import (
     Capabilities,
     Capability,
     EventView,
+    Failure,
     PodSummary,
     SubmitResult,
     TrialDescription,
@@ -115,6 +117,9 @@ class KubeBackend:
             self.transport, self._store, self._answered,
             backoff=Backoff(backoff_base, min(backoff_cap, 5.0)), timeout=connect_timeout,
         )
+        # An indexed sweep's parameters, read from its ConfigMaps once per Job.
+        self.index_params = indexed.ParamsReader(self.actions, self._store)
+        self._store.params_wanted = self.index_params.request
         self._probe = probe_capabilities
         self._run_lock = threading.Lock()
         self._running = False  # the reflectors have been started
@@ -203,6 +208,7 @@ class KubeBackend:
             self._stopped = True
         deadline = time.monotonic() + timeout
         self.actions.stop.set()
+        self.index_params.stop()
         self.connection.stop()
         for r in self.reflectors.values():
             r.stop()
@@ -216,6 +222,7 @@ class KubeBackend:
             self.metrics.join(max(0.0, deadline - time.monotonic()))
         if self.gpu is not None:
             self.gpu.join(max(0.0, deadline - time.monotonic()))
+        self.index_params.join(max(0.0, deadline - time.monotonic()))
         self.transport.close()
 
     def __enter__(self) -> KubeBackend:
@@ -253,6 +260,7 @@ class KubeBackend:
         namespace: str | None = None,
     ) -> ActionResult:
         keys = list(trials)
+        pre, keys = self._indexed(indexed.cancel, keys)  # (one trial of an indexed sweep: refused)
         if sweep is not None:
             res = self.actions.cancel_sweep(sweep, namespace or self.namespace)
             if keys:
@@ -260,8 +268,20 @@ class KubeBackend:
                 res = ActionResult(res.done + more.done, res.failed + more.failed)
         else:
             res = self.actions.cancel(keys)
+        res = ActionResult(pre.done + res.done, pre.failed + res.failed)
         self._learn(res.failed, "cancel")
         return res
+
+    def _indexed(self, act: Any, keys: list[TrialKey], **kw: Any) -> tuple[ActionResult, list[TrialKey]]:
+        """Act on the keys that are trials of indexed sweeps (ktui.cluster.kube.indexed); the
+        rest are Jobs of their own."""
+        if not keys:
+            return ActionResult(), keys
+        try:
+            res, rest = act(self.actions, keys, **kw)
+        except (ApiError, Unreachable) as exc:
+            return ActionResult((), tuple(Failure(f"{k[0]}/{k[1]}", explain(exc)) for k in keys)), []
+        return res, rest
 
     def rerun(
         self,
@@ -272,9 +292,10 @@ class KubeBackend:
         failed_only: bool = True,
     ) -> ActionResult:
         keys = list(trials)
-        res = ActionResult()
+        res, keys = self._indexed(indexed.rerun_keys, keys, failed_only=failed_only)
         if sweep is not None:
-            res = self.actions.rerun_sweep(sweep, namespace or self.namespace, failed_only=failed_only)
+            more = self.actions.rerun_sweep(sweep, namespace or self.namespace, failed_only=failed_only)
+            res = ActionResult(res.done + more.done, res.failed + more.failed)
         if keys:
             more = self.actions.rerun(keys, failed_only=failed_only)
             res = ActionResult(res.done + more.done, res.failed + more.failed)
@@ -299,8 +320,11 @@ class KubeBackend:
     def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
         from ktui.cluster.kube.decode import JOB_CODEC
 
-        out = []
-        for job in self.actions.sweep_jobs(sweep, namespace):
+        jobs = self.actions.sweep_jobs(sweep, namespace)
+        out = indexed.trial_states(jobs)  # one per trial of its indexed Jobs
+        for job in jobs:
+            if indexed.is_indexed_job(job):
+                continue
             rec = JOB_CODEC.decode_item(msgspec.json.encode(job))
             if rec is not None:
                 out.append(TrialState((rec.namespace, rec.name), rec.outcome))
@@ -313,7 +337,7 @@ class KubeBackend:
             rec = JOB_CODEC.decode_item(self.transport.get(f"{JOBS.format(ns=trial[0])}/{trial[1]}"))
         except ApiError as exc:
             if exc.status == 404:
-                return None
+                return indexed.find(self.actions, trial)  # one index of an indexed sweep's Job?
             raise
         return TrialState(trial, rec.outcome) if rec is not None else None
 
@@ -323,7 +347,7 @@ class KubeBackend:
             pods = self._store.pods_of(trial)
             if pods:
                 return pods[0].name
-        return newest_pod_of_job(self.transport, trial[0], trial[1])
+        return newest_pod_of_job(self.transport, trial[0], trial[1]) or indexed.newest_pod(self.actions, trial)
 
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
@@ -348,7 +372,9 @@ class KubeBackend:
 
     def describe(self, trial: TrialKey) -> TrialDescription:
         ns, name = trial
-        manifest = msgspec.json.decode(self.transport.get(f"{JOBS.format(ns=ns)}/{name}"))
+        src = self._store.index_source(trial)  # one index of an indexed sweep's Job: that Job
+        job_name = src[0].name if src is not None else name
+        manifest = msgspec.json.decode(self.transport.get(f"{JOBS.format(ns=ns)}/{job_name}"))
         t = self._store.get_trial(trial)
         pods: list[PodRec]
         if self._store.is_synced("pods"):
@@ -367,7 +393,7 @@ class KubeBackend:
             assert rec is not None
             t = build_trial(rec, owned_pods(rec, pods))
         events: list[EventView] = []
-        for kind, obj in [("Job", name)] + [("Pod", p.name) for p in pods[:3]]:
+        for kind, obj in [("Job", job_name)] + [("Pod", p.name) for p in pods[:3]]:
             try:
                 recs_e, _ = EVENT_CODEC.decode_list(self.transport.get(
                     f"/api/v1/namespaces/{ns}/events",
