@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ktui.cli import main
 from ktui.cluster.kube.actions import Actions
 from ktui.cluster.kube.config import load
 from ktui.cluster.kube.transport import Transport
@@ -55,7 +56,7 @@ def phases(backend: Any) -> dict[int, str]:
     return {t.index: t.phase for t in backend.store.trials_of_sweep("ix")}
 
 
-def test_thirty_trials_two_failing_rerun_cancel(sim: Any, backend_factory: Any, tmp_path: Path) -> None:
+def test_thirty_trials_two_failing_rerun_cancel(sim: Any, backend_factory: Any, tmp_path: Path, capsys: Any) -> None:
     backend = backend_factory(sim.kubeconfig, namespace="default", all_namespaces=False)
     backend.start()
     result = backend.submit(manifests(tmp_path))
@@ -109,9 +110,12 @@ def test_thirty_trials_two_failing_rerun_cancel(sim: Any, backend_factory: Any, 
     assert backend.cancel([("default", "ix-003"), ("default", "ix-017")]).done == ("default/ix-r1",)
     eventually(lambda: phases(backend).get(3) == "Failed" and phases(backend).get(17) == "Failed", timeout=20)
 
-    # Cancelling the sweep deletes its Job, and with it its pods and ConfigMaps.
-    res = backend.cancel(sweep="ix", namespace="default")
-    assert res.done == ("default/ix",)
+    # `ktui cancel SWEEP` names every trial: each Job all of whose trials are named goes (a
+    # rerun's too), and with it its pods and ConfigMaps.
+    assert len(backend.rerun("ix", namespace="default").done) == 2
+    assert backend.sweep_trials("ix", "default") and len(kubectl(sim, "get", "jobs")) == 2
+    assert main(["cancel", "ix", "--yes", "--kubeconfig", str(sim.kubeconfig)]) == 0
+    assert capsys.readouterr().out.strip() == "deleted 2 jobs"
     eventually(lambda: not sim.objects("jobs") and not sim.objects("configmaps", "default")
                and not backend.store.trials_of_sweep("ix"), timeout=20,
                message=lambda: f"left: {[m['metadata']['name'] for m in sim.objects('configmaps', 'default')]}")

@@ -179,3 +179,17 @@ def test_a_rerun_job_takes_over_its_trials_until_deleted() -> None:
     assert t2 is not None and t2.source == "sw" and t2.reason == "exit code 1"
     s.apply("jobs", deletes=[(NS, "sw")])
     assert s.trials_of_sweep("sw") == [] and s.sweeps() == []
+
+
+def test_a_warning_on_the_job_explains_its_pending_trials() -> None:
+    from tests.cluster.helpers import event
+
+    s = store()
+    put_job(s, job_json(completions=3, completed="0"))
+    assert s.get_trial((NS, "sw-002")) is not None
+    s.apply("events", [event("e1", kind="Job", obj="sw", type="Warning", reason="FailedCreate",
+                             message="exceeded quota", last=1.0)])
+    t = s.get_trial((NS, "sw-002"))
+    assert t is not None and t.reason == "FailedCreate: exceeded quota"
+    t0 = s.get_trial((NS, "sw-000"))
+    assert t0 is not None and t0.reason is None  # (done: nothing to explain)

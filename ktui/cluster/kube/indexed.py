@@ -366,22 +366,25 @@ def _sweep_of(name: str) -> str | None:
     return m.group("sweep") if m else None
 
 
-def locate(actions: Actions, keys: Iterable[TrialKey]) -> dict[TrialKey, _Index]:
-    """The keys that name trials of indexed sweeps, with the Job that runs each now: one list
-    of Jobs per (namespace, sweep) the names suggest (`<sweep>-<digits>`)."""
-    wanted: dict[tuple[str, str], list[TrialKey]] = {}
-    for key in keys:
-        sweep = _sweep_of(key[1])
-        if sweep:
-            wanted.setdefault((key[0], sweep), []).append(key)
-    out: dict[TrialKey, _Index] = {}
-    for (ns, sweep), ks in wanted.items():
+def _sweeps_of(actions: Actions, keys: Iterable[TrialKey]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The Jobs of each (namespace, sweep) the keys' names suggest (`<sweep>-<digits>`) that
+    has indexed ones: one list per sweep."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ns, sweep in sorted({(k[0], s) for k in keys if (s := _sweep_of(k[1]))}):
         jobs = actions.sweep_jobs(sweep, ns)
-        if not any(is_indexed_job(j) for j in jobs):
-            continue
+        if any(is_indexed_job(j) for j in jobs):
+            out[(ns, sweep)] = jobs
+    return out
+
+
+def locate(actions: Actions, keys: Iterable[TrialKey]) -> dict[TrialKey, _Index]:
+    """The keys that name trials of indexed sweeps, with the Job that runs each now."""
+    keys = list(keys)
+    out: dict[TrialKey, _Index] = {}
+    for (ns, _), jobs in _sweeps_of(actions, keys).items():
         by_name = trial_map(jobs)
-        for key in ks:
-            if key[1] in by_name:
+        for key in keys:
+            if key[0] == ns and key[1] in by_name:
                 out[key] = by_name[key[1]]
     return out
 
@@ -408,35 +411,39 @@ def newest_pod(actions: Actions, key: TrialKey) -> str | None:
 
 
 def cancel(actions: Actions, keys: Sequence[TrialKey]) -> tuple[ActionResult, list[TrialKey]]:
-    """Cancel the trials of indexed sweeps among ``keys``: a Job all of whose trials are named
-    is deleted (its pods and ConfigMaps with it); one trial alone cannot be stopped and is
-    refused, saying so. Returns that, and the keys that are no indexed sweep's."""
-    found = locate(actions, keys)
-    rest = [k for k in keys if k not in found]
-    by_job: dict[tuple[str, str], list[TrialKey]] = {}
-    jobs: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, ix in found.items():
-        jkey = (key[0], str(_meta(ix.job)["name"]))
-        by_job.setdefault(jkey, []).append(key)
-        jobs[jkey] = ix.job
+    """Cancel the trials of indexed sweeps among ``keys``: each Job all of whose trials are
+    named is deleted (its pods and ConfigMaps with it); a trial of a Job that stays cannot be
+    stopped alone and is refused, saying so. Returns that, and the keys that are no indexed
+    sweep's."""
+    wanted = set(keys)
     done: list[str] = []
     failed: list[Failure] = []
-    for jkey, ks in sorted(by_job.items()):
-        job = jobs[jkey]
-        names = set(_trial_names(job))
-        sweep = (_meta(job).get("labels") or {}).get(SWEEP_LABEL)
-        if names <= {k[1] for k in ks}:
+    covered: set[TrialKey] = set()
+    for (ns, sweep), jobs in _sweeps_of(actions, keys).items():
+        now = trial_map(jobs)
+        for job in jobs:
+            if not is_indexed_job(job) or _meta(job).get("deletionTimestamp"):
+                continue
+            names = {(ns, n) for n in _trial_names(job)}
+            mine = {k for k in wanted if k[0] == ns and k[1] in now and now[k[1]].job["metadata"]["name"]
+                    == _meta(job)["name"]}
+            if not names <= wanted:
+                for key in sorted(mine):
+                    failed.append(Failure(
+                        f"{key[0]}/{key[1]}",
+                        f"one trial of the indexed sweep {sweep} (Job {_meta(job)['name']} runs {len(names)}): "
+                        "Kubernetes cannot stop one index of an Indexed Job; cancel the whole sweep instead "
+                        f"(C, or ktui cancel {sweep})"))
+                covered |= mine
+                continue
+            covered |= names | mine
+            label = f"{ns}/{_meta(job)['name']}"
             try:
-                actions.delete(jkey, uid=_meta(job).get("uid"))
-                done.append(f"{jkey[0]}/{jkey[1]}")
+                actions.delete((ns, str(_meta(job)["name"])), uid=_meta(job).get("uid"))
+                done.append(label)
             except (ApiError, Unreachable) as exc:
-                failed.append(Failure(f"{jkey[0]}/{jkey[1]}", explain(exc)))
-            continue
-        for key in ks:
-            failed.append(Failure(
-                f"{key[0]}/{key[1]}",
-                f"one trial of the indexed sweep {sweep} (Job {jkey[1]} runs {len(names)}): Kubernetes cannot "
-                f"stop one index of an Indexed Job; cancel the whole sweep instead (C, or ktui cancel {sweep})"))
+                failed.append(Failure(label, explain(exc)))
+    rest = [k for k in keys if k not in covered]
     return ActionResult(tuple(done), tuple(failed)), rest
 
 
