@@ -99,8 +99,8 @@ def test_thirty_trials_two_failing_rerun_cancel(sim: Any, backend_factory: Any, 
     assert sorted(jobs) == ["ix", "ix-r1"]
     r1 = jobs["ix-r1"]
     assert r1["spec"]["completions"] == 2 and r1["metadata"]["annotations"]["ktui.dev/indexes"] == "3,17"
-    eventually(lambda: all(t.source == "ix-r1" and t.phase == "Succeeded"
-                           for t in (backend.store.get_trial(("default", n)) for n in ("ix-003", "ix-017")) if t),
+    eventually(lambda: all(t is not None and t.source == "ix-r1" and t.phase == "Succeeded" and t.params
+                           for t in (backend.store.get_trial(("default", n)) for n in ("ix-003", "ix-017"))),
                timeout=30, message=lambda: f"phases {phases(backend)}")
     t17 = backend.store.get_trial(("default", "ix-017"))
     assert t17 is not None and t17.params == {"lr": 0.01, "depth": 8}
@@ -164,3 +164,23 @@ def test_an_interrupted_launch_is_finished_by_the_next(sim: Any, tmp_path: Path)
     got = sim.get("jobs", "default", "ix")
     assert got["spec"]["suspend"] is False and "ktui.dev/launch-incomplete" not in got["metadata"]["annotations"]
     assert [m["metadata"]["name"] for m in sim.objects("configmaps", "default")] == ["ix-params-0"]
+
+
+def test_switching_modes_is_a_change(sim: Any, tmp_path: Path) -> None:
+    actions = _actions(sim)
+    assert len(actions.submit(manifests(tmp_path, fail=None)).created) == 30
+    plain = manifests(tmp_path, SPEC.replace("mode: indexed\n", ""), fail=None)
+    res = actions.submit(plain)
+    assert res.refused and [c.differences for c in res.changed] == [("mode: indexed -> jobs (one Job per trial)",)]
+    assert [j["metadata"]["name"] for j in sim.objects("jobs")] == ["ix"]
+    res = actions.submit(plain, replace=True)
+    assert (len(res.created), res.replaced, res.failed) == (30, ("default/ix",), ())
+    names = sorted(j["metadata"]["name"] for j in sim.objects("jobs"))
+    assert names == [f"ix-{i:03d}" for i in range(30)]
+    # And back: the trials' own Jobs are replaced by one Indexed Job.
+    res = actions.submit(manifests(tmp_path, fail=None))
+    assert res.refused and len(res.changed) == 30
+    assert res.changed[0].differences == ("mode: one Job per trial -> indexed",)
+    res = actions.submit(manifests(tmp_path, fail=None), replace=True)
+    assert len(res.replaced) == 30 and not res.failed
+    assert [j["metadata"]["name"] for j in sim.objects("jobs")] == ["ix"]

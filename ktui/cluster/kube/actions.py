@@ -217,16 +217,31 @@ class Actions:
                 tally.changed.append(TrialChange(f"{key[0]}/{key[1]}", found))
             else:
                 tally.existing.append(f"{key[0]}/{key[1]}")
+        from ktui.cluster.kube import indexed
+
+        # The sweep ran as one Indexed Job: its trials would run twice (replace: it goes first).
+        modes = [old for old in have.values() if indexed.is_indexed_job(old)
+                 and not (old.get("metadata") or {}).get("deletionTimestamp")]
+        tally.changed.extend(TrialChange(_label(old, self.default_namespace), ("mode: indexed -> jobs (one Job per trial)",))
+                             for old in modes)
         if dry_run:
             tally.created.extend(_label(m, self.default_namespace) for m in fresh)
             if replace:
                 tally.replaced.extend(c.name for c in tally.changed)
             return tally.result(dry_run=True)
-        if changed and not replace:
+        if (changed or modes) and not replace:
             tally.report()
             return tally.result()
         if before_create is not None and (fresh or changed):
             before_create()
+        for old in modes:
+            try:
+                indexed.remove(self, str(old["metadata"]["namespace"]), old)
+            except (ApiError, Unreachable, TimeoutError) as exc:
+                tally.failed.append(Failure(_label(old, self.default_namespace), explain(exc)))
+                tally.report()
+                return tally.result()  # (its trials would run twice)
+            tally.replaced.append(_label(old, self.default_namespace))
         lock = threading.Lock()
 
         def count(outcome: str | Failure, label: str) -> None:

@@ -300,7 +300,7 @@ def submit(actions: Actions, manifests: Sequence[Mapping[str, Any]],
         before_create()
     try:
         for old in doomed:
-            _remove(actions, ns, old)
+            remove(actions, ns, old)
         _create(actions, ns, want, maps, launch)
     except (ApiError, Unreachable, TimeoutError, _Incomplete) as exc:
         tally.failed.extend(Failure(lbl, explain(exc)) for lbl in labels)
@@ -310,7 +310,7 @@ def submit(actions: Actions, manifests: Sequence[Mapping[str, Any]],
     return tally.result()
 
 
-def _remove(actions: Actions, ns: str, job: Mapping[str, Any]) -> None:
+def remove(actions: Actions, ns: str, job: Mapping[str, Any]) -> None:
     """Delete a Job with its pods and wait until it is gone; then its ConfigMaps, whose names
     the new Job's may take before the garbage collector reaches them."""
     meta = _meta(job)
