@@ -146,10 +146,13 @@ def test_a_changed_sweep_is_refused_then_replaced(sim: Any, tmp_path: Path) -> N
 
 def test_a_configmap_that_cannot_be_made_leaves_nothing(sim: Any, tmp_path: Path) -> None:
     sim.deny("admin", "create", "configmaps", "default")
-    res = _actions(sim).submit(manifests(tmp_path, fail=None))
+    actions = _actions(sim)
+    res = actions.submit(manifests(tmp_path, fail=None))
     assert len(res.failed) == 30 and not res.created
     assert "Forbidden" in res.failed[0].message and "the Job was deleted again" in res.failed[0].message
     eventually(lambda: not sim.objects("jobs") and not sim.objects("configmaps", "default"), timeout=10)
+    sim.allow_all()  # the same Actions (a UI's backend) submits fine afterwards
+    assert len(actions.submit(manifests(tmp_path, fail=None)).created) == 30
 
 
 def test_an_interrupted_launch_is_finished_by_the_next(sim: Any, tmp_path: Path) -> None:
