@@ -187,3 +187,18 @@ def test_switching_modes_is_a_change(sim: Any, tmp_path: Path) -> None:
     res = actions.submit(manifests(tmp_path, fail=None), replace=True)
     assert len(res.replaced) == 30 and not res.failed
     assert [j["metadata"]["name"] for j in sim.objects("jobs")] == ["ix"]
+
+
+def test_parameters_that_come_after_the_job_are_read_when_they_come(sim: Any, backend_factory: Any,
+                                                                  tmp_path: Path) -> None:
+    *maps, job = manifests(tmp_path, fail=None)
+    made = sim.create(job)  # the store sees the Job before its launch created the ConfigMaps
+    backend = backend_factory(sim.kubeconfig, namespace="default", all_namespaces=False)
+    backend.start()
+    eventually(lambda: len(backend.store.trials_of_sweep("ix")) == 30, timeout=20)
+    assert backend.store.get_trial(("default", "ix-004")).params == {}
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": "ix", "uid": made["metadata"]["uid"]}
+    for cm in maps:
+        sim.create({**cm, "metadata": {**cm["metadata"], "ownerReferences": [owner]}})
+    eventually(lambda: all(t.params for t in backend.store.trials_of_sweep("ix")), timeout=20)
+    assert backend.store.get_trial(("default", "ix-004")).params == {"lr": 0.1, "depth": 5}

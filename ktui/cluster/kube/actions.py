@@ -449,13 +449,13 @@ class Actions:
             jobs = self.sweep_jobs(sweep, namespace)
         except (ApiError, Unreachable) as exc:
             return ActionResult((), (Failure(sweep, explain(exc)),))
-        from ktui.cluster.kube import indexed
+        from ktui.cluster.kube import indexed, indextrials
 
         chosen = [j for j in jobs if _is_rerunnable(j, failed_only) and not indexed.is_indexed_job(j)]
         res = self.rerun_jobs(chosen)
         if any(indexed.is_indexed_job(j) for j in jobs):  # its trials, in a new Job
             try:
-                more = indexed.rerun(self, sweep, str(jobs[0]["metadata"]["namespace"]), failed_only=failed_only)
+                more = indextrials.rerun(self, sweep, str(jobs[0]["metadata"]["namespace"]), failed_only=failed_only)
             except (ApiError, Unreachable) as exc:
                 more = ActionResult((), (Failure(sweep, explain(exc)),))
             res = ActionResult(res.done + more.done, res.failed + more.failed)

@@ -13,7 +13,7 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.kube import config as kconfig
-from ktui.cluster.kube import indexed
+from ktui.cluster.kube import indexed, indextrials
 from ktui.cluster.kube.actions import JOBS, Actions, explain
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.connection import ConnectionMonitor
@@ -118,7 +118,7 @@ class KubeBackend:
             backoff=Backoff(backoff_base, min(backoff_cap, 5.0)), timeout=connect_timeout,
         )
         # An indexed sweep's parameters, read from its ConfigMaps once per Job.
-        self.index_params = indexed.ParamsReader(self.actions, self._store)
+        self.index_params = indextrials.ParamsReader(self.actions, self._store)
         self._store.params_wanted = self.index_params.request
         self._probe = probe_capabilities
         self._run_lock = threading.Lock()
@@ -260,7 +260,7 @@ class KubeBackend:
         namespace: str | None = None,
     ) -> ActionResult:
         keys = list(trials)
-        pre, keys = self._indexed(indexed.cancel, keys)  # (one trial of an indexed sweep: refused)
+        pre, keys = self._indexed(indextrials.cancel, keys)  # (one trial of an indexed sweep: refused)
         if sweep is not None:
             res = self.actions.cancel_sweep(sweep, namespace or self.namespace)
             if keys:
@@ -292,7 +292,7 @@ class KubeBackend:
         failed_only: bool = True,
     ) -> ActionResult:
         keys = list(trials)
-        res, keys = self._indexed(indexed.rerun_keys, keys, failed_only=failed_only)
+        res, keys = self._indexed(indextrials.rerun_keys, keys, failed_only=failed_only)
         if sweep is not None:
             more = self.actions.rerun_sweep(sweep, namespace or self.namespace, failed_only=failed_only)
             res = ActionResult(res.done + more.done, res.failed + more.failed)
@@ -321,7 +321,7 @@ class KubeBackend:
         from ktui.cluster.kube.decode import JOB_CODEC
 
         jobs = self.actions.sweep_jobs(sweep, namespace)
-        out = indexed.trial_states(jobs)  # one per trial of its indexed Jobs
+        out = indextrials.trial_states(jobs)  # one per trial of its indexed Jobs
         for job in jobs:
             if indexed.is_indexed_job(job):
                 continue
@@ -337,7 +337,7 @@ class KubeBackend:
             rec = JOB_CODEC.decode_item(self.transport.get(f"{JOBS.format(ns=trial[0])}/{trial[1]}"))
         except ApiError as exc:
             if exc.status == 404:
-                return indexed.find(self.actions, trial)  # one index of an indexed sweep's Job?
+                return indextrials.find(self.actions, trial)  # one index of an indexed sweep's Job?
             raise
         return TrialState(trial, rec.outcome) if rec is not None else None
 
@@ -347,7 +347,7 @@ class KubeBackend:
             pods = self._store.pods_of(trial)
             if pods:
                 return pods[0].name
-        return newest_pod_of_job(self.transport, trial[0], trial[1]) or indexed.newest_pod(self.actions, trial)
+        return newest_pod_of_job(self.transport, trial[0], trial[1]) or indextrials.newest_pod(self.actions, trial)
 
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None
