@@ -32,6 +32,7 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench_list_decode.py", ()),
     ("bench_sweep_load.py", ()),
     ("bench_gpu_telemetry.py", ()),
+    ("bench_indexed_submit.py", ()),
 )
 NOTES = HERE / "NOTES.md"  # targets, status and before/after: kept by hand, copied in
 

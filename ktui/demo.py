@@ -10,7 +10,10 @@ trials train long enough to be seen across several 30 s collections, and one of 
 its GPUs without using them (`sim.ktui.dev/gpu-util: "0"`), the idle trial to spot.
 
 With the simulator's training operator (`--kubeflow`): a distributed sweep of 3 PyTorchJob
-trials of 4 pods (a master and 3 workers) each, in which one trial's worker-1 crashes."""
+trials of 4 pods (a master and 3 workers) each, in which one trial's worker-1 crashes.
+
+An indexed sweep (`mode: indexed`) runs 1,000 trials as one Indexed Job, 20 at a time; three
+of its indexes fail."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any
 from ktui.sim.config import SimConfig
 from ktui.sim.testing import Sim
 from ktui.sweep import loads_sweep, render_jobs, render_trials
+from ktui.sweep.indexed import render_indexed
 
 GRID = """
 name: mnist-grid
@@ -75,6 +79,21 @@ def demo_distributed(namespace: str = "default") -> list[dict[str, Any]]:
     return ddp
 
 
+INDEXED = """
+name: sweep-1k
+image: python:3.11-slim
+mode: indexed
+parallelism: 20
+command: [python, train.py]
+args: ["--lr={lr}", "--wd={wd}"]
+resources: {cpu: "1", memory: 2Gi}
+retries: 1
+metric: {name: accuracy, goal: maximize}
+parameters:
+  random: {trials: 1000, seed: 3, space: {lr: {loguniform: [1.0e-4, 1.0e-1]}, wd: {uniform: [0.0, 0.1]}}}
+"""
+
+
 def _script(job: dict[str, Any], **annotations: str) -> None:
     meta = job["spec"]["template"]["metadata"]
     meta.setdefault("annotations", {}).update({f"sim.ktui.dev/{k}": v for k, v in annotations.items()})
@@ -100,4 +119,10 @@ def start_demo_cluster(nodes: int = 8, gpus_per_node: int = 8, speed: float = 4.
     sim.start()
     for job in demo_jobs() + demo_distributed():
         sim.create(job)
+    indexed = render_indexed(loads_sweep(INDEXED, "demo/sweep-1k.yaml"), "default")
+    _script(indexed.job, **{"fail-indexes": "13,77,512"})
+    job = sim.create(indexed.job)
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"], "uid": job["metadata"]["uid"]}
+    for cm in indexed.config_maps:
+        sim.create({**cm, "metadata": {**cm["metadata"], "ownerReferences": [owner]}})
     return sim

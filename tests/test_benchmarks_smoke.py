@@ -23,6 +23,7 @@ CASES = {
     "bench_terminal_bytes.py": (["--pods", "300", "--seconds", "1", "--rate", "20"],
                                 ["terminal bytes at 120x40", "xterm-256color ", "truecolor", "idle", "churn"]),
     "bench_submit.py": (["--pods", "300", "--trials", "50"], ["ktui KubeBackend.submit", "kubectl"]),
+    "bench_indexed_submit.py": (["--trials", "50"], ["one Job per trial", "indexed", "50 Jobs + 0 CMs", "1 Jobs + 1 CMs"]),
     "bench_sweep_load.py": (["--trials", "200", "--params", "5", "--mb", "0.1"],
                             ["sweep file load", "list sweep YAML", "params.json", "peak RSS"]),
     "bench_gpu_telemetry.py": (["--pods", "300", "--nodes", "20", "--repeat", "1"],

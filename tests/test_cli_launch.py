@@ -99,3 +99,38 @@ def test_version_and_help():
 def test_trailing_args_refused_where_meaningless():
     r = ktui("--", "x")
     assert r.returncode == 2
+
+
+INDEXED = """\
+name: ix
+image: python:3.11-slim
+mode: indexed
+args: ["--lr={lr}"]
+parameters: {grid: {lr: [0.1, 0.2, 0.3]}}
+"""
+
+
+def test_indexed_dry_run_prints_the_configmaps_then_the_job(tmp_path):
+    f = tmp_path / "ix.yaml"
+    f.write_text(INDEXED)
+    r = ktui("launch", str(f), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    docs = list(yaml.safe_load_all(r.stdout))
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [("ConfigMap", "ix-params-0"), ("Job", "ix")]
+    assert docs[1]["spec"]["completions"] == 3
+    assert "ktui: note: mode: indexed: one Indexed Job ix runs the 3 trials, 3 at a time" in r.stderr
+    # This machine runs each trial as its own process: one Job per trial, as mode: jobs.
+    r = ktui("launch", str(f), "--dry-run", "--local", "-o", "json", env={"XDG_STATE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert [i["metadata"]["name"] for i in json.loads(r.stdout)["items"]] == ["ix-000", "ix-001", "ix-002"]
+    assert "mode: indexed runs each trial as its own process on this machine" in r.stderr
+
+
+def test_indexed_trial_over_a_configmap_is_refused(tmp_path):
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps({"name": "big", "image": "i", "mode": "indexed", "args": ["{x}", "{x}", "{x}"],
+                             "parameters": {"list": [{"x": "y" * 400_000}]}}))
+    r = ktui("launch", str(f), "--dry-run")
+    assert r.returncode == 2 and r.stdout == ""
+    assert "ktui: trial 0 (big-000): its command line, environment and parameters take" in r.stderr
+    assert "nothing was created" in r.stderr

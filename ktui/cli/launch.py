@@ -15,9 +15,11 @@ import yaml
 from ktui.cli.clusterargs import add_cluster_args
 from ktui.cli.local import add_local_arg
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
-from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep, render_trials
+from ktui.sweep import DEFAULT_MAX_TRIALS, Overrides, Sweep, SweepError, load_sweep
 from ktui.sweep.distributed import local_note
+from ktui.sweep.indexed import ParamsTooLarge, mode_note
 from ktui.sweep.model import format_value
+from ktui.sweep.render import launch_manifests, render_trials
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -93,6 +95,17 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.local and local_note(sweep):
         print(f"ktui: note: {local_note(sweep)}", file=sys.stderr)
+    mode = mode_note(sweep, here=args.local)
+    if mode:
+        print(f"ktui: note: {mode}", file=sys.stderr)
+    try:
+        return _launch(args, sweep, ship)
+    except ParamsTooLarge as e:
+        print(f"ktui: {e}", file=sys.stderr)
+        return 2
+
+
+def _launch(args: argparse.Namespace, sweep: Sweep, ship: Shipment | None) -> int:
     if args.local and not args.dry_run:
         where = "each in its own copy of the code" if ship else f"in {Path(args.file).resolve().parent}"
         print(f"ktui: note: --local ignores the image: trials run here, {where}", file=sys.stderr)
@@ -100,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
         namespace = sweep.namespace or "default"
         workdir = Path(args.file).resolve().parent  # where the trials run, as its relative paths expect
         if args.dry_run:
-            write_manifests(sweep, namespace, args.output, sys.stdout, ship)
+            write_manifests(sweep, namespace, args.output, sys.stdout, ship, here=True)
             sys.stdout.flush()
-            return local_verdict(manifests_of(sweep, namespace, ship), workdir, args.replace)
+            return local_verdict(manifests_of(sweep, namespace, ship, here=True), workdir, args.replace)
         from ktui.cli.local import submit_local
 
-        return submit_local(manifests_of(sweep, namespace, ship), workdir, replace=args.replace,
+        return submit_local(manifests_of(sweep, namespace, ship, here=True), workdir, replace=args.replace,
                             code=ship.snapshot if ship else None)
     namespace = sweep.namespace or context_namespace(args.kubeconfig, args.context)
     from ktui.cli.submit import submit_manifests, verdict
@@ -118,14 +131,10 @@ def run(args: argparse.Namespace) -> int:
                             code=config_map(ship.snapshot, namespace) if ship else None)
 
 
-def manifests_of(sweep: Sweep, namespace: str, ship: Shipment | None) -> list[dict[str, Any]]:
-    """The Jobs to submit, each recording its provenance (ktui's version, who launched it)."""
-    extra = provenance()
-    out = []
-    for m in render_trials(sweep, namespace, ship.ref if ship else None):
-        m["metadata"]["annotations"].update(extra)
-        out.append(m)
-    return out
+def manifests_of(sweep: Sweep, namespace: str, ship: Shipment | None, *, here: bool = False) -> list[dict[str, Any]]:
+    """The Jobs to submit (and an indexed sweep's ConfigMaps), each Job recording its
+    provenance (ktui's version, who launched it). ``here``: for this machine."""
+    return launch_manifests(sweep, namespace, ship.ref if ship else None, provenance(), here=here)
 
 
 def local_verdict(manifests: list[dict[str, Any]], workdir: Path, replace: bool) -> int:
@@ -156,8 +165,11 @@ def context_namespace(kubeconfig: str | None, context: str | None) -> str:
         return "default"
 
 
-def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any, ship: Shipment | None = None) -> None:
-    jobs: Iterable[dict[str, Any]] = render_trials(sweep, namespace, ship.ref if ship else None)
+def write_manifests(sweep: Sweep, namespace: str, output: str, out: Any, ship: Shipment | None = None,
+                    *, here: bool = False) -> None:
+    jobs: Iterable[dict[str, Any]] = (
+        render_trials(sweep, namespace, ship.ref if ship else None) if sweep.mode != "indexed" or here
+        else launch_manifests(sweep, namespace, ship.ref if ship else None, {}))
     if ship is not None:  # the ConfigMap the Jobs mount comes first, so `kubectl apply -f -` works
         jobs = itertools.chain([config_map(ship.snapshot, namespace)], jobs)
     if output == "json":

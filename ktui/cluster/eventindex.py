@@ -22,6 +22,7 @@ class EventIndex:
     _events: dict[ObjKey, EventRec]
     _obj_events: dict[tuple[str, str, str], tuple[str, ...]]
     _mark_trial: Callable[[TrialKey, int], None]  # Store's
+    _trials_of_object: Callable[[ObjKey], tuple[TrialKey, ...]]  # TrialJoin's: an indexed Job's trials
 
     def _event_owner(self, ev: EventRec) -> TrialKey | None:
         if ev.kind == "Job":
@@ -57,7 +58,8 @@ class EventIndex:
             self._obj_events[okey] = names
         owner = self._event_owner(rec)
         if owner is not None:
-            self._mark_trial(owner, v)
+            for key in self._trials_of_object(owner):
+                self._mark_trial(key, v)
         return 1
 
     def _drop_event(self, key: ObjKey, v: int) -> int:
@@ -72,7 +74,8 @@ class EventIndex:
             self._obj_events.pop(okey, None)
         owner = self._event_owner(old)
         if owner is not None:
-            self._mark_trial(owner, v)
+            for key in self._trials_of_object(owner):
+                self._mark_trial(key, v)
         return 1
 
     def _events_of(self, namespace: str, kind: str, name: str) -> list[EventRec]:

@@ -33,6 +33,7 @@ import msgspec
 from ktui.cluster.eventindex import EventIndex
 from ktui.cluster.gpufeed import GpuFeed
 from ktui.cluster.health import Health
+from ktui.cluster.indexfeed import IndexedJobRec, IndexFeed
 from ktui.cluster.join import owned_pods
 from ktui.cluster.model import (
     Changes,
@@ -58,7 +59,7 @@ def _same_but_rv(old: Any, new: Any) -> bool:
     return msgspec.structs.replace(new, rv=old.rv) == old
 
 
-class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin, TrainingFeed):
+class Store(Health, EventIndex, GpuFeed, QueueFeed, IndexFeed, TrialJoin, TrainingFeed):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -80,6 +81,7 @@ class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin, TrainingFeed):
         self._tkeys: dict[TrialKey, TrialKey] = {}
         # An indexed sweep's Job -> the keys of the trials it runs (one per index).
         self._index_children: dict[ObjKey, tuple[TrialKey, ...]] = {}
+        self._init_index()
 
         # Join indexes, maintained on write.
         self._job_pods: dict[TrialKey, tuple[str, ...]] = {}  # (ns, job) -> pod names
@@ -330,7 +332,7 @@ class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin, TrainingFeed):
     def pods_of(self, key: TrialKey) -> list[PodRec]:
         """The pods of a job, newest first."""
         with self._lock:
-            job = self._jobs.get(key)
+            job = self._trial_job(key)
             pods = [self._pods[(key[0], n)] for n in self._job_pods.get(key, ())]
         if job is not None:
             pods = owned_pods(job, pods)
@@ -482,12 +484,17 @@ class Store(Health, EventIndex, GpuFeed, QueueFeed, TrialJoin, TrainingFeed):
         self._jobs[key] = rec
         if old is not None and _same_but_rv(old, rec):
             return 0
+        if isinstance(rec, IndexedJobRec) or isinstance(old, IndexedJobRec):
+            return self._put_indexed(key, old, rec, v)  # (its trials, one per index)
         self._mark_trial(key, v)
         return 1
 
     def _drop_job(self, key: ObjKey, v: int) -> int:
-        if self._jobs.pop(key, None) is None:
+        old = self._jobs.pop(key, None)
+        if old is None:
             return 0
+        if isinstance(old, IndexedJobRec):
+            self._drop_indexed(key, v)
         self._last_failure.pop(key, None)
         self._mark_trial(key, v)
         return 1

@@ -98,6 +98,10 @@ class TrialJoin:
         sweep's Job's one trial per index."""
         return self._index_children.get(key, (key,))
 
+    def _trial_job(self, key: TrialKey) -> JobRec | None:
+        """The JobRec a trial is joined from (the index feed overrides this)."""
+        return self._jobs.get(key)
+
     def _flush(self) -> None:
         if self._dirty_trials:
             pods_known = "pods" in self._synced
@@ -122,7 +126,7 @@ class TrialJoin:
 
     def _rebuild_trial(self, key: TrialKey, pods_known: bool) -> None:
         old = self._trials.get(key)
-        job = self._jobs.get(key)
+        job = self._trial_job(key)
         new: Trial | None = None
         if job is not None:
             ns = key[0]

@@ -57,6 +57,10 @@ class Draft:
     nproc_per_node: str | None = None
     runtime: str | None = None
     code_exclude: tuple[str, ...] = ()
+    mode: Literal["jobs", "indexed"] = "jobs"
+    parallelism: int | None = None
+    max_failed_indexes: int | None = None
+    max_failed_pos: Pos = field(default_factory=Pos)
     space: ParameterSpace | None = None
     space_pos: Pos = field(default_factory=Pos)
     # Parameter names each trial has: one set for grid/random, one per entry for list.

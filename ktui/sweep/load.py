@@ -12,6 +12,7 @@ from ktui.sweep.distributed import code_flag_problem
 from ktui.sweep.distributed import name_problem as kind_name_problem
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import Pos, Problem, SweepError, did_you_mean
+from ktui.sweep.indexed import count_problems
 from ktui.sweep.manifest import EARLY_STOPPING_ANNOTATION, METRIC_ANNOTATION, PARAMS_ANNOTATION
 from ktui.sweep.model import (
     DEFAULT_COMMAND,
@@ -144,8 +145,12 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
             c.add(name_pos, f"name '{name}' is too long: its Job names ({name}-{'0' * width}) must fit in {MAX_JOB_NAME} characters; use at most {MAX_JOB_NAME - 1 - width}")
         elif dns1123_label_problem(name) is None and (problem := kind_name_problem(d, name, width)):
             c.add(name_pos, problem)
-        elif not c.problems:
+        elif not c.problems and d.mode != "indexed":  # (indexed: params go in ConfigMaps, not annotations)
             _check_annotations(c, d)
+        count_problems(c, d, count)
+    if d.mode == "indexed" and d.kind != "Job":
+        c.add(d.kind_pos, f"kind: {d.kind} cannot run in mode: indexed (an Indexed Job runs one pod per trial; "
+                          f"a {d.kind} trial is several): remove one of them")
     c.raise_if_any()
     if d.space is None:  # readers only leave it unset after recording a problem
         raise SweepError([Problem(d.path, d.space_pos, "no parameters")])
@@ -182,6 +187,9 @@ def _finalize(d: Draft, c: Checker, ov: Overrides) -> Sweep:
         nproc_per_node=d.nproc_per_node,
         runtime=d.runtime,
         notes=tuple(notes),
+        mode=d.mode,
+        parallelism=d.parallelism,
+        max_failed_indexes=d.max_failed_indexes,
     )
 
 

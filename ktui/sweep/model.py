@@ -162,6 +162,10 @@ class Sweep:
     nproc_per_node: str | None = None  # a number, or auto / cpu / gpu
     runtime: str | None = None  # a TrainJob's training runtime
     notes: tuple[str, ...] = ()  # things the user should hear once, e.g. a defaulted image
+    # "jobs": one Job per trial; "indexed": one Indexed Job runs them all (sweep/indexed.py).
+    mode: Literal["jobs", "indexed"] = "jobs"
+    parallelism: int | None = None  # indexed: trials at once (None: the default there)
+    max_failed_indexes: int | None = None
 
     def count(self) -> int:
         return self.space.count()

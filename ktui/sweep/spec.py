@@ -11,6 +11,7 @@ from ktui.sweep.distributed import KEYS as DISTRIBUTED_KEYS
 from ktui.sweep.distributed import read_distributed
 from ktui.sweep.draft import Draft, Located, Quantity
 from ktui.sweep.errors import did_you_mean
+from ktui.sweep.indexed import INDEXED_KEYS, read_indexed
 from ktui.sweep.names import PARAM_NAME, dns1123_label_problem, env_name_problem, label_value_problem
 from ktui.sweep.objective import early_stopping_of, metric_of
 from ktui.sweep.params import (
@@ -33,6 +34,7 @@ TOP_KEYS = (
     "name", "namespace", "image", "command", "args", "env", "resources", "limits", "retries",
     "restartPolicy", "ttlSecondsAfterFinished", "queue", "metric", "earlyStopping", "code", "parameters",
     *DISTRIBUTED_KEYS,
+    *INDEXED_KEYS,
 )
 CODE_KEYS = ("path", "exclude")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
@@ -114,6 +116,7 @@ def read_spec(root: Node, path: str) -> tuple[Draft, Checker]:
     if "code" in top:
         _read_code(c, top["code"], d)
     read_distributed(c, top, d)
+    read_indexed(c, top, d)
     if "parameters" in top:
         d.space_pos = root.key_pos["parameters"]
         _read_parameters(c, top["parameters"], d)

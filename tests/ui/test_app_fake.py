@@ -14,7 +14,7 @@ from ktui.ui.screens.confirm import ConfirmScreen
 from ktui.ui.screens.launch import LaunchScreen
 from ktui.ui.widgets.logpane import LogPane
 from ktui.ui.widgets.vtable import VirtualTable
-from tests.ui.fakes import NOW, demo_backend
+from tests.ui.fakes import NOW, FakeBackend, demo_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -428,3 +428,20 @@ async def test_screens_paint_on_a_short_frame_timer(tmp_path):
         await pilot.press("down")
         await pilot.pause(0.1)
         assert app.screen._update_timer._interval == 1 / app_module.FRAME_RATE
+
+
+async def test_cancelling_one_trial_of_an_indexed_sweep_is_refused_before_asking(tmp_path):
+    from tests.cluster.test_indexfeed import job_json, put_job
+
+    backend = FakeBackend()
+    backend.add_node("node-a")
+    put_job(backend.store, job_json("ix", sweep="ix", completions=3, completed="0"))
+    app = KtuiApp(backend, keymap_file=tmp_path / "none.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        assert [r.split()[0] for r in rows(app, "jobs-table")] == ["ix-000", "ix-001", "ix-002"]
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConfirmScreen) and backend.cancelled == []
+        assert any("one trial of the indexed sweep ix (Job ix)" in n.message and "cancel the whole sweep" in n.message
+                   for n in app._notifications)

@@ -41,6 +41,7 @@ from ktui.cluster.model import (
     TrialChange,
     TrialKey,
 )
+from ktui.sweep.indexed import is_indexed
 from ktui.wire.names import EARLY_STOPPED_ANNOTATION
 
 T = TypeVar("T")
@@ -258,6 +259,11 @@ class Actions:
         verdict allows writing, before the first Job is created or deleted (the code
         snapshot's ConfigMap); what it raises propagates, with nothing submitted."""
         self.refuse_unserved(manifests)
+        if any(is_indexed(m) for m in manifests):  # one Job and its ConfigMaps for the whole sweep
+            from ktui.cluster.kube import indexed
+
+            return indexed.submit(self, manifests, progress, replace=replace, dry_run=dry_run,
+                                  before_create=before_create)
         launch = uuid.uuid4().hex
         stamped = [stamp(m, launch) for m in manifests]
         tally = SubmitTally(len(stamped), progress)
@@ -277,16 +283,31 @@ class Actions:
                 tally.changed.append(TrialChange(f"{key[0]}/{key[1]}", found))
             else:
                 tally.existing.append(f"{key[0]}/{key[1]}")
+        from ktui.cluster.kube import indexed
+
+        # The sweep ran as one Indexed Job: its trials would run twice (replace: it goes first).
+        modes = [old for old in have.values() if indexed.is_indexed_job(old)
+                 and not (old.get("metadata") or {}).get("deletionTimestamp")]
+        tally.changed.extend(TrialChange(_label(old, self.default_namespace), ("mode: indexed -> jobs (one Job per trial)",))
+                             for old in modes)
         if dry_run:
             tally.created.extend(_label(m, self.default_namespace) for m in fresh)
             if replace:
                 tally.replaced.extend(c.name for c in tally.changed)
             return tally.result(dry_run=True)
-        if changed and not replace:
+        if (changed or modes) and not replace:
             tally.report()
             return tally.result()
         if before_create is not None and (fresh or changed):
             before_create()
+        for old in modes:
+            try:
+                indexed.remove(self, str(old["metadata"]["namespace"]), old)
+            except (ApiError, Unreachable, TimeoutError) as exc:
+                tally.failed.append(Failure(_label(old, self.default_namespace), explain(exc)))
+                tally.report()
+                return tally.result()  # (its trials would run twice)
+            tally.replaced.append(_label(old, self.default_namespace))
         lock = threading.Lock()
 
         def count(outcome: str | Failure, label: str) -> None:
@@ -531,8 +552,17 @@ class Actions:
             jobs = self.sweep_jobs(sweep, namespace)
         except (ApiError, Unreachable) as exc:
             return ActionResult((), (Failure(sweep, explain(exc)),))
-        chosen = [j for j in jobs if _is_rerunnable(j, failed_only)]
-        return self.rerun_jobs(chosen)
+        from ktui.cluster.kube import indexed, indextrials
+
+        chosen = [j for j in jobs if _is_rerunnable(j, failed_only) and not indexed.is_indexed_job(j)]
+        res = self.rerun_jobs(chosen)
+        if any(indexed.is_indexed_job(j) for j in jobs):  # its trials, in a new Job
+            try:
+                more = indextrials.rerun(self, sweep, str(jobs[0]["metadata"]["namespace"]), failed_only=failed_only)
+            except (ApiError, Unreachable) as exc:
+                more = ActionResult((), (Failure(sweep, explain(exc)),))
+            res = ActionResult(res.done + more.done, res.failed + more.failed)
+        return res
 
     def rerun(self, keys: Iterable[TrialKey], *, failed_only: bool = True) -> ActionResult:
         jobs: list[dict[str, Any]] = []

@@ -13,8 +13,8 @@ import msgspec
 from ktui.cluster.backend import ProgressFn
 from ktui.cluster.gpuuse import GpuIdleRule
 from ktui.cluster.kube import config as kconfig
-from ktui.cluster.kube import training
-from ktui.cluster.kube.actions import JOBS, Actions
+from ktui.cluster.kube import indexed, indextrials, training
+from ktui.cluster.kube.actions import JOBS, Actions, explain
 from ktui.cluster.kube.backoff import Backoff
 from ktui.cluster.kube.connection import ConnectionMonitor
 from ktui.cluster.kube.decode import EVENT_CODEC, POD_CODEC
@@ -33,6 +33,7 @@ from ktui.cluster.model import (
     Capabilities,
     Capability,
     EventView,
+    Failure,
     PodSummary,
     SubmitResult,
     TrialDescription,
@@ -133,6 +134,9 @@ class KubeBackend:
             self.transport, self._store, self._answered,
             backoff=Backoff(backoff_base, min(backoff_cap, 5.0)), timeout=connect_timeout,
         )
+        # An indexed sweep's parameters, read from its ConfigMaps once per Job.
+        self.index_params = indextrials.ParamsReader(self.actions, self._store)
+        self._store.params_wanted = self.index_params.request
         self._probe = probe_capabilities
         self._run_lock = threading.Lock()
         self._running = False  # the reflectors have been started
@@ -260,6 +264,7 @@ class KubeBackend:
             self._stopped = True
         deadline = time.monotonic() + timeout
         self.actions.stop.set()
+        self.index_params.stop()
         self.connection.stop()
         for r in self.reflectors.values():
             r.stop()
@@ -277,6 +282,7 @@ class KubeBackend:
             self.gpu.join(max(0.0, deadline - time.monotonic()))
         if self.queues is not None:
             self.queues.join(max(0.0, deadline - time.monotonic()))
+        self.index_params.join(max(0.0, deadline - time.monotonic()))
         self.transport.close()
 
     def __enter__(self) -> KubeBackend:
@@ -314,6 +320,7 @@ class KubeBackend:
         namespace: str | None = None,
     ) -> ActionResult:
         keys = list(trials)
+        pre, keys = self._indexed(indextrials.cancel, keys)  # (one trial of an indexed sweep: refused)
         if sweep is not None:
             res = self.actions.cancel_sweep(sweep, namespace or self.namespace)
             if keys:
@@ -321,8 +328,20 @@ class KubeBackend:
                 res = ActionResult(res.done + more.done, res.failed + more.failed)
         else:
             res = self.actions.cancel(keys)
+        res = ActionResult(pre.done + res.done, pre.failed + res.failed)
         self._learn(res.failed, "cancel")
         return res
+
+    def _indexed(self, act: Any, keys: list[TrialKey], **kw: Any) -> tuple[ActionResult, list[TrialKey]]:
+        """Act on the keys that are trials of indexed sweeps (ktui.cluster.kube.indexed); the
+        rest are Jobs of their own."""
+        if not keys:
+            return ActionResult(), keys
+        try:
+            res, rest = act(self.actions, keys, **kw)
+        except (ApiError, Unreachable) as exc:
+            return ActionResult((), tuple(Failure(f"{k[0]}/{k[1]}", explain(exc)) for k in keys)), []
+        return res, rest
 
     def rerun(
         self,
@@ -333,9 +352,10 @@ class KubeBackend:
         failed_only: bool = True,
     ) -> ActionResult:
         keys = list(trials)
-        res = ActionResult()
+        res, keys = self._indexed(indextrials.rerun_keys, keys, failed_only=failed_only)
         if sweep is not None:
-            res = self.actions.rerun_sweep(sweep, namespace or self.namespace, failed_only=failed_only)
+            more = self.actions.rerun_sweep(sweep, namespace or self.namespace, failed_only=failed_only)
+            res = ActionResult(res.done + more.done, res.failed + more.failed)
         if keys:
             more = self.actions.rerun(keys, failed_only=failed_only)
             res = ActionResult(res.done + more.done, res.failed + more.failed)
@@ -375,8 +395,11 @@ class KubeBackend:
         return self.cluster.namespace
 
     def sweep_trials(self, sweep: str, namespace: str | None = None) -> list[TrialState]:
-        out = []
-        for job in self.actions.sweep_jobs(sweep, namespace):
+        jobs = self.actions.sweep_jobs(sweep, namespace)
+        out = indextrials.trial_states(jobs)  # one per trial of its indexed Jobs
+        for job in jobs:
+            if indexed.is_indexed_job(job):
+                continue
             rec = kind_of(job).codec.decode_item(msgspec.json.encode(job))
             if rec is not None:
                 out.append(TrialState((rec.namespace, rec.name), rec.outcome))
@@ -385,7 +408,7 @@ class KubeBackend:
     def find_trial(self, trial: TrialKey) -> TrialState | None:
         obj = self.actions.fetch(trial)
         if obj is None:
-            return None
+            return indextrials.find(self.actions, trial)  # one index of an indexed sweep's Job?
         rec = kind_of(obj).codec.decode_item(msgspec.json.encode(obj))
         return TrialState(trial, rec.outcome) if rec is not None else None
 
@@ -411,7 +434,7 @@ class KubeBackend:
             pods = self._store.pods_of(trial)
             if pods:
                 return pods[0].name
-        return newest_pod_of_job(self.transport, trial[0], trial[1])
+        return newest_pod_of_job(self.transport, trial[0], trial[1]) or indextrials.newest_pod(self.actions, trial)
 
     def stream_logs(
         self, trial: TrialKey, *, follow: bool = True, tail: int | None = None, replica: str | None = None
@@ -447,11 +470,13 @@ class KubeBackend:
 
     def describe(self, trial: TrialKey) -> TrialDescription:
         ns, name = trial
-        found = self.actions.fetch(trial)
+        src = self._store.index_source(trial)  # one index of an indexed sweep's Job: that Job
+        found = self.actions.fetch((ns, src[0].name) if src is not None else trial)
         if found is None:  # (the server's own 404, as for any missing Job)
             found = msgspec.json.decode(self.transport.get(f"{JOBS.format(ns=ns)}/{name}"))
         manifest: dict[str, Any] = found
         kind = kind_of(manifest)
+        job_name = src[0].name if src is not None else name
         t = self._store.get_trial(trial)
         pods: list[PodRec]
         if kind is not JOB_KIND:
@@ -473,7 +498,7 @@ class KubeBackend:
         events: list[EventView] = []
         # A distributed trial's events are its object's and each replica's (up to 16).
         shown = pods[:16] if kind is not JOB_KIND else pods[:3]
-        for kind_name, obj in [(kind.kind, name)] + [("Pod", p.name) for p in shown]:
+        for kind_name, obj in [(kind.kind, job_name)] + [("Pod", p.name) for p in shown]:
             try:
                 recs_e, _ = EVENT_CODEC.decode_list(self.transport.get(
                     f"/api/v1/namespaces/{ns}/events",

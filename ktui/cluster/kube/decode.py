@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from ktui.cluster.indexfeed import indexed_job_record, pod_trial
 from ktui.cluster.kube import wire as api
 from ktui.cluster.model import NodeCondition, Taint
 from ktui.cluster.records import RESTARTED, EventRec, JobRec, NodeRec, NodeUsage, PodRec, PodUsage, failure_words
@@ -31,8 +32,10 @@ from ktui.wire.names import (
     EARLY_STOPPED_ANNOTATION,
     EARLY_STOPPING_ANNOTATION,
     GPU_RESOURCE,
+    INDEXED_MODE,
     JOBSET_NAME_LABEL,
     METRIC_ANNOTATION,
+    MODE_LABEL,
     PARAMS_ANNOTATION,
     PREFIX,
     SWEEP_LABEL,
@@ -164,6 +167,19 @@ def _pod_reason(st: api.PodStatus) -> tuple[str | None, str | None]:
 
 
 _labels_decoder = msgspec.json.Decoder(dict[str, str] | None)
+_MODE_BYTES = MODE_LABEL.encode()
+
+
+def _indexed_owner(meta: api.PodMeta, job_uid: str | None) -> tuple[str, str | None] | None:
+    """A pod of an indexed sweep's Job belongs to its trial (named by its completion index)."""
+    if not meta.labels or _MODE_BYTES not in bytes(meta.labels):
+        return None
+    try:
+        labels = _labels_decoder.decode(meta.labels) or {}
+        annotations = _labels_decoder.decode(meta.annotations) if meta.annotations else None
+    except msgspec.DecodeError:
+        return None
+    return pod_trial(labels, annotations or {}, job_uid)
 
 
 # The controllers whose pods are a trial's: a Job's, a distributed trial's PyTorchJob's.
@@ -203,6 +219,9 @@ def pod_record(w: api.PodWire) -> PodRec | None:
     spec = w.spec or api.PodSpec()
     st = w.status or api.PodStatus()
     job, job_uid = _owner_job(meta)
+    trial = _indexed_owner(meta, job_uid) if job is not None else None
+    if trial is not None:
+        job, job_uid = trial
     cpu, mem, gpu = _requests(spec.containers, spec.initContainers)
     if spec.overhead is not None:
         cpu += cpu_millis(spec.overhead.cpu)
@@ -318,7 +337,7 @@ def job_record(w: api.JobWire) -> JobRec | None:
     if tspec is not None:
         gpu = _requests(tspec.containers, tspec.initContainers)[2]
     sweep = labels.get(SWEEP_LABEL)
-    return JobRec(
+    rec = JobRec(
         namespace=_intern(meta.namespace),
         name=_intern(meta.name),
         uid=_intern(meta.uid),
@@ -343,6 +362,9 @@ def job_record(w: api.JobWire) -> JobRec | None:
         stopped=annotations.get(EARLY_STOPPED_ANNOTATION),
         provenance=provenance_of(annotations, _trial_image(tspec)) if annotations else None,
     )
+    if labels.get(MODE_LABEL) == INDEXED_MODE:  # one trial per index (ktui.cluster.indexfeed)
+        return indexed_job_record(rec, spec.completions, st.completedIndexes, st.failedIndexes, annotations)
+    return rec
 
 
 def _trial_image(tspec: api.TemplateSpec | None) -> str | None:

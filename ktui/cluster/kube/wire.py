@@ -68,6 +68,8 @@ class PodMeta(msgspec.Struct, gc=False):
     # Raw: only needed when there is no controller ownerReference (rare), and building a
     # dict of every pod's labels was a large share of the decode (NOTES.md M21).
     labels: msgspec.Raw = _NO_RAW
+    # Raw too: read only for the pods of an indexed sweep (their completion index).
+    annotations: msgspec.Raw = _NO_RAW
     ownerReferences: list[OwnerRef] | None = None
 
 
@@ -189,6 +191,7 @@ class Template(msgspec.Struct, gc=False):
 
 class JobSpec(msgspec.Struct, gc=False):
     suspend: bool | None = None
+    completions: int | None = None
     template: Template | None = None
 
 
@@ -200,6 +203,8 @@ class JobStatus(msgspec.Struct, gc=False):
     startTime: datetime | None = None
     completionTime: datetime | None = None
     conditions: list[Condition] | None = None
+    completedIndexes: str | None = None
+    failedIndexes: str | None = None
 
 
 class JobWire(msgspec.Struct, gc=False):

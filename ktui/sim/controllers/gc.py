@@ -1,4 +1,5 @@
-"""Garbage collector: propagationPolicy Background, Foreground and Orphan for Job -> Pods."""
+"""Garbage collector: propagationPolicy Background, Foreground and Orphan for Job -> Pods,
+and Job -> ConfigMaps (an indexed sweep's parameters, owned by their Job)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from ktui.sim import errors
 from ktui.sim.cluster import Cluster
-from ktui.sim.resources import JOBS, PODS, ResourceInfo
+from ktui.sim.resources import CONFIGMAPS, JOBS, PODS, ResourceInfo
 from ktui.sim.store import WatchEvent
 
 # Simulated seconds between an owner's deletion and the GC acting on its dependents.
@@ -29,6 +30,7 @@ class GarbageCollector:
                 self._foreground.pop(uid, None)
                 if uid in self.cluster.pods_by_owner:
                     self.cluster.after(GC_DELAY, partial(self._delete_dependents, uid))
+                self.cluster.after(GC_DELAY, partial(self._delete_config_maps, uid))
             elif ev.obj.deleting and (ev.prev is None or not ev.prev.deleting):
                 self.cluster.after(GC_DELAY, partial(self._finalize, ev.obj.key))
         elif info is PODS and ev.type == "DELETED" and ev.obj.owner in self._foreground:
@@ -41,6 +43,16 @@ class GarbageCollector:
                     self.cluster.delete(PODS, v.namespace, v.name,
                                         {"propagationPolicy": "Background"})
 
+    def _owned_config_maps(self, owner_uid: str) -> list[Any]:
+        needle = owner_uid.encode()
+        return [v for v in list(self.cluster.store["configmaps"].objects.values()) if needle in v.raw
+                and any(r.get("uid") == owner_uid for r in v.obj()["metadata"].get("ownerReferences") or ())]
+
+    def _delete_config_maps(self, owner_uid: str) -> None:
+        for v in self._owned_config_maps(owner_uid):
+            with contextlib.suppress(errors.ApiError):
+                self.cluster.delete(CONFIGMAPS, v.namespace, v.name, {"propagationPolicy": "Background"})
+
     def _finalize(self, key: str) -> None:
         cur = self.cluster.store["jobs"].objects.get(key)
         if cur is None:
@@ -49,6 +61,8 @@ class GarbageCollector:
         if "orphan" in fins:
             for v in self.cluster.pods_of(cur.uid):
                 self.cluster.mutate(PODS, v.key, partial(_drop_owner, uid=cur.uid))
+            for v in self._owned_config_maps(cur.uid):
+                self.cluster.mutate(CONFIGMAPS, v.key, partial(_drop_owner, uid=cur.uid))
             self._remove_finalizer(key, "orphan")
         elif "foregroundDeletion" in fins:
             dependents = self.cluster.pods_of(cur.uid)

@@ -27,8 +27,10 @@ from ktui.cluster.backend import Backend
 from ktui.cluster.fingerprint import summarize
 from ktui.cluster.model import SubmitProgress, SubmitResult
 from ktui.cluster.shipment import CodeProblem, Shipment, config_map, prepare, provenance
-from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_trial, render_trials
+from ktui.sweep import Overrides, Sweep, SweepError, load_sweep, render_trial
 from ktui.sweep.distributed import local_note
+from ktui.sweep.indexed import mode_note
+from ktui.sweep.render import launch_manifests
 from ktui.ui.screens.confirm import ConfirmScreen
 
 MAX_RECENT = 10
@@ -216,6 +218,9 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
         for note in sweep.notes:
             if images.available or "image" not in note:
                 text.append(f"note: {note}\n", style="yellow")
+        mode = mode_note(sweep, here=not images.available)
+        if mode:
+            text.append(f"note: {mode}\n", style="yellow")
         if not images.available:
             text.append(f"note: {images.reason}\n", style="yellow")
             if local_note(sweep):
@@ -305,15 +310,12 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
     def _submit(self, sweep: Sweep, namespace: str, replace: bool, ship: Shipment | None = None) -> None:
         # As `ktui launch`: each Job records its provenance and mounts the snapshot, whose
         # ConfigMap the backend creates before the first Job (kept here on this machine).
-        extra = provenance()
-        manifests = list(render_trials(sweep, namespace, ship.ref if ship else None))
-        for m in manifests:
-            m["metadata"]["annotations"].update(extra)
-
         def progress(p: SubmitProgress) -> None:
             self.app.call_from_thread(self._progress, p.done)
 
         try:
+            manifests = launch_manifests(sweep, namespace, ship.ref if ship else None, provenance(),
+                                         here=self.backend.name == "local")
             result = self.backend.submit(manifests, progress, source_dir=str(Path(sweep.source).resolve().parent),
                                          replace=replace, code=config_map(ship.snapshot, namespace) if ship else None)
         except Exception as e:  # unreachable, forbidden: keep the form open and say why

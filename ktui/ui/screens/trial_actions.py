@@ -99,6 +99,11 @@ class TrialActions(Screen[None]):
         t = self.selected_trial()
         if t is None or not self._require("cancel"):
             return
+        if t.source is not None:  # one index of an indexed sweep's Job: said before asking
+            self.notify(f"{t.name} is one trial of the indexed sweep {t.sweep} (Job {t.source}): Kubernetes "
+                        "cannot stop one index of an Indexed Job; cancel the whole sweep instead (C)",
+                        severity="warning", timeout=8)
+            return
         self._confirm(f"Cancel job {t.namespace}/{t.name}?", "Deletes the Job and its pods.",
                       lambda: self.backend.cancel([t.key]), f"cancelled {t.name}")
 
