@@ -10,10 +10,14 @@ trials train long enough to be seen across several 30 s collections, and one of 
 its GPUs without using them (`sim.ktui.dev/gpu-util: "0"`), the idle trial to spot.
 
 With the simulator's training operator (`--kubeflow`): a distributed sweep of 3 PyTorchJob
-trials of 4 pods (a master and 3 workers) each, in which one trial's worker-1 crashes.
+trials of a master and 4 workers each, in which one trial's worker-1 crashes.
 
 An indexed sweep (`mode: indexed`) runs 1,000 trials as one Indexed Job, 20 at a time; three
-of its indexes fail."""
+of its indexes fail.
+
+With the simulator's Kueue (`--kueue`): a queued sweep of 10 trials whose ClusterQueue has
+quota for two at a time, so the others wait in line and their places go down as trials
+finish."""
 
 from __future__ import annotations
 
@@ -54,7 +58,7 @@ DDP = """
 name: ddp-demo
 image: nvcr.io/nvidia/pytorch:24.05-py3
 kind: PyTorchJob
-workers: 3
+workers: 4
 command: [torchrun, train.py]
 args: ["--lr={lr}"]
 resources: {cpu: "4", memory: 16Gi, gpu: 1}
@@ -94,6 +98,30 @@ parameters:
 """
 
 
+QUEUED = """
+name: bert-queue
+image: python:3.11-slim
+command: [python, train.py]
+args: ["model=bert-base", "--lr={lr}", "--seed={seed}"]
+resources: {cpu: "4", memory: 8Gi}
+queue: user-queue
+metric: {name: accuracy, goal: maximize}
+parameters:
+  grid: {lr: [0.0001, 0.00003], seed: [1, 2, 3, 4, 5]}
+"""
+# The ClusterQueue's quota: two of the queued sweep's trials at a time (they ask 4 CPUs each).
+QUEUE_QUOTA = {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "0"}
+
+
+def demo_queued(namespace: str = "default") -> list[dict[str, Any]]:
+    """Jobs for Kueue's LocalQueue user-queue (the cluster needs Kueue), each running 2
+    simulated minutes: 2 admitted, 8 waiting, the line moving as they finish."""
+    queued = list(render_jobs(loads_sweep(QUEUED, "demo/bert-queue.yaml"), namespace))
+    for job in queued:
+        _script(job, duration="120")
+    return queued
+
+
 def _script(job: dict[str, Any], **annotations: str) -> None:
     meta = job["spec"]["template"]["metadata"]
     meta.setdefault("annotations", {}).update({f"sim.ktui.dev/{k}": v for k, v in annotations.items()})
@@ -115,9 +143,10 @@ def demo_jobs(namespace: str = "default") -> list[dict[str, Any]]:
 
 def start_demo_cluster(nodes: int = 8, gpus_per_node: int = 8, speed: float = 4.0) -> Sim:
     sim = Sim(SimConfig(nodes=nodes, gpus_per_node=gpus_per_node, speed=speed,
-                        gpu_telemetry="dcgm+prometheus", kubeflow=True))
+                        gpu_telemetry="dcgm+prometheus", kubeflow=True, kueue=True,
+                        kueue_quota=dict(QUEUE_QUOTA)))
     sim.start()
-    for job in demo_jobs() + demo_distributed():
+    for job in demo_jobs() + demo_distributed() + demo_queued():
         sim.create(job)
     indexed = render_indexed(loads_sweep(INDEXED, "demo/sweep-1k.yaml"), "default")
     _script(indexed.job, **{"fail-indexes": "13,77,512"})

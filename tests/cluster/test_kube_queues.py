@@ -39,9 +39,9 @@ def qsim() -> Iterator[Sim]:
 
 
 def queued(name: str, trial: int, seconds: float, priority: str | None = None) -> dict[str, Any]:
-    # (backoff 3: the simulator's Job controller counts the pods a suspension deletes as
-    # failed, which kube-controller-manager does not: more/job-kueue-style-*.json)
-    body = job_manifest(name, "qs", trial, duration=seconds, backoff_limit=3)
+    # (backoff 0: a preempted trial's deleted pod is not a failure, as the upstream Job
+    # controller has it: more/job-kueue-style-*.json)
+    body = job_manifest(name, "qs", trial, duration=seconds, backoff_limit=0)
     body["metadata"]["labels"][QUEUE] = "user-queue"
     if priority:
         body["metadata"]["labels"][PRIO] = priority

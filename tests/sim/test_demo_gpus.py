@@ -54,7 +54,7 @@ def test_demo_runs_a_distributed_sweep_in_which_one_worker_fails() -> None:
                        for c in (obj.get("status") or {}).get("conditions") or ())
         sim.wait_for(failed, timeout=30)
         pods = [p for p in sim.objects("pods", "default") if p["metadata"]["name"].startswith("ddp-demo-001-")]
-        assert len(pods) == 4
+        assert len(pods) == 5  # a master and 4 workers
         assert [p["status"]["phase"] for p in pods if p["metadata"]["name"] == "ddp-demo-001-worker-1"] == ["Failed"]
     finally:
         sim.close()
