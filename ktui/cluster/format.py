@@ -97,8 +97,10 @@ def trial_row(t: Trial, now: float, *, namespace: bool = False, reason_width: in
         t.name,
         t.sweep or "-",
         str(t.index) if t.index is not None else "-",
-        # A distributed trial: its pods running of all ("Running 3/4").
-        f"{t.phase} {t.pods_ready}/{t.pods_total}" if t.pods_total else t.phase,
+        # A distributed trial: its pods running of all while it waits or runs ("Running 3/4"),
+        # as the job table's phase cell (a finished one's count says nothing).
+        f"{t.phase} {t.pods_ready}/{t.pods_total}" if t.pods_total and t.phase in ("Pending", "Running")
+        else t.phase,
         t.node or "-",
         human_duration(t.duration(now)),
         human_duration(now - t.created) if t.created else "-",

@@ -26,3 +26,10 @@ def test_trial_row_and_table():
     assert trial_row(t, now=400.0, metrics={"epoch": 3.0, "loss": 0.25})[10] == "loss=0.25 epoch=3"
     lines, widths = render_table(["A", "BB"], [["xxx", "y"]])
     assert lines == ["A     BB", "xxx   y"] and widths == [3, 2]
+
+
+def test_a_distributed_trial_shows_its_pods_only_while_they_matter():
+    running = build_trial(job("d-000", kind="PyTorchJob", replicas=4, active=3, ready=3), [], pods_known=False)
+    done = build_trial(job("d-001", kind="PyTorchJob", replicas=4, outcome="Complete", completed=1100.0), [])
+    assert trial_row(running, now=2000.0)[3] == "Running 3/4"
+    assert trial_row(done, now=2000.0)[3] == "Succeeded"
