@@ -1,10 +1,10 @@
-"""A Kueue (v0.19) emulation for batch/v1 Jobs and PyTorchJobs: queueing by ClusterQueue
-quota, priorities and preemption.
+"""A Kueue (v0.19) emulation for batch/v1 Jobs, PyTorchJobs and TrainJobs: queueing by
+ClusterQueue quota, priorities and preemption.
 
 At start: ResourceFlavor `default-flavor`, ClusterQueue `cluster-queue` (BestEffortFIFO, one
 resource group with the quota of `SimConfig.kueue_quota`, preemption withinClusterQueue
 LowerPriority) and LocalQueue `user-queue` in `default`. An object labelled
-`kueue.x-k8s.io/queue-name` (kueueowners.py: a Job, a PyTorchJob) is made suspended at
+`kueue.x-k8s.io/queue-name` (kueueowners.py: a Job, a PyTorchJob, a TrainJob) is made suspended at
 admission (Kueue's webhook), gets a Workload `<kind>-<name>-<hash5>` (ownerReference, label
 `kueue.x-k8s.io/job-uid`, its PodSets; priority from the WorkloadPriorityClass its label
 `kueue.x-k8s.io/priority-class` names) and the event CreatedWorkload. Workloads are admitted
@@ -254,7 +254,7 @@ class Kueue:
     def _create_workload(self, owner: Owner, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         name = workload_name(owner.kind, owner.group, meta["name"], meta["uid"])
-        spec: dict[str, Any] = {"active": True, "podSets": owner.podsets(obj), "priority": 0,
+        spec: dict[str, Any] = {"active": True, "podSets": owner.podsets(obj, self.cluster), "priority": 0,
                                 "queueName": meta["labels"][QUEUE_LABEL]}
         pclass = meta["labels"].get(PRIORITY_CLASS_LABEL)
         wpc = self.cluster.store.get(WORKLOADPRIORITYCLASSES, None, pclass) if pclass else None

@@ -4,7 +4,11 @@ for, and when it has finished.
 
 batch/v1 Job: `spec.suspend`, one PodSet `main` of min(parallelism, completions) pods (an
 Indexed Job likewise: its parallelism). Kubeflow PyTorchJob: `spec.runPolicy.suspend`, one
-PodSet per replica type in lower case (`master`, `worker`) with its replica count.
+PodSet per replica type in lower case (`master`, `worker`) with its replica count. Kubeflow
+Trainer v2 TrainJob: `spec.suspend`, the PodSets of the JobSet it would make (Kueue builds
+it with Trainer's runtime framework): one per replicatedJob of its runtime, named after it,
+parallelism x replicas pods (the stock runtime's `node`: numNodes), the trainer's
+resourcesPerNode in its template.
 """
 
 from __future__ import annotations
@@ -13,14 +17,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ktui.sim.resources import JOBS, PYTORCHJOBS, ResourceInfo
+from ktui.sim.cluster import Cluster
+from ktui.sim.resources import (
+    CLUSTERTRAININGRUNTIMES,
+    JOBS,
+    PYTORCHJOBS,
+    TRAININGRUNTIMES,
+    TRAINJOBS,
+    ResourceInfo,
+)
+from ktui.sim.trainer import build_jobset
 
 
 @dataclass(frozen=True)
 class Owner:
     info: ResourceInfo
     group: str
-    podsets: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    # Its Workload's PodSets (the cluster: for what the object refers to, a runtime).
+    podsets: Callable[[dict[str, Any], Cluster], list[dict[str, Any]]]
     # The dict holding `suspend` (created on demand).
     suspend_holder: Callable[[dict[str, Any]], dict[str, Any]]
     # (succeeded, message) once finished, else None.
@@ -41,7 +55,7 @@ def _template(t: dict[str, Any] | None) -> dict[str, Any]:
     return {"metadata": t.get("metadata") or {}, "spec": t.get("spec") or {}}
 
 
-def _job_podsets(job: dict[str, Any]) -> list[dict[str, Any]]:
+def _job_podsets(job: dict[str, Any], _: Cluster) -> list[dict[str, Any]]:
     spec = job.get("spec") or {}
     count = min(spec.get("parallelism", 1), spec.get("completions") or 10 ** 9)
     return [{"count": count, "name": "main", "template": _template(spec.get("template"))}]
@@ -72,7 +86,7 @@ def _replicas(obj: dict[str, Any]) -> dict[str, Any]:
     return (obj.get("spec") or {}).get("pytorchReplicaSpecs") or {}
 
 
-def _ptj_podsets(obj: dict[str, Any]) -> list[dict[str, Any]]:
+def _ptj_podsets(obj: dict[str, Any], _: Cluster) -> list[dict[str, Any]]:
     order = {"Master": 0, "Worker": 1}
     return [{"count": int(r.get("replicas", 1)), "name": rtype.lower(),
              "template": _template(r.get("template"))}
@@ -95,8 +109,51 @@ def _ptj_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
             for r in _replicas(obj).values() if isinstance(r, dict)]
 
 
+def _runtime(cluster: Cluster, obj: dict[str, Any]) -> dict[str, Any] | None:
+    ref = (obj.get("spec") or {}).get("runtimeRef") or {}
+    if ref.get("kind") == TRAININGRUNTIMES.kind:
+        v = cluster.store.get(TRAININGRUNTIMES, obj["metadata"].get("namespace"), ref.get("name", ""))
+    else:
+        v = cluster.store.get(CLUSTERTRAININGRUNTIMES, None, ref.get("name", ""))
+    return v.obj() if v is not None else None
+
+
+def _tj_podsets(obj: dict[str, Any], cluster: Cluster) -> list[dict[str, Any]]:
+    runtime = _runtime(cluster, obj)
+    if runtime is None:
+        # (Its runtime went after the TrainJob was admitted by the webhook: what it asks for.)
+        trainer = (obj.get("spec") or {}).get("trainer") or {}
+        container = {"name": "node", "resources": trainer.get("resourcesPerNode") or {}}
+        return [{"count": int(trainer.get("numNodes") or 1), "name": "node",
+                 "template": {"metadata": {}, "spec": {"containers": [container]}}}]
+    js = build_jobset(obj, runtime)
+    out = []
+    for rjob in js["spec"].get("replicatedJobs") or ():
+        jspec = (rjob.get("template") or {}).get("spec") or {}
+        count = int(jspec.get("parallelism", 1)) * int(rjob.get("replicas", 1))
+        out.append({"count": count, "name": rjob["name"],
+                    "template": _template(jspec.get("template"))})
+    return out
+
+
+def _tj_finished(obj: dict[str, Any]) -> tuple[bool, str] | None:
+    done = _true_condition(obj, ("Complete", "Failed"))
+    if done is None:
+        return None
+    return done["type"] == "Complete", done.get("message", "")
+
+
+def _no_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    # Kueue reaches a TrainJob's pods through a runtimePatch, which the simulated TrainJob
+    # controller applies only when it makes the JobSet: a flavor's nodeLabels are not
+    # applied to TrainJobs (the default flavor has none).
+    return []
+
+
 OWNERS: dict[str, Owner] = {
     "jobs": Owner(JOBS, "batch", _job_podsets, _job_spec, _job_finished, _job_templates),
     "pytorchjobs": Owner(PYTORCHJOBS, "kubeflow.org", _ptj_podsets, _run_policy,
                          _ptj_finished, _ptj_templates),
+    "trainjobs": Owner(TRAINJOBS, TRAINJOBS.group, _tj_podsets, _job_spec, _tj_finished,
+                       _no_templates),
 }

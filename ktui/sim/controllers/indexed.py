@@ -135,8 +135,10 @@ class Accounting:
 
 
 def account(spec: dict[str, Any], status: dict[str, Any],
-            pods: list[tuple[ObjVersion, dict[str, Any]]]) -> Accounting:
-    """Fold terminated pods into completedIndexes/failedIndexes/uncounted/succeeded/failed."""
+            pods: list[tuple[ObjVersion, dict[str, Any]]], suspended: bool = False) -> Accounting:
+    """Fold terminated pods into completedIndexes/failedIndexes/uncounted/succeeded/failed.
+    A pod deleted because the Job was suspended (Kueue's preemption) is no failure of its
+    index, as for a NonIndexed Job (JobController._count)."""
     per_index = spec.get("backoffLimitPerIndex")
     acc = Accounting(parse_indexes(status.get("completedIndexes")),
                      parse_indexes(status.get("failedIndexes")) if per_index is not None
@@ -167,6 +169,9 @@ def account(spec: dict[str, Any], status: dict[str, Any],
         if phase != "Succeeded" and phase != "Failed" and not unbound:
             continue
         idx = pod_index(p)
+        if suspended and v.deleting and phase != "Succeeded":
+            acc.release.append(v.key)
+            continue
         if phase == "Succeeded":
             if idx is not None and idx not in acc.completed:
                 acc.completed.add(idx)

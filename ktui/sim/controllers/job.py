@@ -140,7 +140,7 @@ class JobController:
 
         acc: indexed.Accounting | None = None
         if spec.get("completionMode") == "Indexed":
-            acc = indexed.account(spec, status, pods)
+            acc = indexed.account(spec, status, pods, bool(spec.get("suspend")))
             newly_failed = acc.newly_failed if spec.get("backoffLimitPerIndex") is None else 0
         else:
             newly_failed = self._count(status, pods, bool(spec.get("suspend")))
