@@ -55,6 +55,10 @@ def job_phase(job: JobRec, pods: Sequence[PodRec], pods_known: bool) -> JobPhase
         return "EarlyStopped"  # (suspended by the enforcer: its pods are gone)
     if job.suspended:
         return "Suspended"
+    if job.source is not None and any(p.phase == "Succeeded" for p in pods):
+        # One index of an indexed sweep's Job: a pod that succeeded completes its index (it is
+        # never run again); the Job's completedIndexes says so a moment later.
+        return "Succeeded"
     if any(p.phase == "Running" and not p.deleting for p in pods) or job.ready > 0:
         return "Running"
     if not pods_known and job.active > 0:

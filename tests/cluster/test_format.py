@@ -33,3 +33,4 @@ def test_a_distributed_trial_shows_its_pods_only_while_they_matter():
     done = build_trial(job("d-001", kind="PyTorchJob", replicas=4, outcome="Complete", completed=1100.0), [])
     assert trial_row(running, now=2000.0)[3] == "Running 3/4"
     assert trial_row(done, now=2000.0)[3] == "Succeeded"
+

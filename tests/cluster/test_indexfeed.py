@@ -10,9 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ktui.cluster.indexfeed import IndexedJobRec, changed, contains, parse_intervals, trial_indexes
+from ktui.cluster.join import build_trial as _build
 from ktui.cluster.kube.decode import JOB_CODEC, POD_CODEC
 from ktui.cluster.store import Store
 from ktui.sweep.indexed import format_indexes
+
+from .helpers import job, pod
 
 NS = "default"
 
@@ -193,3 +196,12 @@ def test_a_warning_on_the_job_explains_its_pending_trials() -> None:
     assert t is not None and t.reason == "FailedCreate: exceeded quota"
     t0 = s.get_trial((NS, "sw-000"))
     assert t0 is not None and t0.reason is None  # (done: nothing to explain)
+
+
+def test_an_indexed_trial_whose_pod_succeeded_is_done_before_the_job_says_so():
+    child = job("ix-003", source="ix", completion_index=3, active=1)
+    done = pod("ix-3-abcde", job="ix-003", job_uid=child.uid, phase="Succeeded")
+    assert _build(child, [done]).phase == "Succeeded"
+    # A Job's own pod (not an index of one): the Job decides, as before.
+    plain = job("p-000", active=1)
+    assert _build(plain, [pod("p-000-x", job="p-000", job_uid=plain.uid, phase="Succeeded")]).phase == "Pending"
