@@ -453,6 +453,10 @@ class Kubelet:
     def _kill(self, rt: PodRT) -> None:
         """Graceful deletion: stop containers (SIGTERM -> exit 143), then confirm deletion."""
         if self.pods.get(rt.key) is not rt:
+            if rt.terminal:
+                # Its containers exited on their own between the deletion and this kill:
+                # only the confirmation is left (without it the pod stays, deleting, forever).
+                self._later(rt, FINALIZE_DELAY, lambda: self._confirm_deletion(rt))
             return
         pod = self._pod(rt.key)
         if pod is None:
@@ -483,7 +487,7 @@ class Kubelet:
     def _confirm_deletion(self, rt: PodRT) -> None:
         def zero_grace(pod: dict[str, Any]) -> bool | None:
             meta = pod["metadata"]
-            if not meta.get("deletionTimestamp"):
+            if not meta.get("deletionTimestamp") or meta.get("uid") != rt.uid:
                 return False
             meta["deletionTimestamp"] = clock.rfc3339(clock.now())
             meta["deletionGracePeriodSeconds"] = 0
@@ -542,7 +546,9 @@ class Kubelet:
         if rt.init_failed:
             phase = "Failed"
         elif rt.terminal:
-            failed = any(((s["state"].get("terminated") or {}).get("exitCode") or 0) != 0
+            # A container that never ran (the pod was deleted while it started) did not
+            # succeed: the kubelet ends such a pod Failed, so no Job counts it a success.
+            failed = any(((s["state"].get("terminated") or {}).get("exitCode", 1) or 0) != 0
                          for s in statuses)
             phase = "Failed" if failed else "Succeeded"
         elif any(c.runs for c in rt.containers.values()):
