@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ktui.sim import clock, volumes
+from ktui.sim import clock, trialparams, volumes
 from ktui.sim.cluster import Cluster
 from ktui.sim.events import EventRecorder
 from ktui.sim.resources import CONFIGMAPS, NODES, PODS, ResourceInfo
@@ -374,9 +374,10 @@ class Kubelet:
             self.events.kubelet(meta, rt.node, "Normal", "Pulled",
                                 f'Container image "{c.image}" already present on machine',
                                 c.name)
-        script = plan(pod, c.name, rt.attempt_base + c.restart_count)
+        cspec: dict[str, Any] = next((x for x in (pod.get("spec") or {}).get("containers") or () if x.get("name") == c.name), {})
+        found = trialparams.read(pod, cspec, rt.vols) if rt.vols is not None else trialparams.NOTHING
+        script = found.failure or plan(pod, c.name, rt.attempt_base + c.restart_count, found.params)
         if rt.vols is not None:
-            cspec: dict[str, Any] = next((x for x in (pod.get("spec") or {}).get("containers") or () if x.get("name") == c.name), {})
             script.preamble = volumes.listing(rt.vols, cspec)
         run = Run(script, clock.now_ns(), container_id())
         c.runs.append(run)
