@@ -25,11 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ktui.cli.cluster import CliError, connect_backend
+    from ktui.cli.cluster import CliError, connect_backend, wait_listed
     from ktui.cluster.kube.transport import ApiError
 
-    backend = connect_backend(args, ("jobs", "pods"))
+    backend = connect_backend(args, ("jobs", "pods"), metrics=False)
     try:
+        if not getattr(args, "local", False):
+            # The store names the Job that runs each trial (an indexed sweep's trial has none
+            # of its own name) and the pods that ran it.
+            backend.start()
+            wait_listed(backend, ("jobs", "pods"), required=("jobs",))
         ns = args.namespace or backend.default_namespace
         descs = []
         for name in (args.a, args.b):

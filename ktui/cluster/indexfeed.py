@@ -274,6 +274,9 @@ class IndexFeed:
         pods = [p for p in (self._pods.get((key[0], n)) for n in self._job_pods.get(key, ())) if p is not None
                 and p.job_uid in (None, uid)]
         finished = max((p.finished for p in pods if p.finished is not None), default=None)
+        # Its first pod's start, as a Job's startTime is its first attempt's: a retried
+        # trial's time spans its attempts, not only its last.
+        started = min((p.started for p in pods if p.started is not None), default=None)
         outcome: str | None = None
         reason = message = None
         if contains(completed, k) or parent.outcome == "Complete":
@@ -289,7 +292,7 @@ class IndexFeed:
         trial = trial_of_index(parent.indexes, k)
         return msgspec.structs.replace(
             parent, name=key[1], uid=uid, trial=trial, params=raw, active=0, ready=0, succeeded=0, failed=0,
-            started=None, completed=finished if outcome else None, outcome=outcome, reason=reason,
+            started=started, completed=finished if outcome else None, outcome=outcome, reason=reason,
             message=message, source=parent.name, completion_index=k)
 
     def index_source(self, key: TrialKey) -> tuple[IndexedJobRec, int] | None:

@@ -13,6 +13,7 @@ import msgspec
 
 from ktui.cluster.fingerprint import show, trial_fields
 from ktui.cluster.model import TrialDescription
+from ktui.cluster.trialview import is_indexed, trial_view
 from ktui.snapshot import config_map_name, read_archive
 from ktui.wire.names import CODE_ARCHIVE_KEY
 
@@ -69,14 +70,30 @@ def _outcome(d: TrialDescription) -> str:
     return f"{t.phase} ({t.reason})" if t.reason else t.phase
 
 
+def _mode(manifest: Any) -> str:
+    return "indexed" if is_indexed(manifest) else "jobs"
+
+
 def compare(backend: Any, da: TrialDescription, db: TrialDescription) -> list[str]:
+    """Any two trials, whatever runs them: a Job, one index of an indexed sweep's Job (its
+    parameters and command line from the Job's ConfigMaps), a PyTorchJob's master or a
+    TrainJob's trainer (ktui.wire.training.job_view)."""
     ta, tb = da.trial, db.trial
-    fa = trial_fields(da.manifest or {})
-    fb = trial_fields(db.manifest or {})
+    va = trial_view(backend, da.manifest, ta.index, ta.name)
+    vb = trial_view(backend, db.manifest, tb.index, tb.name)
+    fa = trial_fields(va.manifest)
+    fb = trial_fields(vb.manifest)
+    if is_indexed(da.manifest) or is_indexed(db.manifest):
+        # An indexed trial's argv is one list (its command and args were joined in its
+        # fragment): compare whole command lines.
+        for f in (fa, fb):
+            f["command line"] = (*f.pop("command", ()), *f.pop("args", ()))
+        if _mode(da.manifest) != _mode(db.manifest):
+            fa["mode"], fb["mode"] = _mode(da.manifest), _mode(db.manifest)
     keys = list(fa) + [k for k in fb if k not in fa]
     params = [k for k in keys if k.startswith("params") and fa.get(k) != fb.get(k)]
     settings = [k for k in keys if not k.startswith("params") and k != "code" and fa.get(k) != fb.get(k)]
-    out: list[str] = []
+    out: list[str] = [v.note for v in (va, vb) if v.note]
     if params:
         out.append("parameters:")
         out += [f"  {k.removeprefix('params.')}: {show(fa.get(k))} -> {show(fb.get(k))}" for k in params]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ktui.sim import clock, volumes
+from ktui.sim import clock, trialparams, volumes
 from ktui.sim.cluster import Cluster
 from ktui.sim.events import EventRecorder
 from ktui.sim.resources import CONFIGMAPS, NODES, PODS, ResourceInfo
@@ -374,9 +374,10 @@ class Kubelet:
             self.events.kubelet(meta, rt.node, "Normal", "Pulled",
                                 f'Container image "{c.image}" already present on machine',
                                 c.name)
-        script = plan(pod, c.name, rt.attempt_base + c.restart_count)
+        cspec: dict[str, Any] = next((x for x in (pod.get("spec") or {}).get("containers") or () if x.get("name") == c.name), {})
+        found = trialparams.read(pod, cspec, rt.vols) if rt.vols is not None else trialparams.NOTHING
+        script = found.failure or plan(pod, c.name, rt.attempt_base + c.restart_count, found.params)
         if rt.vols is not None:
-            cspec: dict[str, Any] = next((x for x in (pod.get("spec") or {}).get("containers") or () if x.get("name") == c.name), {})
             script.preamble = volumes.listing(rt.vols, cspec)
         run = Run(script, clock.now_ns(), container_id())
         c.runs.append(run)
@@ -453,6 +454,10 @@ class Kubelet:
     def _kill(self, rt: PodRT) -> None:
         """Graceful deletion: stop containers (SIGTERM -> exit 143), then confirm deletion."""
         if self.pods.get(rt.key) is not rt:
+            if rt.terminal:
+                # Its containers exited on their own between the deletion and this kill:
+                # only the confirmation is left (without it the pod stays, deleting, forever).
+                self._later(rt, FINALIZE_DELAY, lambda: self._confirm_deletion(rt))
             return
         pod = self._pod(rt.key)
         if pod is None:
@@ -483,7 +488,7 @@ class Kubelet:
     def _confirm_deletion(self, rt: PodRT) -> None:
         def zero_grace(pod: dict[str, Any]) -> bool | None:
             meta = pod["metadata"]
-            if not meta.get("deletionTimestamp"):
+            if not meta.get("deletionTimestamp") or meta.get("uid") != rt.uid:
                 return False
             meta["deletionTimestamp"] = clock.rfc3339(clock.now())
             meta["deletionGracePeriodSeconds"] = 0
@@ -542,7 +547,9 @@ class Kubelet:
         if rt.init_failed:
             phase = "Failed"
         elif rt.terminal:
-            failed = any(((s["state"].get("terminated") or {}).get("exitCode") or 0) != 0
+            # A container that never ran (the pod was deleted while it started) did not
+            # succeed: the kubelet ends such a pod Failed, so no Job counts it a success.
+            failed = any(((s["state"].get("terminated") or {}).get("exitCode", 1) or 0) != 0
                          for s in statuses)
             phase = "Failed" if failed else "Succeeded"
         elif any(c.runs for c in rt.containers.values()):

@@ -1,6 +1,8 @@
 """What a simulated pod's volumes hold, so the kubelet can mount and unpack as a real one would.
 
-A configMap volume holds one file per key (binaryData decoded); an emptyDir starts empty. An
+A configMap volume holds one file per key (binaryData decoded); a projected volume holds those of
+each of its configMap sources together (how an indexed sweep's parameters reach its pods); an
+emptyDir starts empty. An
 init container whose command is `tar -xzf FILE -C DIR` (how ktui ships a code snapshot) really
 reads FILE from the volume mounted there and fills the volume mounted at DIR with its members,
 so a trial container whose workingDir is that volume sees those files: the simulated log's
@@ -25,15 +27,39 @@ class Volumes:
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # volume -> path -> content
 
 
+def _config_map_refs(volume: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configMap references of a volume: its own, or its projected sources'."""
+    if volume.get("configMap") is not None:
+        return [volume["configMap"]]
+    sources = (volume.get("projected") or {}).get("sources") or ()
+    return [src["configMap"] for src in sources if src.get("configMap") is not None]
+
+
+# Published in every namespace of a real cluster (the root-ca-cert-publisher); the simulator
+# does not store it, but every pod's service-account volume names it.
+ROOT_CA = "kube-root-ca.crt"
+
+
 def missing_config_maps(pod: dict[str, Any], exists: Any) -> list[tuple[str, str]]:
-    """(volume, ConfigMap name) of each non-optional configMap volume whose ConfigMap is gone."""
+    """(volume, ConfigMap name) of each non-optional ConfigMap a volume needs that is gone."""
     out = []
     ns = (pod.get("metadata") or {}).get("namespace")
     for v in (pod.get("spec") or {}).get("volumes") or ():
-        cm = v.get("configMap")
-        if cm and not cm.get("optional") and not exists(ns, cm.get("name", "")):
-            out.append((v.get("name", ""), cm.get("name", "")))
+        for cm in _config_map_refs(v):
+            name = cm.get("name", "")
+            if not cm.get("optional") and name != ROOT_CA and not exists(ns, name):
+                out.append((v.get("name", ""), name))
     return out
+
+
+def _files(cm: dict[str, Any]) -> dict[str, bytes]:
+    files = {k: str(val).encode() for k, val in (cm.get("data") or {}).items()}
+    for k, val in (cm.get("binaryData") or {}).items():
+        try:
+            files[k] = base64.b64decode(str(val))
+        except (binascii.Error, ValueError):
+            files[k] = b""
+    return files
 
 
 def mount(pod: dict[str, Any], config_map: Any) -> Volumes:
@@ -41,22 +67,24 @@ def mount(pod: dict[str, Any], config_map: Any) -> Volumes:
     ns = (pod.get("metadata") or {}).get("namespace")
     for v in (pod.get("spec") or {}).get("volumes") or ():
         name = v.get("name", "")
-        cm_ref = v.get("configMap")
-        if cm_ref is not None:
-            cm = config_map(ns, cm_ref.get("name", "")) or {}
-            files = {k: str(val).encode() for k, val in (cm.get("data") or {}).items()}
-            for k, val in (cm.get("binaryData") or {}).items():
-                try:
-                    files[k] = base64.b64decode(str(val))
-                except (binascii.Error, ValueError):
-                    files[k] = b""
+        refs = _config_map_refs(v)
+        if refs:
+            files: dict[str, bytes] = {}
+            for ref in refs:
+                files.update(_files(config_map(ns, ref.get("name", "")) or {}))
             vols.files[name] = files
         elif "emptyDir" in v:
             vols.files[name] = {}
     return vols
 
 
-def _resolve(container: dict[str, Any], path: str) -> tuple[str, str] | None:
+def mounted_files(vols: Volumes, container: dict[str, Any]) -> list[tuple[str, dict[str, bytes]]]:
+    """(mount path, files) of each volume mounted in the container."""
+    return [(str(m.get("mountPath", "")), vols.files[m.get("name", "")])
+            for m in container.get("volumeMounts") or () if m.get("name", "") in vols.files]
+
+
+def resolve(container: dict[str, Any], path: str) -> tuple[str, str] | None:
     """(volume, path inside it) of an absolute path in the container, by its longest mount."""
     best: tuple[str, str] | None = None
     best_len = -1
@@ -82,8 +110,8 @@ def run_unpack(vols: Volumes, container: dict[str, Any]) -> tuple[int, bytes]:
             archive = argv[i + 1]
     if archive is None or target is None:
         return 2, b"tar: no archive or directory given\n"
-    src = _resolve(container, archive)
-    dst = _resolve(container, target)
+    src = resolve(container, archive)
+    dst = resolve(container, target)
     data = vols.files.get(src[0], {}).get(src[1]) if src else None
     if data is None:
         return 2, f"tar: {archive}: Cannot open: No such file or directory\ntar: Error is not recoverable: exiting now\n".encode()
@@ -107,7 +135,7 @@ def listing(vols: Volumes, container: dict[str, Any]) -> bytes | None:
     wd = container.get("workingDir")
     if not wd:
         return None
-    where = _resolve(container, wd)
+    where = resolve(container, wd)
     if where is None:
         return None
     prefix = where[1].rstrip("/") + "/" if where[1] else ""

@@ -1,7 +1,8 @@
 """What a simulated container does: how long it runs, how it exits, and what it logs.
 
 By default a pod runs a synthetic training loop: a start line echoing the trial's
-parameters (annotation `ktui.dev/params`), one metric line per simulated second, and a
+parameters (annotation `ktui.dev/params`, or an indexed sweep's mounted ConfigMap: see
+ktui.sim.trialparams), one metric line per simulated second, and a
 final line. Its duration (20-60 simulated seconds) and learning curve are derived
 deterministically from the parameters. Pod annotations script it instead:
 
@@ -165,14 +166,17 @@ def server_log(container_name: str) -> bytes:
     return f"{container_name}: listening\n".encode()
 
 
-def plan(pod: dict[str, Any], container_name: str, attempt: int) -> Script:
+def plan(pod: dict[str, Any], container_name: str, attempt: int,
+         params: dict[str, Any] | None = None) -> Script:
+    """``params``: the trial's parameters where the pod does not carry them (an indexed sweep's,
+    read from its mounted ConfigMaps by ktui.sim.trialparams)."""
     meta = pod.get("metadata") or {}
     if any(ref.get("controller") and ref.get("kind") in SERVER_OWNERS
            for ref in meta.get("ownerReferences") or ()):
         return Script(SERVER_SECONDS, 0, "Completed", None, 0, 0.0, server_log(container_name),
                       spread=False)
     ann: dict[str, str] = meta.get("annotations") or {}
-    params = _params(ann)
+    params = params if params is not None else _params(ann)
     basis = json.dumps(params, sort_keys=True) if params else (
         (meta.get("labels") or {}).get("job-name") or meta.get("name", ""))
     seed = _stable_int(f"{basis}|{container_name}|{attempt}")

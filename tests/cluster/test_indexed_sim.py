@@ -180,9 +180,6 @@ def test_switching_modes_is_a_change(sim: Any, tmp_path: Path) -> None:
     assert (len(res.created), res.replaced, res.failed) == (30, ("default/ix",), ())
     names = sorted(j["metadata"]["name"] for j in sim.objects("jobs"))
     assert names == [f"ix-{i:03d}" for i in range(30)]
-    # (Finished first: under heavy load a pod deleted while still starting has been seen to
-    # keep its foreground-deleted Job in the simulator past the 60 s wait.)
-    eventually(lambda: all(j.get("status", {}).get("succeeded") for j in sim.objects("jobs")), timeout=30)
     # And back: the trials' own Jobs are replaced by one Indexed Job.
     res = actions.submit(manifests(tmp_path, fail=None))
     assert res.refused and len(res.changed) == 30

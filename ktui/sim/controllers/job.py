@@ -158,6 +158,11 @@ class JobController:
 
         if meta.get("deletionTimestamp"):
             finished = True
+            if acc is not None:
+                # A Job being deleted retries nothing: the failed pods it held for their
+                # replacements let go (upstream canRemoveFinalizer), else a foreground
+                # deletion waits on them forever.
+                acc.give_up_retries()
 
         if not finished:
             suspended = bool(spec.get("suspend"))
