@@ -134,6 +134,11 @@ def build_trial(
         assert queue is not None
         phase = "Pending"
         reason, message = queue_reason(queue)
+    elif queue is not None and phase == "Suspended" and queue.state != "Finished":
+        # Kueue holds it, and its Workload's latest word has not come yet (admitted, the Job
+        # not yet resumed; or evicted, the Workload not yet updated): it waits, not suspended.
+        phase = "Pending"
+        reason, message = f"held by Kueue in {queue.local_queue or 'its queue'}", queue.message
     if gpu is not None and phase != "Running":
         gpu = None  # (the last reading of a pod that has finished)
     started = job.started

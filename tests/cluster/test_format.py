@@ -34,3 +34,14 @@ def test_a_distributed_trial_shows_its_pods_only_while_they_matter():
     assert trial_row(running, now=2000.0)[3] == "Running 3/4"
     assert trial_row(done, now=2000.0)[3] == "Succeeded"
 
+
+
+def test_a_job_kueue_holds_is_pending_even_before_its_workload_says_why():
+    from ktui.cluster.model import QueueInfo
+
+    held = job("q-000", suspended=True)
+    admitted = QueueInfo(workload="job-q-000-abcde", local_queue="user-queue", state="Admitted")
+    t = build_trial(held, [], queue=admitted)
+    assert (t.phase, t.reason) == ("Pending", "held by Kueue in user-queue")
+    # Not Kueue's: a suspended Job stays Suspended.
+    assert build_trial(held, []).phase == "Suspended"

@@ -117,7 +117,11 @@ def test_dry_run_shows_the_verdict_and_changes_nothing(sim, tmp_path, capsys):
     f = write_sweep(tmp_path / "g.yaml")
     kc = str(sim.kubeconfig)
     _launch(capsys, str(f), "--kubeconfig", kc)
-    before = {n: j["metadata"]["resourceVersion"] for n, j in _jobs(sim).items()}
+    # (uid and generation: what a write would change; the resourceVersion moves anyway as the
+    # controllers write the running Jobs' status)
+    def state() -> dict[str, tuple[str, int]]:
+        return {n: (j["metadata"]["uid"], j["metadata"]["generation"]) for n, j in _jobs(sim).items()}
+    before = state()
     write_sweep(f, depths="[5, 3, 4]")
     rc, out, err = _launch(capsys, str(f), "--kubeconfig", kc, "--dry-run", "-o", "table")
     assert rc == 2 and "g-005" in out  # the manifests are still printed
@@ -125,7 +129,7 @@ def test_dry_run_shows_the_verdict_and_changes_nothing(sim, tmp_path, capsys):
     assert "default/g-000: params.depth: 2 -> 5" in err
     rc, out, err = _launch(capsys, str(f), "--kubeconfig", kc, "--dry-run", "-o", "table", "--replace")
     assert rc == 0 and "ktui: would create 0, replace 2, existing 4, failed 0" in err
-    assert {n: j["metadata"]["resourceVersion"] for n, j in _jobs(sim).items()} == before
+    assert state() == before
 
 
 def test_jobs_from_before_the_fingerprint_are_compared_field_by_field(sim, tmp_path):
