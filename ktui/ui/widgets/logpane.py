@@ -117,8 +117,10 @@ class LogPane(Vertical):
         self.close_stream()
         self.trial = trial
         self.replica = replica
-        shown = self.backend.store.get_trial(trial)
-        self._distributed = shown is not None and shown.pods_total > 0
+        # (The raw record, not get_trial: that joins every trial changed since the last
+        # read, on the UI thread, as the user waits for the first line: NOTES.md target 4.)
+        job = self.backend.store.job(trial)
+        self._distributed = job is not None and job.replicas > 0
         self.view.clear()
         self.view.follow = True
         self._follow_note = ""
@@ -129,8 +131,8 @@ class LogPane(Vertical):
         """A distributed trial: show the next replica's log (master, worker-0, worker-1, ...)."""
         if self.trial is None:
             return
-        t = self.backend.store.get_trial(self.trial)
-        if t is None or not t.pods_total:
+        job = self.backend.store.job(self.trial)
+        if job is None or not job.replicas:
             self.app.notify(f"{self.trial[1]} runs one pod: it has no replicas", severity="warning")
             return
         names = replicas(self.trial[1], self.backend.store.pods_of(self.trial))
