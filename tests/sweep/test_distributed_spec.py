@@ -104,3 +104,8 @@ def test_what_a_trainjob_cannot_carry_is_refused() -> None:
         "s.yaml:14:7: code is not carried by a TrainJob: its trainer has no step to unpack a snapshot: bake the "
         "code into the image, or use kind: PyTorchJob",
     ]
+
+
+def test_a_distributed_kind_cannot_be_indexed():
+    out = problems("kind: PyTorchJob\nworkers: 2\nrestartPolicy: Never\nmode: indexed\n")
+    assert any("kind: PyTorchJob cannot run in mode: indexed" in p for p in out), out
