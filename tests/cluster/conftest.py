@@ -7,6 +7,9 @@ recovery happens in fractions of a second.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -148,3 +151,14 @@ def job_manifest(name: str, sweep: str = "sw", trial: int = 0, *, namespace: str
             },
         },
     }
+
+
+def kubectl(sim: Any, tmp_path: Any, *args: str) -> str:
+    """kubectl's stdout against the simulator (its own HOME and cache: no user config)."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    env = dict(os.environ, KUBECONFIG=str(sim.kubeconfig), HOME=str(tmp_path))
+    proc = subprocess.run(["kubectl", f"--cache-dir={tmp_path}/cache", *args], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout

@@ -11,8 +11,7 @@ import pytest
 from ktui.demo import start_demo_cluster
 from ktui.sim.testing import Sim
 
-from .conftest import eventually
-from .test_kube_queues import kubectl
+from .conftest import eventually, kubectl
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ without errors, from a cluster that does not serve the CRD."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from ktui.cli import main
 from ktui.sim.testing import Sim, running_sim
 from ktui.sweep import load_sweep, render_trials
 
-from .conftest import SPEED, eventually
+from .conftest import SPEED, eventually, kubectl
 
 SPEC = """\
 name: ddp
@@ -41,14 +38,6 @@ def ksim() -> Iterator[Sim]:
         yield s
 
 
-def kubectl(sim: Sim, tmp_path: Path, *args: str) -> str:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
-    env = dict(os.environ, KUBECONFIG=str(sim.kubeconfig), HOME=str(tmp_path))
-    proc = subprocess.run(["kubectl", f"--cache-dir={tmp_path}/cache", *args], env=env,
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def sweep_file(tmp_path: Path, text: str = SPEC) -> Path:

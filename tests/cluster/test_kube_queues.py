@@ -5,9 +5,6 @@ without Kueue (or without the right to ask) saying nothing more than one line.""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +20,7 @@ from ktui.cluster.model import Trial
 from ktui.cluster.store import Store
 from ktui.sim.testing import Sim, running_sim
 
-from .conftest import SPEED, eventually, job_manifest
+from .conftest import SPEED, eventually, job_manifest, kubectl
 
 QUEUE = "kueue.x-k8s.io/queue-name"
 PRIO = "kueue.x-k8s.io/priority-class"
@@ -59,14 +56,6 @@ def trial(b: KubeBackend, name: str) -> Trial | None:
     return b.store.get_trial(("default", name))
 
 
-def kubectl(sim: Sim, tmp_path: Any, *args: str) -> str:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
-    env = dict(os.environ, KUBECONFIG=str(sim.kubeconfig), HOME=str(tmp_path))
-    proc = subprocess.run(["kubectl", f"--cache-dir={tmp_path}/cache", *args], env=env,
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def test_a_queued_sweep_shows_places_in_line_that_go_down(qsim: Sim, backend_factory,
