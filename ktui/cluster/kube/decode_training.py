@@ -76,6 +76,26 @@ def _trial_index(labels: dict[str, str]) -> int | None:
     return int(raw) if raw is not None and raw.isdigit() else None
 
 
+def _outcome(conditions: list[api.Condition] | None, done: str, completion: datetime | None
+             ) -> tuple[str | None, str | None, str | None, datetime | None]:
+    """(outcome, reason, message, finished at) from a training object's conditions: "Failed"
+    wins over ``done`` (PyTorchJob's Succeeded, TrainJob's Complete), which is "Complete";
+    finished at is ``completion`` (the object's completionTime, where it keeps one) or the
+    condition's transition; all None while it has not finished."""
+    outcome = reason = message = None
+    completed = completion
+    for cond in conditions or ():
+        if cond.status != "True":
+            continue
+        if cond.type == "Failed":
+            outcome, reason, message = "Failed", cond.reason, cond.message
+            completed = completed or cond.lastTransitionTime
+        elif cond.type == done and outcome is None:
+            outcome = "Complete"
+            completed = completed or cond.lastTransitionTime
+    return outcome, reason, message, completed if outcome is not None else None
+
+
 def pytorchjob_record(w: PyTorchJobWire) -> JobRec | None:
     meta = w.metadata
     if not meta.name:
@@ -90,19 +110,7 @@ def pytorchjob_record(w: PyTorchJobWire) -> JobRec | None:
     if raw_params is None and template is not None and template.metadata is not None:
         raw_params = _ktui_annotations(template.metadata.annotations).get(PARAMS_ANNOTATION)
     st = w.status or PyTorchJobStatus()
-    outcome = reason = message = None
-    completed = st.completionTime
-    for cond in st.conditions or ():
-        if cond.status != "True":
-            continue
-        if cond.type == "Failed":
-            outcome, reason, message = "Failed", cond.reason, cond.message
-            completed = completed or cond.lastTransitionTime
-        elif cond.type == "Succeeded" and outcome is None:
-            outcome = "Complete"
-            completed = completed or cond.lastTransitionTime
-    if outcome is None:
-        completed = None
+    outcome, reason, message, completed = _outcome(st.conditions, "Succeeded", st.completionTime)
     counts = (st.replicaStatuses or {}).values()
     active = sum(r.active for r in counts)
     tspec = template.spec if template is not None else None
@@ -187,16 +195,7 @@ def trainjob_record(w: TrainJobWire) -> JobRec | None:
     trainer = spec.trainer or Trainer()
     annotations = _ktui_annotations(meta.annotations)
     st = w.status or TrainJobStatus()
-    outcome = reason = message = None
-    completed = None
-    for cond in st.conditions or ():
-        if cond.status != "True":
-            continue
-        if cond.type == "Failed":
-            outcome, reason, message = "Failed", cond.reason, cond.message
-            completed = cond.lastTransitionTime
-        elif cond.type == "Complete" and outcome is None:
-            outcome, completed = "Complete", cond.lastTransitionTime
+    outcome, reason, message, completed = _outcome(st.conditions, "Complete", None)
     jobs = st.jobsStatus or ()
     res = trainer.resourcesPerNode
     node = [api.Container(name="node", image=trainer.image, resources=res)]
