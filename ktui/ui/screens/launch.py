@@ -315,7 +315,7 @@ class LaunchScreen(ModalScreen[SubmitResult | None]):
 
         try:
             manifests = launch_manifests(sweep, namespace, ship.ref if ship else None, provenance(),
-                                         here=self.backend.name == "local")
+                                         here=not self.backend.capabilities.images.available)
             result = self.backend.submit(manifests, progress, source_dir=str(Path(sweep.source).resolve().parent),
                                          replace=replace, code=config_map(ship.snapshot, namespace) if ship else None)
         except Exception as e:  # unreachable, forbidden: keep the form open and say why
